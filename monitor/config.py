@@ -1,0 +1,525 @@
+"""targets.yaml -> frozen dataclasses, with every validation in one place.
+
+Users edit this file by hand, so every problem becomes one line naming the
+file, the key path (``targets[3].timeout``) and what is wrong; all problems are
+reported at once, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from monitor.probes import REGISTRY, probe_module
+from monitor.probes.base import SettingError
+from monitor.schedule import (
+    Schedule,
+    ScheduleError,
+    WeeklyRange,
+    always_schedule,
+    check_holidays,
+    parse_hours,
+    parse_weekly,
+)
+
+DEFAULT_PORT = 9430
+DEFAULT_OBJECTIVE = 0.99
+POLICIES = ("excluded", "up", "down")
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+TOP_KEYS = {
+    "timezone", "defaults", "reporting", "storage", "listen", "schedules", "groups",
+    "maintenance", "targets",
+}
+DEFAULT_KEYS = {
+    "interval", "timeout", "failures_before_down", "schedule", "objective", "probe_outside_hours",
+}
+COMMON_TARGET_KEYS = {"name", "group", "type", *DEFAULT_KEYS}
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "interval": "30s",
+    "timeout": "5s",
+    "failures_before_down": 2,
+    "schedule": "always",
+    "objective": DEFAULT_OBJECTIVE,
+    "probe_outside_hours": False,
+}
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file; ``problems`` holds one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    group: str
+    type: str
+    settings: Any = field(compare=True)
+    interval: float
+    timeout: float
+    schedule: str
+    objective: float
+    failures_before_down: int
+    probe_outside_hours: bool
+    describe: str
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    objective: float
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A planned window from the config: one-off (start/end) or weekly."""
+
+    targets: tuple[str, ...]
+    groups: tuple[str, ...]
+    all: bool
+    reason: str
+    start: float | None = None
+    end: float | None = None
+    weekly: tuple[WeeklyRange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    timezone: str
+    year_start_month: int
+    unmonitored: str
+    storage_path: str | None
+    heartbeat: float
+    listen_host: str
+    listen_port: int
+    schedules: Mapping[str, Schedule]
+    groups: Mapping[str, Group]
+    maintenance: tuple[MaintenanceWindow, ...]
+    targets: tuple[Target, ...]
+
+    def target(self, name: str) -> Target | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+    def schedule_of(self, target: Target) -> Schedule:
+        return self.schedules[target.schedule]
+
+
+def parse_duration(value: object) -> float:
+    """``500ms``, ``30s``, ``5m``, ``1h`` (or a bare number of seconds) -> seconds > 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 30s, 5m or 500ms, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration like 30s, 5m or 500ms, got {_show(value)}")
+    if not 0 < seconds <= 86400:
+        raise ValueError(f"duration must be more than 0 and at most 24h, got {_show(value)}")
+    return seconds
+
+
+def parse_ratio(value: object, what: str = "objective") -> float:
+    """``99%``, ``99.5 %`` or ``0.99`` -> a ratio in (0, 1]."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a percentage like 99% or a ratio like 0.99")
+    ratio: float | None = None
+    if isinstance(value, int | float):
+        ratio = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            ratio = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            ratio = None
+    if ratio is None or ratio != ratio:
+        raise ValueError(f"{what} must be a percentage like 99% or a ratio like 0.99, "
+                         f"got {_show(value)}")
+    if not 0 < ratio <= 1:
+        raise ValueError(f"{what} must be more than 0% and at most 100%, got {_show(value)}")
+    return ratio
+
+
+def parse_local_datetime(value: object, timezone: str) -> float:
+    """ISO 8601 date-time -> epoch seconds; without an offset it is local time in ``timezone``."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"expected a date-time like 2024-03-02T07:00, got {_show(value)}") from None
+    else:
+        raise ValueError(f"expected a date-time like 2024-03-02T07:00, got {_show(value)}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(timezone))
+    try:
+        return dt.timestamp()
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"date-time out of range: {_show(value)}") from exc
+
+
+def parse_listen(value: object) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``[::1]:PORT``."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(f"expected HOST:PORT like 0.0.0.0:{DEFAULT_PORT}, got {_show(value)}")
+    host, _, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"port must be 1-65535, got {_show(port_text)}")
+    return host or "0.0.0.0", int(port_text)
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Problems:
+    """Collects problems as ``file: path: message`` lines."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        where = f"{self.file}: {path}: " if path else f"{self.file}: "
+        self.lines.append((where + message).replace("\n", " "))
+
+    def check(self, path: str, parse: Callable[[Any], Any], value: Any) -> Any:
+        """``parse(value)``, recording a ValueError as a problem at ``path``."""
+        try:
+            return parse(value)
+        except ScheduleError as exc:
+            self.add(f"{path}.{exc.key}" if exc.key else path, exc.message)
+        except ValueError as exc:
+            self.add(path, str(exc))
+        return None
+
+
+def _mapping(problems: _Problems, path: str, value: object, allowed: set[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(path, f"expected a mapping, got {type(value).__name__}")
+        return {}
+    for key in value:
+        if key not in allowed:
+            problems.add(f"{path}.{key}" if path else str(key),
+                         f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _list(problems: _Problems, path: str, value: object) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add(path, f"expected a list, got {type(value).__name__}")
+        return []
+    return value
+
+
+def _names(problems: _Problems, path: str, value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else _list(problems, path, value)
+    if not all(isinstance(item, str) for item in items):
+        problems.add(path, "expected a list of names")
+        return ()
+    return tuple(items)
+
+
+def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{file}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{file}: cannot read: {exc}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{file}: {where}not valid YAML: {problem}"]) from None
+    return parse(raw, file, os.environ if env is None else env)
+
+
+def parse(raw: object, file: str, env: Mapping[str, str]) -> Config:
+    """Validate an already-parsed YAML document."""
+    problems = _Problems(file)
+    if raw is None:
+        raise ConfigError([f"{file}: file is empty (expected a mapping with a 'targets' list)"])
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{file}: expected a mapping with a 'targets' list at the top, "
+                           f"got {type(raw).__name__}"])
+    top = _mapping(problems, "", raw, TOP_KEYS)
+
+    timezone = top.get("timezone", "Europe/London")
+    timezone = problems.check("timezone", _parse_timezone, timezone) or "Europe/London"
+
+    reporting = _mapping(problems, "reporting", top.get("reporting"),
+                         {"year_start_month", "unmonitored"})
+    year_start_month = reporting.get("year_start_month", 1)
+    if isinstance(year_start_month, bool) or year_start_month not in range(1, 13):
+        problems.add("reporting.year_start_month", "expected a month number 1-12")
+        year_start_month = 1
+    unmonitored = reporting.get("unmonitored", "excluded")
+    if unmonitored not in POLICIES:
+        problems.add("reporting.unmonitored", f"expected one of {', '.join(POLICIES)}")
+        unmonitored = "excluded"
+
+    storage = _mapping(problems, "storage", top.get("storage"), {"path", "heartbeat"})
+    storage_path = storage.get("path")
+    if storage_path is not None and not (isinstance(storage_path, str) and storage_path):
+        problems.add("storage.path", "expected a file path")
+        storage_path = None
+    elif storage_path is not None:
+        storage_path = str(Path(file).parent / storage_path)
+    heartbeat = problems.check("storage.heartbeat", parse_duration,
+                               storage.get("heartbeat", "15s")) or 15.0
+
+    listen_host, listen_port = problems.check(
+        "listen", parse_listen, top.get("listen", f"0.0.0.0:{DEFAULT_PORT}")
+    ) or ("0.0.0.0", DEFAULT_PORT)
+
+    schedules = _parse_schedules(problems, top.get("schedules"), timezone)
+    defaults = {**BUILTIN_DEFAULTS,
+                **_mapping(problems, "defaults", top.get("defaults"), DEFAULT_KEYS)}
+    global_objective = problems.check("defaults.objective", parse_ratio,
+                                      defaults["objective"]) or DEFAULT_OBJECTIVE
+    groups = _parse_groups(problems, top.get("groups"), global_objective)
+    targets = _parse_targets(problems, top, defaults, schedules, groups, global_objective, env)
+    maintenance = _parse_maintenance(problems, top.get("maintenance"), timezone,
+                                     {t.name for t in targets}, set(groups))
+    if "targets" not in top:
+        problems.add("targets", "missing: list the targets to monitor")
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    return Config(
+        path=file, timezone=timezone, year_start_month=year_start_month,
+        unmonitored=unmonitored, storage_path=storage_path, heartbeat=heartbeat,
+        listen_host=listen_host, listen_port=listen_port, schedules=schedules,
+        groups=groups, maintenance=maintenance, targets=targets,
+    )
+
+
+def _parse_timezone(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected an IANA time zone name like Europe/London")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {_show(value)}") from None
+    return value
+
+
+def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[str, Schedule]:
+    schedules = {"always": always_schedule(timezone)}
+    for name, spec in _mapping(problems, "schedules", value, set(_keys(value))).items():
+        path = f"schedules.{name}"
+        if name == "always" or not NAME_RE.match(str(name)):
+            problems.add(path, "schedule names are letters, digits and ._- ('always' is built in)")
+            continue
+        spec = _mapping(problems, path, spec, {"timezone", "hours", "holidays", "closed"})
+        if "hours" not in spec:
+            problems.add(f"{path}.hours", "missing: weekly hours like {mon-fri: \"08:00-18:00\"}")
+            continue
+        tz = problems.check(f"{path}.timezone", _parse_timezone, spec.get("timezone", timezone))
+        ranges = problems.check(f"{path}.hours", parse_hours, spec["hours"])
+        hol = _mapping(problems, f"{path}.holidays", spec.get("holidays"), {"country", "subdiv"})
+        country, subdiv = hol.get("country"), hol.get("subdiv")
+        if hol and not isinstance(country, str):
+            problems.add(f"{path}.holidays.country", "expected a country code like GB")
+            country = None
+        if subdiv is not None and not isinstance(subdiv, str):
+            problems.add(f"{path}.holidays.subdiv", "expected a subdivision code like ENG")
+            subdiv = None
+        if country is not None and problems.check(
+            f"{path}.holidays", lambda c, s=subdiv: check_holidays(c, s) or True, country
+        ) is None:
+            country = None
+        closed = set()
+        for i, day in enumerate(_list(problems, f"{path}.closed", spec.get("closed"))):
+            parsed = problems.check(f"{path}.closed[{i}]", _parse_date, day)
+            if parsed is not None:
+                closed.add(parsed)
+        if tz is not None and ranges is not None:
+            schedules[name] = Schedule(
+                name=name, timezone=tz, ranges=ranges, holiday_country=country,
+                holiday_subdiv=subdiv, closed=frozenset(closed),
+            )
+    return schedules
+
+
+def _parse_date(value: object) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date like 2024-12-27, got {_show(value)}")
+
+
+def _keys(value: object) -> Iterator[str]:
+    return iter(value) if isinstance(value, dict) else iter(())
+
+
+def _parse_groups(
+    problems: _Problems, value: object, global_objective: float
+) -> dict[str, Group]:
+    groups: dict[str, Group] = {}
+    for name, spec in _mapping(problems, "groups", value, set(_keys(value))).items():
+        path = f"groups.{name}"
+        if not NAME_RE.match(str(name)):
+            problems.add(path, "group names are letters, digits and ._-")
+            continue
+        spec = _mapping(problems, path, spec, {"objective"})
+        objective = global_objective
+        if "objective" in spec:
+            objective = problems.check(f"{path}.objective", parse_ratio, spec["objective"])
+        if objective is not None:
+            groups[str(name)] = Group(name=str(name), objective=objective)
+    return groups
+
+
+def _parse_targets(
+    problems: _Problems,
+    top: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    schedules: Mapping[str, Schedule],
+    groups: dict[str, Group],
+    global_objective: float,
+    env: Mapping[str, str],
+) -> tuple[Target, ...]:
+    targets: list[Target] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(_list(problems, "targets", top.get("targets"))):
+        path = f"targets[{i}]"
+        if not isinstance(raw, dict):
+            problems.add(path, f"expected a mapping, got {type(raw).__name__}")
+            continue
+        before = len(problems.lines)
+        name = raw.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.add(f"{path}.name", "required: letters, digits and ._- (at most 128)")
+        elif name in seen:
+            problems.add(f"{path}.name", f"duplicate target name {name!r}")
+        else:
+            seen.add(name)
+            path = f"targets[{i}] ({name})"
+        type_name = raw.get("type")
+        if type_name not in REGISTRY:
+            problems.add(f"{path}.type", f"expected one of: {', '.join(REGISTRY)}")
+            continue
+        module = probe_module(type_name)
+        allowed = COMMON_TARGET_KEYS | module.KEYS
+        _mapping(problems, path, raw, allowed)
+        group = raw.get("group", "default")
+        if not isinstance(group, str) or not NAME_RE.match(group):
+            problems.add(f"{path}.group", "expected a group name")
+        elif group not in groups:
+            if "groups" in top and group != "default":
+                problems.add(f"{path}.group", f"unknown group {group!r} (not under groups:)")
+            else:
+                groups[group] = Group(group, global_objective)
+        merged = {**defaults, **{k: v for k, v in raw.items() if k in DEFAULT_KEYS}}
+        interval = problems.check(f"{path}.interval", parse_duration, merged["interval"])
+        timeout = problems.check(f"{path}.timeout", parse_duration, merged["timeout"])
+        if interval is not None and timeout is not None and timeout >= interval:
+            problems.add(f"{path}.timeout",
+                         f"must be less than the interval ({merged['interval']})")
+        schedule = merged["schedule"]
+        if schedule not in schedules:
+            problems.add(f"{path}.schedule", f"unknown schedule {_show(schedule)}")
+        objective = groups[group].objective if group in groups else global_objective
+        if "objective" in raw:
+            objective = problems.check(f"{path}.objective", parse_ratio, raw["objective"])
+        fbd = merged["failures_before_down"]
+        if isinstance(fbd, bool) or not isinstance(fbd, int) or not 1 <= fbd <= 100:
+            problems.add(f"{path}.failures_before_down", "expected a whole number 1-100")
+        outside = merged["probe_outside_hours"]
+        if not isinstance(outside, bool):
+            problems.add(f"{path}.probe_outside_hours", "expected true or false")
+        try:
+            settings = module.parse_settings(raw, env)
+        except SettingError as exc:
+            problems.add(f"{path}.{exc.key}", exc.message)
+            continue
+        if len(problems.lines) == before:
+            targets.append(Target(
+                name=name, group=group, type=type_name, settings=settings, interval=interval,
+                timeout=timeout, schedule=schedule, objective=objective,
+                failures_before_down=fbd, probe_outside_hours=outside,
+                describe=module.describe(settings),
+            ))
+    return tuple(targets)
+
+
+def _parse_maintenance(
+    problems: _Problems, value: object, timezone: str, targets: set[str], groups: set[str]
+) -> tuple[MaintenanceWindow, ...]:
+    windows = []
+    for i, spec in enumerate(_list(problems, "maintenance", value)):
+        path = f"maintenance[{i}]"
+        spec = _mapping(problems, path, spec,
+                        {"targets", "groups", "all", "start", "end", "weekly", "reason"})
+        if not spec:
+            continue
+        before = len(problems.lines)
+        names = _names(problems, f"{path}.targets", spec.get("targets"))
+        for name in names:
+            if name not in targets:
+                problems.add(f"{path}.targets", f"unknown target {name!r}")
+        group_names = _names(problems, f"{path}.groups", spec.get("groups"))
+        for name in group_names:
+            if name not in groups:
+                problems.add(f"{path}.groups", f"unknown group {name!r}")
+        everything = spec.get("all", False)
+        if not isinstance(everything, bool):
+            problems.add(f"{path}.all", "expected true or false")
+        elif not (names or group_names or everything):
+            problems.add(path, "say what it applies to: targets, groups or all: true")
+        reason = spec.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            problems.add(f"{path}.reason", "required: why the window exists")
+        start = end = None
+        weekly: tuple[WeeklyRange, ...] = ()
+        if "weekly" in spec:
+            if "start" in spec or "end" in spec:
+                problems.add(path, "give either weekly or start/end, not both")
+            weekly = problems.check(f"{path}.weekly", parse_weekly, spec["weekly"]) or ()
+        elif "start" in spec and "end" in spec:
+            start = problems.check(f"{path}.start",
+                                   lambda v: parse_local_datetime(v, timezone), spec["start"])
+            end = problems.check(f"{path}.end",
+                                 lambda v: parse_local_datetime(v, timezone), spec["end"])
+            if start is not None and end is not None and end <= start:
+                problems.add(f"{path}.end", "must be after start")
+        else:
+            problems.add(path, "give start and end, or weekly like \"tue 07:00-08:00\"")
+        if len(problems.lines) == before:
+            windows.append(MaintenanceWindow(
+                targets=names, groups=group_names, all=everything, reason=reason.strip(),
+                start=start, end=end, weekly=weekly,
+            ))
+    return tuple(windows)

@@ -1,0 +1,117 @@
+"""The long-running process: wiring, signals, systemd notification.
+
+SIGTERM/SIGINT stop probing, close coverage and exit within seconds; SIGHUP
+reloads targets.yaml, keeping the running config when the new one is invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+from prometheus_client import start_http_server
+
+from monitor import config as config_mod
+from monitor.metrics import DaemonStatus, build_registry
+from monitor.probes import probe_module
+from monitor.runner import Runner
+from monitor.store import Store
+
+log = logging.getLogger("availmon")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start; the message is one line for the user."""
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd about our state (no-op outside a Type=notify unit)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError as exc:
+        log.warning("sd_notify failed: %s", exc)
+
+
+def check_probe_types(config: config_mod.Config) -> None:
+    """Refuse to start when a configured probe type cannot work on this machine."""
+    if any(t.type == "icmp" for t in config.targets):
+        probe_module("icmp").detect_privileged()
+
+
+class Daemon:
+    def __init__(self, config_path: str, config: config_mod.Config, db_path: str,
+                 listen: tuple[str, int]) -> None:
+        self.config_path = config_path
+        self.store = Store(db_path)
+        self.store.lock_exclusive()
+        check_probe_types(config)
+        self.runner = Runner(config, self.store)
+        self.status = DaemonStatus(True, time.time())
+        self.listen = listen
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload.set()
+        else:
+            self._stop.set()
+
+    def reload(self) -> None:
+        sd_notify("RELOADING=1")
+        try:
+            config = config_mod.load(self.config_path)
+            check_probe_types(config)
+        except config_mod.ConfigError as exc:
+            self.status.reload_successful = False
+            for line in exc.problems:
+                log.error("reload failed, keeping the running config: %s", line)
+        except Exception as exc:  # e.g. ProbeSetupError: keep running on the old config
+            self.status.reload_successful = False
+            log.error("reload failed, keeping the running config: %s", exc)
+        else:
+            self.runner.reload(config)
+            self.status.reload_successful = True
+            self.status.reload_success_timestamp = time.time()
+        sd_notify("READY=1")
+
+    def serve(self) -> int:
+        host, port = self.listen
+        try:
+            server, _thread = start_http_server(port, host,
+                                                build_registry(self.runner, self.status))
+        except OSError as exc:
+            raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self.runner.start()
+        config = self.runner.config
+        log.info("availmon started: %d targets, metrics on http://%s:%d/metrics, database %s",
+                 len(config.targets), host, port, self.store.path)
+        sd_notify("READY=1")
+        watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
+        tick = min(1.0, watchdog / 2) if watchdog else 1.0
+        while not self._stop.wait(tick):
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            if watchdog and self.runner.healthy():
+                sd_notify("WATCHDOG=1")
+        sd_notify("STOPPING=1")
+        log.info("stopping")
+        self.runner.stop()
+        server.shutdown()
+        self.store.close()
+        return 0

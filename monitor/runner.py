@@ -1,0 +1,250 @@
+"""Runs the probes on schedule and turns their results into durable outages.
+
+APScheduler fires one job per target every ``interval`` (first runs spread
+across the interval by a stable hash of the name, so restarts don't stampede);
+a job probes only inside the target's working hours unless
+``probe_outside_hours``. Each result goes through the pure tracker, and a
+transition is committed to the store *before* live state changes, so whatever
+/metrics has shown is on disk. Time comes from an injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import Histogram
+
+from monitor.config import Config, Target
+from monitor.probes import probe_module
+from monitor.probes.base import ProbeResult
+from monitor.store import Store, StoreError
+from monitor.tracker import Closed, Opened, TargetState, observe, resumed
+
+log = logging.getLogger("availmon")
+
+LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+
+@dataclass
+class LiveTarget:
+    """What the daemon knows about one target right now."""
+
+    target: Target
+    state: TargetState = field(default_factory=TargetState)
+    outage_id: int | None = None
+    outage_cause: str | None = None
+    last: ProbeResult | None = None
+    successes: int = 0
+    failures: int = 0
+    outages_total: int = 0
+    first_run: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def spread_offset(name: str, interval: float) -> float:
+    """A stable offset in [0, interval) so first runs are spread, the same every start."""
+    return zlib.crc32(name.encode()) / 2**32 * interval
+
+
+def run_probe(target: Target) -> ProbeResult:
+    """Probe once; a bug in a probe becomes a failed result, never a dead job."""
+    started = time.monotonic()
+    try:
+        return probe_module(target.type).run(target.settings, target.timeout)
+    except Exception as exc:  # a probe must not raise; if one does, say so loudly
+        log.exception("probe of %s raised (this is a bug in availmon)", target.name)
+        return ProbeResult(False, time.monotonic() - started, f"internal error: {exc}")
+
+
+class Runner:
+    def __init__(
+        self, config: Config, store: Store, clock: Clock | None = None, workers: int = 64
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.live: dict[str, LiveTarget] = {}
+        self.lateness = Histogram(
+            "availmon_probe_lateness_seconds",
+            "Actual start of a probe minus its scheduled start.",
+            buckets=LATENESS_BUCKETS, registry=None,
+        )
+        self.store_healthy = True
+        self._lock = threading.RLock()
+        self._stopped = False
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(workers)}, timezone=UTC
+        )
+
+    # -- lifecycle -------------------------------------------------------
+
+    def resume(self) -> None:
+        """Load state from the store: carried-over outages, counters, fresh coverage."""
+        now = self.clock.time()
+        self.store.close_stale_coverage()
+        counts = self.store.outage_counts()
+        configured = {t.name for t in self.config.targets}
+        for outage in self.store.open_outages():
+            last = self.store.last_coverage_end(outage.target)
+            if outage.target not in configured:
+                # No longer monitored: it ends where monitoring of it ended.
+                self.store.close_outage(outage.id, max(outage.start, last or outage.start))
+                continue
+            live = self._add_live(self.config.target(outage.target))  # type: ignore[arg-type]
+            live.state = resumed(outage.start, last)
+            live.outage_id, live.outage_cause = outage.id, outage.cause
+        for target in self.config.targets:
+            live = self.live.get(target.name) or self._add_live(target)
+            live.outages_total = counts.get(target.name, 0)
+        self.store.begin_coverage(((t.name, t.probe_outside_hours) for t in self.config.targets),
+                                  now)
+
+    def start(self) -> None:
+        """Resume from the store and start probing on schedule."""
+        self.resume()
+        for live in self.live.values():
+            self._schedule(live)
+        self._scheduler.add_job(self.heartbeat, IntervalTrigger(seconds=self.config.heartbeat),
+                                id="__heartbeat__", max_instances=1, coalesce=True)
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop probing and close coverage; results still in flight are dropped."""
+        with self._lock:
+            self._stopped = True
+        self._scheduler.shutdown(wait=False)
+        self.store.end_coverage(None, self.clock.time())
+
+    def healthy(self) -> bool:
+        return self._scheduler.running and not self._stopped
+
+    def heartbeat(self) -> None:
+        try:
+            self.store.extend_coverage(self.clock.time())
+            self.store_healthy = True
+        except StoreError as exc:
+            self.store_healthy = False
+            log.error("heartbeat not recorded: %s", exc)
+
+    def reload(self, config: Config) -> None:
+        """Swap in a new config: added, removed and changed targets start/stop cleanly."""
+        now = self.clock.time()
+        with self._lock:
+            old = {t.name: t for t in self.config.targets}
+            new = {t.name: t for t in config.targets}
+            self.config = config
+            removed = [name for name in old if name not in new]
+            for name in removed:
+                self._scheduler.remove_job(name)
+                live = self.live.pop(name)
+                with live.lock:
+                    if live.outage_id is not None:
+                        self.store.close_outage(live.outage_id, now)
+            self.store.end_coverage(removed, now)
+            changed = [t for t in new.values() if t.name in old and old[t.name] != t]
+            self.store.end_coverage([t.name for t in changed], now)
+            for target in changed:
+                live = self.live[target.name]
+                live.target = target
+                self._scheduler.remove_job(target.name)
+                self._schedule(live)
+            added = [t for t in new.values() if t.name not in old]
+            for target in added:
+                self._schedule(self._add_live(target))
+            self.store.begin_coverage(
+                [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now)
+        log.info("config reloaded: %d targets (%d added, %d removed, %d changed)",
+                 len(new), len(added), len(removed), len(changed))
+
+    def _add_live(self, target: Target) -> LiveTarget:
+        live = self.live[target.name] = LiveTarget(target)
+        return live
+
+    def _schedule(self, live: LiveTarget) -> None:
+        target = live.target
+        live.first_run = self.clock.time() + spread_offset(target.name, target.interval)
+        trigger = IntervalTrigger(seconds=target.interval,
+                                  start_date=datetime.fromtimestamp(live.first_run, UTC))
+        self._scheduler.add_job(
+            self.probe_job, trigger, args=[target.name], id=target.name, max_instances=1,
+            coalesce=True, misfire_grace_time=max(1, int(target.interval)),
+            replace_existing=True,
+        )
+
+    # -- probing ---------------------------------------------------------
+
+    def probe_job(self, name: str) -> None:
+        """One scheduled run: gate on working hours, probe, record."""
+        live = self.live.get(name)
+        if live is None:
+            return
+        target = live.target
+        now = self.clock.time()
+        if now >= live.first_run:
+            late = (now - live.first_run) % target.interval
+            self.lateness.observe(late)
+        if not self.in_hours(target, now):
+            return
+        self.record(name, run_probe(target), now)
+
+    def in_hours(self, target: Target, at: float) -> bool:
+        return target.probe_outside_hours or self.config.schedule_of(target).is_open(at)
+
+    def record(self, name: str, result: ProbeResult, at: float) -> None:
+        """Apply a probe result taken at ``at``: persist any transition, then go live."""
+        live = self.live.get(name)
+        if live is None:
+            return
+        with live.lock, self._lock:
+            if self._stopped:
+                return
+            if result.success:
+                live.successes += 1
+            else:
+                live.failures += 1
+            live.last = result
+            state, transition = observe(live.state, result.success, at, result.cause,
+                                        live.target.failures_before_down)
+            try:
+                if isinstance(transition, Opened):
+                    live.outage_id = self.store.open_outage(name, transition.start,
+                                                            transition.cause, at)
+                    live.outage_cause = transition.cause
+                    live.outages_total += 1
+                    log.warning("outage opened: target=%s start=%s cause=%s", name,
+                                _iso(transition.start), transition.cause)
+                elif isinstance(transition, Closed) and live.outage_id is not None:
+                    self.store.close_outage(live.outage_id, transition.end)
+                    log.info("outage closed: target=%s start=%s end=%s duration=%.0fs", name,
+                             _iso(transition.start), _iso(transition.end),
+                             transition.end - transition.start)
+                    live.outage_id = live.outage_cause = None
+            except StoreError as exc:
+                # Not recorded, so not reported: the next probe decides again.
+                self.store_healthy = False
+                log.error("outage change for %s not recorded, will retry: %s", name, exc)
+                return
+            live.state = state
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+

@@ -1,0 +1,283 @@
+"""SQLite store: outages, coverage spans, maintenance windows and corrections.
+
+Never one row per probe: the file grows with outages and restarts, not with
+time x targets. Every state change is committed (WAL, synchronous=FULL) before
+the caller reports it, so ``kill -9`` or a power cut loses nothing already
+exported. The schema carries ``PRAGMA user_version``; an unreadable or newer
+database is a clear error, never a silent reset.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE outages (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        start REAL NOT NULL,
+        end REAL,                       -- NULL while open
+        cause TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT 'detected',   -- detected | manual
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL DEFAULT 'availmon',
+        excluded INTEGER NOT NULL DEFAULT 0,
+        excluded_reason TEXT
+    );
+    CREATE INDEX outages_target_start ON outages(target, start);
+    CREATE INDEX outages_open ON outages(target) WHERE end IS NULL;
+    CREATE TABLE coverage (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,              -- extended by the heartbeat while open
+        all_hours INTEGER NOT NULL,     -- probe_outside_hours was true
+        open INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX coverage_target_start ON coverage(target, start);
+    CREATE INDEX coverage_open ON coverage(open) WHERE open = 1;
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,            -- target | group | all
+        name TEXT,                      -- target or group name; NULL for all
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        user TEXT NOT NULL,
+        action TEXT NOT NULL,           -- outage-add | exclude | include | maintenance-add | ...
+        subject_id INTEGER,
+        reason TEXT
+    );
+    """,
+}
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Outage:
+    id: int
+    target: str
+    start: float
+    end: float | None
+    cause: str
+    source: str
+    excluded: bool
+    excluded_reason: str | None
+
+
+@dataclass(frozen=True)
+class CoverageSpan:
+    target: str
+    start: float
+    end: float
+    all_hours: bool
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    id: int
+    scope: str
+    name: str | None
+    start: float
+    end: float
+    reason: str
+
+
+OUTAGE_COLUMNS = "id, target, start, end, cause, source, excluded, excluded_reason"
+
+
+def _outage(row: tuple) -> Outage:
+    return Outage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+
+
+class Store:
+    """One SQLite database file. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.path = str(path)
+        if not create and not Path(self.path).exists():
+            raise StoreError(f"{self.path}: no database here (has the daemon run yet?)")
+        self._lock = threading.RLock()
+        self._lockfile: int | None = None
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot use database: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open database: {exc.strerror}") from None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: database schema version {version} is newer than this availmon "
+                f"understands ({SCHEMA_VERSION}); upgrade availmon"
+            )
+        if version == 0 and self._db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchone()[0]:
+            raise StoreError(f"{self.path}: not an availmon database (it has other tables)")
+        for target_version in range(version + 1, SCHEMA_VERSION + 1):
+            # One script, one transaction: a migration is applied whole or not at all.
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {MIGRATIONS[target_version]}; "
+                f"PRAGMA user_version = {target_version}; COMMIT;"
+            )
+
+    def lock_exclusive(self) -> None:
+        """Hold an OS lock so that a second daemon on this database refuses to start."""
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(
+                f"{self.path}: another availmon daemon is already using this database"
+            ) from None
+        self._lockfile = fd
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            if self._lockfile is not None:
+                os.close(self._lockfile)
+                self._lockfile = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        try:
+            with self._transaction() as db:
+                return db.execute(sql, args).lastrowid or 0
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc}") from None
+
+    # -- coverage --------------------------------------------------------
+
+    def close_stale_coverage(self) -> None:
+        """Spans left open by a daemon that died end at their last heartbeat."""
+        self._write("UPDATE coverage SET open = 0 WHERE open = 1")
+
+    def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
+        rows = [(name, at, at, int(all_hours)) for name, all_hours in targets]
+        try:
+            with self._transaction() as db:
+                db.executemany(
+                    "INSERT INTO coverage (target, start, end, all_hours) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def extend_coverage(self, at: float) -> None:
+        """Heartbeat: every open span now reaches ``at``."""
+        self._write("UPDATE coverage SET end = max(end, ?) WHERE open = 1", (at,))
+
+    def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
+        """Close the open spans of ``targets`` (all when None) at ``at``."""
+        names = None if targets is None else list(targets)
+        try:
+            with self._transaction() as db:
+                if names is None:
+                    db.execute("UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1",
+                               (at,))
+                else:
+                    db.executemany(
+                        "UPDATE coverage SET end = max(end, ?), open = 0 "
+                        "WHERE open = 1 AND target = ?", [(at, n) for n in names])
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def last_coverage_end(self, target: str) -> float | None:
+        rows = self._read("SELECT max(end) FROM coverage WHERE target = ?", (target,))
+        return rows[0][0]
+
+    def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
+        rows = self._read(
+            "SELECT target, start, end, all_hours FROM coverage "
+            "WHERE target = ? AND end > ? AND start < ? ORDER BY start",
+            (target, start, end),
+        )
+        return [CoverageSpan(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    # -- outages ---------------------------------------------------------
+
+    def open_outage(self, target: str, start: float, cause: str, at: float) -> int:
+        return self._write(
+            "INSERT INTO outages (target, start, cause, created_at) VALUES (?, ?, ?, ?)",
+            (target, start, cause, at),
+        )
+
+    def close_outage(self, outage_id: int, end: float) -> None:
+        self._write("UPDATE outages SET end = ? WHERE id = ? AND end IS NULL", (end, outage_id))
+
+    def open_outages(self) -> list[Outage]:
+        return [_outage(r) for r in self._read(
+            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL AND source = 'detected' "
+            "ORDER BY start")]
+
+    def outages(
+        self, target: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[Outage]:
+        """Outages overlapping [since, until), oldest first."""
+        where, args = ["1"], []
+        if target is not None:
+            where.append("target = ?")
+            args.append(target)
+        if since is not None:
+            where.append("(end IS NULL OR end > ?)")
+            args.append(since)
+        if until is not None:
+            where.append("start < ?")
+            args.append(until)
+        return [_outage(r) for r in self._read(
+            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE {' AND '.join(where)} "
+            "ORDER BY start, id", tuple(args))]
+
+    def outage_counts(self) -> dict[str, int]:
+        """Detected outages per target, all time (seeds ``availmon_outages_total``)."""
+        return dict(self._read(
+            "SELECT target, count(*) FROM outages WHERE source = 'detected' GROUP BY target"))
