@@ -1,0 +1,250 @@
+"""SLA figures: (schedule, coverage, outages, maintenance, period, now) -> seconds and ratios.
+
+This module is the single definition of the figures in DESIGN.md "Meaning of the figures";
+every report, metric and CSV goes through it.  With the window ``[start, min(end, now))``:
+
+* W  = working hours in the window; M = maintenance windows (normalized: they may overlap)
+* scheduled   = W - M
+* C  = coverage, as given by the caller (already restricted to probing hours)
+* O  = union of (detected outage spans ∩ C) and manual outage spans; open outages end at now
+* down        = scheduled ∩ O
+* monitored   = scheduled ∩ (C union O);  unmonitored = scheduled - monitored
+* maintenance = W ∩ M (working time lost to planned maintenance)
+* uptime_ratio: ``excluded`` 1 - down/monitored; ``up`` 1 - down/scheduled;
+  ``down`` 1 - (down + unmonitored)/scheduled; no figure (None) for a zero denominator.
+* error budget: allowed = (1 - objective) x (working hours of the WHOLE period - M);
+  remaining = allowed - down.
+
+Arithmetic decisions, so a hand calculation agrees to the last digit:
+
+* The objective is taken as the decimal the user wrote (``0.99`` means 99/100, not the
+  binary float nearest to it), and the ratio, ``met`` and the budget are computed in exact
+  rational arithmetic from the (float) second counts, then rounded once.  So 1% of
+  3 600 000 s is exactly 36 000 s, and ``met`` is True exactly when
+  ``numerator <= (1 - objective) x denominator`` -- down exactly equal to the budget meets
+  the objective.
+* Ratios are clamped into [0, 1] as a guard; with the sets above they never leave it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+
+from monitor.intervals import Interval, clip, intersect, normalize, subtract, total, union
+from monitor.schedule import Schedule
+
+__all__ = [
+    "Figures",
+    "GroupFigures",
+    "OutageSpan",
+    "Policy",
+    "group_figures",
+    "target_figures",
+]
+
+
+class Policy(StrEnum):
+    """How unmonitored scheduled time counts in the uptime ratio (``unmonitored:`` setting)."""
+
+    EXCLUDED = "excluded"  # default: only time whose state is known counts
+    UP = "up"  # unknown time counts as up
+    DOWN = "down"  # unknown time counts as down
+
+
+@dataclass(frozen=True)
+class OutageSpan:
+    """One outage as the caller loaded it (excluded outages already filtered out)."""
+
+    start: float
+    end: float | None  # None = still open: counts up to ``now``
+    detected: bool = True  # daemon-detected: counts only inside coverage; manual: whole span
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One target's figures over one period (to ``now``)."""
+
+    scheduled_seconds: float
+    monitored_seconds: float
+    unmonitored_seconds: float
+    downtime_seconds: float
+    maintenance_seconds: float
+    uptime_ratio: float | None
+    objective: float
+    met: bool | None
+    error_budget_seconds: float  # allowed over the whole period
+    error_budget_remaining_seconds: float  # allowed - down (may be negative)
+    outages: int  # outages with downtime > 0 in this window
+    longest_outage_seconds: float  # max single-outage downtime in this window (0 if none)
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """A group's time-weighted figures: the policy formula applied to summed seconds."""
+
+    scheduled_seconds: float
+    monitored_seconds: float
+    unmonitored_seconds: float
+    downtime_seconds: float
+    uptime_ratio: float | None
+    objective: float
+    met: bool | None
+    error_budget_seconds: float
+    error_budget_remaining_seconds: float
+
+
+def _objective_fraction(objective: float) -> Fraction:
+    """The objective as the decimal the user wrote (repr of a float is its shortest decimal)."""
+    if isinstance(objective, bool) or not isinstance(objective, int | float):
+        raise ValueError(f"objective must be a number in [0, 1], got {objective!r}")
+    if not math.isfinite(objective) or not 0 <= objective <= 1:
+        raise ValueError(f"objective must be a number in [0, 1], got {objective!r}")
+    return Fraction(repr(float(objective)))
+
+
+def _ratio_and_met(
+    policy: Policy,
+    scheduled: Fraction,
+    monitored: Fraction,
+    unmonitored: Fraction,
+    down: Fraction,
+    objective: Fraction,
+) -> tuple[float | None, bool | None]:
+    """Apply the policy's formula; None (never 1.0, never a division error) for no time."""
+    if policy is Policy.EXCLUDED:
+        numerator, denominator = down, monitored
+    elif policy is Policy.UP:
+        numerator, denominator = down, scheduled
+    else:
+        numerator, denominator = down + unmonitored, scheduled
+    if denominator <= 0:
+        return None, None
+    exact = 1 - numerator / denominator
+    ratio = min(1.0, max(0.0, float(exact)))
+    return ratio, exact >= objective
+
+
+def _allowed(objective: Fraction, seconds: float) -> Fraction:
+    return (1 - objective) * Fraction(seconds)
+
+
+def _outage_spans(outages: Sequence[OutageSpan], coverage: list[Interval],
+                  now: float) -> list[list[Interval]]:
+    """Each outage's counted part: detected ∩ C, manual whole; open ones end at ``now``."""
+    counted: list[list[Interval]] = []
+    for o in outages:
+        end = now if o.end is None else o.end
+        if not end > o.start:
+            counted.append([])
+        elif o.detected:
+            counted.append(clip(coverage, o.start, end))
+        else:
+            counted.append([(o.start, end)])
+    return counted
+
+
+def target_figures(
+    *,
+    working: Schedule,
+    coverage: Sequence[Interval],
+    outages: Sequence[OutageSpan],
+    maintenance: Sequence[Interval],
+    start: float,
+    end: float,
+    now: float,
+    policy: Policy,
+    objective: float,
+) -> Figures:
+    """One target's figures for period ``[start, end)`` as known at ``now`` (DESIGN.md)."""
+    policy = Policy(policy)
+    objective_q = _objective_fraction(objective)
+    window_end = min(end, now)
+
+    m = normalize(maintenance)
+    c = normalize(coverage)
+    w = working.open_intervals(start, window_end) if window_end > start else []
+    scheduled = subtract(w, m)
+
+    per_outage = _outage_spans(outages, c, now)
+    o = union(*per_outage) if per_outage else []
+    down_set = intersect(scheduled, o)
+    monitored_set = intersect(scheduled, union(c, o))
+
+    scheduled_s = total(scheduled)
+    monitored_s = total(monitored_set)
+    down_s = total(down_set)
+    unmonitored_s = total(subtract(scheduled, monitored_set))
+    maintenance_s = total(intersect(w, m))
+
+    count = 0
+    longest = 0.0
+    for spans in per_outage:
+        if not spans:
+            continue
+        # Only scheduled time near this outage can meet it: clip before intersecting.
+        mine = total(intersect(clip(scheduled, spans[0][0], spans[-1][1]), spans))
+        if mine > 0:
+            count += 1
+            longest = max(longest, mine)
+
+    ratio, met = _ratio_and_met(
+        policy,
+        Fraction(scheduled_s),
+        Fraction(monitored_s),
+        Fraction(unmonitored_s),
+        Fraction(down_s),
+        objective_q,
+    )
+
+    # The budget covers the whole period, future working hours included, less the
+    # maintenance known so far.
+    whole = working.open_intervals(start, end) if end > start else []
+    # Rounded once; remaining is then the shown allowed minus the shown down, as by hand.
+    allowed = float(_allowed(objective_q, total(subtract(whole, m))))
+
+    return Figures(
+        scheduled_seconds=scheduled_s,
+        monitored_seconds=monitored_s,
+        unmonitored_seconds=unmonitored_s,
+        downtime_seconds=down_s,
+        maintenance_seconds=maintenance_s,
+        uptime_ratio=ratio,
+        objective=objective,
+        met=met,
+        error_budget_seconds=allowed,
+        error_budget_remaining_seconds=float(Fraction(allowed) - Fraction(down_s)),
+        outages=count,
+        longest_outage_seconds=longest,
+    )
+
+
+def group_figures(members: Sequence[Figures], objective: float, policy: Policy) -> GroupFigures:
+    """Time-weighted group figures: sum members' seconds, then apply the policy formula.
+
+    A target with many working hours weighs more than one with few, so the group ratio is
+    the share of the group's (monitored) time that was up -- not a mean of ratios.  The
+    budget is the sum of the members' own budgets (each at its own objective).
+    """
+    policy = Policy(policy)
+    objective_q = _objective_fraction(objective)
+    scheduled = sum((Fraction(f.scheduled_seconds) for f in members), Fraction(0))
+    monitored = sum((Fraction(f.monitored_seconds) for f in members), Fraction(0))
+    unmonitored = sum((Fraction(f.unmonitored_seconds) for f in members), Fraction(0))
+    down = sum((Fraction(f.downtime_seconds) for f in members), Fraction(0))
+    allowed = sum((Fraction(f.error_budget_seconds) for f in members), Fraction(0))
+    ratio, met = _ratio_and_met(policy, scheduled, monitored, unmonitored, down, objective_q)
+    return GroupFigures(
+        scheduled_seconds=float(scheduled),
+        monitored_seconds=float(monitored),
+        unmonitored_seconds=float(unmonitored),
+        downtime_seconds=float(down),
+        uptime_ratio=ratio,
+        objective=objective,
+        met=met,
+        error_budget_seconds=float(allowed),
+        error_budget_remaining_seconds=float(allowed - down),
+    )

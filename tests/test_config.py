@@ -1,0 +1,222 @@
+"""targets.yaml validation: every mistake is one line naming file, key path and problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor import config as config_mod
+from monitor.config import ConfigError, load, parse_duration, parse_ratio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE = """
+timezone: Europe/London
+defaults: {interval: 30s, timeout: 5s, schedule: office}
+schedules:
+  office:
+    hours: {mon-fri: "08:00-18:00"}
+    holidays: {country: GB, subdiv: ENG}
+groups:
+  network: {objective: 99%}
+  systems: {objective: 99.5%}
+targets:
+  - {name: sw1, group: network, type: icmp, host: 127.0.0.1}
+  - {name: web, group: systems, type: http, url: "http://127.0.0.1:8080/"}
+  - {name: smtp, group: systems, type: tcp, host: 127.0.0.1, port: 25}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "targets.yaml"
+    path.write_text(text)
+    return path
+
+
+def with_change(change: dict) -> str:
+    doc = yaml.safe_load(BASE)
+    for dotted, value in change.items():
+        node = doc
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list):
+            node[int(last)] = value
+        elif value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return yaml.safe_dump(doc)
+
+
+DELETE = object()
+
+
+def test_shipped_targets_yaml_is_valid():
+    config = load(ROOT / "targets.yaml", env={})
+    assert {t.type for t in config.targets} == {"icmp", "http", "tcp"}
+    assert config.year_start_month == 4
+    assert config.schedules["office"].holiday_country == "GB"
+    # Every host in the shipped example is loopback, so the demo touches no network.
+    for t in config.targets:
+        assert "127.0.0.1" in t.describe or t.describe.startswith("127.")
+
+
+def test_base_config_and_objective_inheritance(tmp_path):
+    config = load(write(tmp_path, BASE), env={})
+    assert [t.name for t in config.targets] == ["sw1", "web", "smtp"]
+    web = config.target("web")
+    assert web is not None
+    assert web.interval == 30 and web.timeout == 5 and web.schedule == "office"
+    assert web.objective == 0.995  # the group's, since the target sets none
+    assert web.failures_before_down == 2 and web.probe_outside_hours is False
+
+
+def test_target_objective_beats_group_beats_defaults(tmp_path):
+    text = with_change({"defaults.objective": "98%", "targets.0.objective": 0.97})
+    text = text.replace("network: {objective: 0.99}", "network: {}")
+    doc = yaml.safe_load(text)
+    doc["groups"]["network"] = None
+    doc["targets"].append({"name": "sw2", "group": "network", "type": "icmp",
+                           "host": "127.0.0.2"})
+    config = config_mod.parse(doc, "t.yaml", {})
+    assert config.target("sw1").objective == 0.97
+    assert config.target("sw2").objective == 0.98  # group without objective -> global
+    assert config.target("web").objective == 0.995
+    assert config.groups["network"].objective == 0.98
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"targets.0.interval": "soon"}, "targets[0] (sw1).interval: expected a duration"),
+        ({"targets.0.timeout": "30s"}, "targets[0] (sw1).timeout: must be less than the interval"),
+        ({"targets.0.timeout": "1m"}, "targets[0] (sw1).timeout: must be less than the interval"),
+        ({"targets.0.interval": "0s"}, "targets[0] (sw1).interval: duration must be more than 0"),
+        ({"targets.1.name": "sw1"}, "targets[1].name: duplicate target name 'sw1'"),
+        ({"targets.1.name": "bad name!"}, "targets[1].name: required"),
+        ({"targets.0.type": "snmp"}, "targets[0] (sw1).type: expected one of: icmp, http, tcp"),
+        ({"targets.0.colour": "red"}, "targets[0] (sw1).colour: unknown key"),
+        ({"targets.0.group": "nope"}, "targets[0] (sw1).group: unknown group 'nope'"),
+        ({"targets.0.schedule": "nights"}, "targets[0] (sw1).schedule: unknown schedule"),
+        ({"targets.0.objective": "101%"}, "targets[0] (sw1).objective: objective must be more"),
+        ({"targets.0.objective": 0}, "targets[0] (sw1).objective: objective must be more"),
+        ({"targets.0.objective": "high"}, "targets[0] (sw1).objective: objective must be"),
+        ({"targets.0.failures_before_down": 0}, "targets[0] (sw1).failures_before_down"),
+        ({"targets.0.probe_outside_hours": "yes"}, "targets[0] (sw1).probe_outside_hours"),
+        ({"targets.1.url": "ftp://x/"}, "targets[1] (web).url"),
+        ({"targets.1.url": DELETE}, "targets[1] (web).url"),
+        ({"targets.2.port": 70000}, "targets[2] (smtp).port"),
+        ({"targets.0.host": DELETE}, "targets[0] (sw1).host"),
+        ({"schedules.office.hours": {"mon-fri": "08:00-25:00"}},
+         "schedules.office.hours.mon-fri:"),
+        ({"schedules.office.hours": {"funday": "08:00-18:00"}}, "schedules.office.hours.funday:"),
+        ({"schedules.office.holidays": {"country": "XX"}},
+         "schedules.office.holidays.country: unknown"),
+        ({"schedules.office.closed": ["2024-13-01"]}, "schedules.office.closed[0]:"),
+        ({"schedules.office.timezone": "Mars/Olympus"}, "schedules.office.timezone: unknown"),
+        ({"timezone": "Nowhere"}, "timezone: unknown time zone"),
+        ({"listen": "9430"}, "listen: expected HOST:PORT"),
+        ({"reporting": {"unmonitored": "maybe"}}, "reporting.unmonitored: expected one of"),
+        ({"reporting": {"year_start_month": 13}}, "reporting.year_start_month"),
+        ({"maintenance": [{"targets": ["ghost"], "weekly": "tue 07:00-08:00", "reason": "x"}]},
+         "maintenance[0].targets: unknown target 'ghost'"),
+        ({"maintenance": [{"groups": ["network"], "weekly": "tue 07:00-08:00"}]},
+         "maintenance[0].reason: required"),
+        ({"maintenance": [{"all": True, "start": "2024-03-02T09:00", "end": "2024-03-02T07:00",
+                           "reason": "x"}]}, "maintenance[0].end: must be after start"),
+        ({"maintenance": [{"all": True, "weekly": "someday", "reason": "x"}]},
+         "maintenance[0].weekly"),
+        ({"targets": DELETE}, "targets: missing"),
+        ({"extra": 1}, "extra: unknown key"),
+    ],
+)
+def test_config_errors(tmp_path, change, expected):
+    path = write(tmp_path, with_change(change))
+    with pytest.raises(ConfigError) as info:
+        load(path, env={})
+    lines = info.value.problems
+    assert any(line.startswith(f"{path}: {expected}") for line in lines), lines
+    assert all("\n" not in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "file is empty"),
+        ("targets: [\n  - name: a\n", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("just a string", "expected a mapping"),
+        ("targets: 5", "targets: expected a list"),
+        ("targets: [5]", "targets[0]: expected a mapping"),
+        ("\x00\x01", "not valid YAML"),
+    ],
+)
+def test_unusable_files(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), env={})
+    assert expected in info.value.problems[0]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load(tmp_path / "nope.yaml")
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    text = with_change({"targets.0.interval": "soon", "targets.2.port": 0, "timezone": "X"})
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), env={})
+    assert len(info.value.problems) == 3
+
+
+@pytest.mark.parametrize(("text", "seconds"),
+                         [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), (15, 15)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "ratio"), [("99%", 0.99), ("99.5 %", 0.995), (0.99, 0.99),
+                                             ("100%", 1.0), (1, 1.0)])
+def test_ratios(text, ratio):
+    assert parse_ratio(text) == pytest.approx(ratio)
+
+
+def test_local_datetime_without_offset_is_configured_zone():
+    # 2024-07-01 09:00 in London is BST (UTC+1): 08:00Z
+    assert config_mod.parse_local_datetime("2024-07-01T09:00", "Europe/London") == 1719820800
+    assert config_mod.parse_local_datetime("2024-07-01T09:00+00:00", "Europe/London") \
+        == 1719824400
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True,
+                          text=True, timeout=60, cwd=cwd)
+
+
+def test_check_command_summary_and_exit_codes(tmp_path):
+    ok = run_cli("check", "-c", str(write(tmp_path, BASE)))
+    assert ok.returncode == 0, ok.stderr
+    assert "3 targets (network: 1, systems: 2; http: 1, icmp: 1, tcp: 1)" in ok.stdout
+
+    bad = run_cli("check", "-c", str(write(tmp_path, with_change({"targets.0.timeout": "1h"}))))
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("availmon: error: ")
+    assert "targets[0] (sw1).timeout" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("content", ["", "targets: [\n  - name: a\n", "- a\n- b\n",
+                                     "targets:\n  - {name: a, type: icmp, host: 127.0.0.1, "
+                                     "interval: soon}\n"])
+def test_cli_user_mistakes_never_traceback(tmp_path, content):
+    result = run_cli("check", "-c", str(write(tmp_path, content)))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") >= 1 and result.stderr.startswith("availmon: error:")
+    missing = run_cli("check", "-c", str(tmp_path / "missing.yaml"))
+    assert missing.returncode == 2 and "file not found" in missing.stderr

@@ -1,0 +1,165 @@
+"""The runner against real loopback HTTP servers, with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor import config as config_mod
+from monitor.runner import Runner
+from monitor.store import Store
+from tests.support import FakeClock, http_server
+
+# Wednesday 2024-03-06 10:00 UTC (= 10:00 GMT, inside office hours)
+WED_10 = datetime(2024, 3, 6, 10, 0, tzinfo=UTC).timestamp()
+# Saturday 2024-03-09 10:00 UTC (outside office hours)
+SAT_10 = datetime(2024, 3, 9, 10, 0, tzinfo=UTC).timestamp()
+
+
+def make_config(url: str, **target: object) -> config_mod.Config:
+    doc = {
+        "defaults": {"interval": "30s", "timeout": "2s"},
+        "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"},
+                                 "holidays": {"country": "GB", "subdiv": "ENG"}}},
+        "targets": [{"name": "web", "group": "systems", "type": "http", "url": url, **target}],
+    }
+    return config_mod.parse(doc, "test.yaml", {})
+
+
+@pytest.fixture
+def server():
+    with http_server() as srv:
+        yield srv
+
+
+def probe_at(runner: Runner, clock: FakeClock, at: float) -> None:
+    clock.now = at
+    runner.probe_job("web")
+
+
+def test_outage_detected_recorded_and_closed(tmp_path, server):
+    store = Store(tmp_path / "a.db")
+    clock = FakeClock(WED_10)
+    runner = Runner(make_config(server.url), store, clock)
+    runner.resume()
+    probe_at(runner, clock, WED_10)
+    server.status = 503
+    probe_at(runner, clock, WED_10 + 30)           # first failure: no outage yet
+    assert store.open_outages() == []
+    probe_at(runner, clock, WED_10 + 60)           # second: opens, starting at the first
+    [outage] = store.open_outages()
+    assert (outage.start, outage.cause) == (WED_10 + 30, "HTTP 503")
+    live = runner.live["web"]
+    assert live.state.down and live.outage_id == outage.id and live.outages_total == 1
+    server.status = 200
+    probe_at(runner, clock, WED_10 + 90)           # first success ends it
+    [closed] = store.outages()
+    assert (closed.start, closed.end) == (WED_10 + 30, WED_10 + 90)
+    assert (live.successes, live.failures) == (2, 2)
+
+
+def test_no_probing_outside_working_hours(tmp_path, server):
+    store = Store(tmp_path / "a.db")
+    clock = FakeClock(SAT_10)
+    runner = Runner(make_config(server.url, schedule="office"), store, clock)
+    runner.resume()
+    server.status = 503
+    for k in range(5):
+        probe_at(runner, clock, SAT_10 + 30 * k)
+    live = runner.live["web"]
+    assert (live.successes, live.failures, live.last) == (0, 0, None)
+    # ... unless the target asks to be probed around the clock
+    runner = Runner(make_config(server.url, schedule="office", probe_outside_hours=True),
+                    store, clock)
+    runner.resume()
+    probe_at(runner, clock, SAT_10)
+    assert runner.live["web"].failures == 1
+
+
+def crash_with_open_outage(tmp_path, server) -> tuple[Store, int, float]:
+    """Run until an outage is open, heartbeat, then 'die' (no clean stop)."""
+    store = Store(tmp_path / "a.db")
+    clock = FakeClock(WED_10)
+    runner = Runner(make_config(server.url), store, clock)
+    runner.resume()
+    server.status = 503
+    probe_at(runner, clock, WED_10)
+    probe_at(runner, clock, WED_10 + 30)
+    clock.now = WED_10 + 45
+    runner.heartbeat()                     # last instant known to be monitoring
+    [outage] = store.open_outages()
+    store.close()
+    return Store(tmp_path / "a.db"), outage.id, WED_10 + 45
+
+
+def test_restart_outage_continues_when_still_failing(tmp_path, server):
+    store, outage_id, _ = crash_with_open_outage(tmp_path, server)
+    clock = FakeClock(WED_10 + 600)
+    runner = Runner(make_config(server.url), store, clock)
+    runner.resume()
+    assert runner.live["web"].state.down
+    probe_at(runner, clock, WED_10 + 600)  # still failing: same outage, still open
+    assert [o.id for o in store.open_outages()] == [outage_id]
+    server.status = 200
+    probe_at(runner, clock, WED_10 + 630)
+    [outage] = store.outages()
+    assert (outage.id, outage.start, outage.end) == (outage_id, WED_10, WED_10 + 630)
+
+
+def test_restart_outage_ends_at_last_heartbeat_when_up_again(tmp_path, server):
+    store, outage_id, last_heartbeat = crash_with_open_outage(tmp_path, server)
+    server.status = 200
+    clock = FakeClock(WED_10 + 600)
+    runner = Runner(make_config(server.url), store, clock)
+    runner.resume()
+    probe_at(runner, clock, WED_10 + 600)
+    [outage] = store.outages()
+    assert (outage.id, outage.end) == (outage_id, last_heartbeat)
+    # The gap is unmonitored: coverage has a hole between the runs.
+    spans = [(c.start, c.end) for c in store.coverage("web", 0, WED_10 + 10_000)]
+    assert spans == [(WED_10, last_heartbeat), (WED_10 + 600, WED_10 + 600)]
+
+
+def test_target_removed_while_down_ends_where_monitoring_ended(tmp_path, server):
+    store, outage_id, last_heartbeat = crash_with_open_outage(tmp_path, server)
+    doc_without_web = config_mod.parse(
+        {"targets": [{"name": "other", "type": "tcp", "host": "127.0.0.1", "port": 9}]},
+        "t.yaml", {})
+    runner = Runner(doc_without_web, store, FakeClock(WED_10 + 600))
+    runner.resume()
+    [outage] = store.outages()
+    assert (outage.id, outage.end) == (outage_id, last_heartbeat)
+
+
+def test_reload_adds_removes_and_changes_targets(tmp_path, server):
+    store = Store(tmp_path / "a.db")
+    clock = FakeClock(WED_10)
+    first = config_mod.parse({"targets": [
+        {"name": "a", "type": "http", "url": server.url, "interval": "1h"},
+        {"name": "b", "type": "http", "url": server.url, "interval": "1h"},
+    ]}, "t.yaml", {})
+    runner = Runner(first, store, clock)
+    runner.start()
+    try:
+        server.status = 503
+        for k in range(2):
+            clock.now = WED_10 + k
+            runner.probe_job("b")
+        assert runner.live["b"].state.down
+        clock.now = WED_10 + 100
+        second = config_mod.parse({"targets": [
+            {"name": "a", "type": "http", "url": server.url, "interval": "2h"},
+            {"name": "c", "type": "tcp", "host": "127.0.0.1", "port": 9, "interval": "1h"},
+        ]}, "t.yaml", {})
+        runner.reload(second)
+        assert sorted(runner.live) == ["a", "c"]
+        assert runner.live["a"].target.interval == 7200
+        [b_outage] = store.outages(target="b")
+        assert b_outage.end == WED_10 + 100      # removed target: its outage ends now
+        assert store.last_coverage_end("b") == WED_10 + 100
+        assert [(c.start, c.end) for c in store.coverage("c", 0, 2e10)] \
+            == [(WED_10 + 100, WED_10 + 100)]
+    finally:
+        runner.stop()
+    assert store.open_outages() == []
