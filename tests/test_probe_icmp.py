@@ -1,0 +1,235 @@
+"""ICMP probe: loopback, a silent host inside a throwaway network namespace, both socket modes.
+
+Traffic goes only to 127.0.0.0/8, ::1 and the 169.254.213.0/30 veth link that the
+namespace fixture creates and removes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from monitor.probes import icmp
+from monitor.probes.base import SettingError
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST_IP, NS_IP = "169.254.213.1", "169.254.213.2"
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[str]:
+    """A namespace behind a veth link whose address ignores echo requests."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    tag = f"{os.getpid() % 100000}"
+    ns, host_if, ns_if = f"availmon-t{tag}", f"avmh{tag}", f"avmn{tag}"
+    try:
+        _ip("netns", "add", ns)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"cannot create a network namespace here: {exc}")
+    try:
+        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        _ip("link", "set", ns_if, "netns", ns)
+        _ip("addr", "add", f"{HOST_IP}/30", "dev", host_if)
+        _ip("link", "set", host_if, "up")
+        _ip("netns", "exec", ns, "ip", "addr", "add", f"{NS_IP}/30", "dev", ns_if)
+        _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        _ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+        yield ns
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot set up the veth link: {exc.stderr.strip()}")
+    finally:
+        _ip("link", "del", host_if, check=False)
+        _ip("netns", "del", ns, check=False)
+
+
+def ping(host: str, timeout: float = 2.0, **raw: object):
+    return icmp.run(icmp.parse_settings({"host": host, **raw}, {}), timeout)
+
+
+def test_loopback_succeeds_with_rtt() -> None:
+    r = ping("127.0.0.1")
+    assert r.success and r.cause is None
+    assert r.details["icmp_packet_loss_ratio"] == 0
+    assert 0 < r.details["icmp_rtt_seconds"] < 0.5
+
+
+def test_ipv6_loopback() -> None:
+    r = ping("::1")
+    assert r.success, r.cause
+
+
+def test_name_resolution_failure() -> None:
+    r = ping("nonexistent.invalid")
+    assert not r.success and r.cause == "name resolution failed"
+
+
+def test_concurrent_loopback_pings() -> None:
+    hosts = [f"127.0.{i}.{i + 1}" for i in range(20)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda h: ping(h, 2.0, count=3), hosts))
+    assert all(r.success and r.details["icmp_packet_loss_ratio"] == 0 for r in results), results
+
+
+def test_concurrent_pings_do_not_mix_replies(netns: str) -> None:
+    """20 live loopback addresses and 10 pings to the silent host at the same time."""
+    live = [f"127.0.{i}.{i + 1}" for i in range(20)]
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        silent = [pool.submit(ping, NS_IP, 1.0) for _ in range(10)]
+        answered = [pool.submit(ping, host, 2.0) for host in live]
+        for f in answered:
+            r = f.result(timeout=10)
+            assert r.success and r.details["icmp_packet_loss_ratio"] == 0, r
+        for f in silent:
+            r = f.result(timeout=10)
+            assert not r.success and r.cause == "100% packet loss", r
+
+
+def test_silent_host_is_total_loss_within_timeout(netns: str) -> None:
+    t0 = time.monotonic()
+    r = ping(NS_IP, timeout=1.0, count=3)
+    elapsed = time.monotonic() - t0
+    assert not r.success and r.cause == "100% packet loss"
+    assert r.details == {"icmp_packet_loss_ratio": 1.0}
+    assert 0.9 <= elapsed < 1.3
+
+
+def test_max_loss() -> None:
+    s = icmp.parse_settings({"host": "127.0.0.1", "count": 2, "max_loss": "0%"}, {})
+    assert icmp.run(s, 2).success
+
+
+def test_detect_privileged_as_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    assert icmp.detect_privileged() is True
+
+
+def _in_ns(ns: str, *cmd: str, uid: int | None = None) -> subprocess.CompletedProcess[str]:
+    prefix = ["ip", "netns", "exec", ns]
+    if uid is not None:
+        prefix += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [*prefix, *cmd], capture_output=True, text=True, timeout=20, env=env, cwd=ROOT
+    )
+
+
+CHILD = """
+import socket, sys
+from monitor.probes import icmp
+from monitor.probes.base import ProbeSetupError
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+    print("RAW-WORKS"); sys.exit(0)
+except OSError:
+    pass
+try:
+    mode = icmp.detect_privileged()
+except ProbeSetupError as exc:
+    print("SETUP-ERROR", exc); sys.exit(0)
+r = icmp.run(icmp.Settings(host="127.0.0.1"), 2)
+print("MODE", mode, r.success, r.cause)
+"""
+
+
+@pytest.fixture
+def answering_ns(netns: str) -> Iterator[str]:
+    """The namespace with its own loopback answering echo requests, for the duration of a test."""
+    _in_ns(netns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=0")
+    try:
+        yield netns
+    finally:
+        _in_ns(netns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+
+
+def test_unprivileged_mode_in_namespace(answering_ns: str) -> None:
+    """As uid 65534 inside the namespace: datagram ICMP works iff ping_group_range allows it."""
+    netns = answering_ns
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv not available to drop root")
+    _in_ns(netns, "sysctl", "-qw", "net.ipv4.ping_group_range=65534 65534")
+    out = _in_ns(netns, sys.executable, "-c", CHILD, uid=65534)
+    if "RAW-WORKS" in out.stdout or out.returncode != 0:
+        pytest.skip(f"cannot drop privileges here: {out.stdout} {out.stderr[-300:]}")
+    assert out.stdout.strip() == "MODE False True None"
+
+    _in_ns(netns, "sysctl", "-qw", "net.ipv4.ping_group_range=1 0")
+    out = _in_ns(netns, sys.executable, "-c", CHILD, uid=65534)
+    assert out.stdout.startswith("SETUP-ERROR")
+    assert "net.ipv4.ping_group_range" in out.stdout and "CAP_NET_RAW" in out.stdout
+
+
+def test_unprivileged_setting_as_root_in_namespace(answering_ns: str) -> None:
+    """privileged=False as root: the datagram socket path, inside the namespace."""
+    netns = answering_ns
+    _in_ns(netns, "sysctl", "-qw", "net.ipv4.ping_group_range=0 0")
+    code = (
+        "from monitor.probes import icmp\n"
+        "r = icmp.run(icmp.Settings(host='127.0.0.1', privileged=False), 2)\n"
+        "print(r.success, r.details['icmp_packet_loss_ratio'])\n"
+    )
+    out = _in_ns(netns, sys.executable, "-c", code)
+    assert out.stdout.strip() == "True 0.0", out.stderr
+
+
+def test_settings_carry_mode() -> None:
+    s = icmp.parse_settings({"host": "10.0.0.1"}, {})
+    assert s.privileged is None and replace(s, privileged=False).privileged is False
+    assert icmp.describe(s) == "10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"host": "10.0.0.1"}, (3, None)),
+        ({"host": "db-1.example", "count": 5, "max_loss": 0.5}, (5, 0.5)),
+        ({"host": "::1", "max_loss": "25%"}, (3, 0.25)),
+        ({"host": "h", "max_loss": 1}, (3, 1.0)),
+    ],
+)
+def test_good_settings(raw: dict[str, object], expected: tuple[int, float | None]) -> None:
+    s = icmp.parse_settings(raw, {})
+    assert (s.count, s.max_loss) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({}, "host"),
+        ({"host": 42}, "host"),
+        ({"host": "bad host"}, "host"),
+        ({"host": "-leading.example"}, "host"),
+        ({"host": "300.1.1.1"}, "host"),
+        ({"host": "h", "count": 0}, "count"),
+        ({"host": "h", "count": "three"}, "count"),
+        ({"host": "h", "count": True}, "count"),
+        ({"host": "h", "max_loss": 1.5}, "max_loss"),
+        ({"host": "h", "max_loss": "150%"}, "max_loss"),
+        ({"host": "h", "max_loss": "half"}, "max_loss"),
+        ({"host": "h", "max_loss": float("nan")}, "max_loss"),
+        ({"host": "h", "max_loss": False}, "max_loss"),
+    ],
+)
+def test_bad_settings(raw: dict[str, object], key: str) -> None:
+    with pytest.raises(SettingError) as info:
+        icmp.parse_settings(raw, {})
+    assert info.value.key == key
