@@ -362,10 +362,11 @@ def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[
             if parsed is not None:
                 closed.add(parsed)
         if tz is not None and ranges is not None:
-            schedules[name] = Schedule(
-                name=name, timezone=tz, ranges=ranges, holiday_country=country,
-                holiday_subdiv=subdiv, closed=frozenset(closed),
-            )
+            schedule = problems.check(path, lambda fields: Schedule(**fields), {
+                "name": name, "timezone": tz, "ranges": ranges, "holiday_country": country,
+                "holiday_subdiv": subdiv, "closed": frozenset(closed)})
+            if schedule is not None:
+                schedules[name] = schedule
     return schedules
 
 
