@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.runner import Runner
+from monitor.totals import KINDS
 
 TARGET_LABELS = ["target", "group", "type"]
 
@@ -121,6 +122,78 @@ class AvailmonCollector(Collector):
                                 "Whether the last write to the database succeeded.",
                                 value=1.0 if runner.store_healthy else 0.0)
         yield from runner.lateness.collect()
+        yield from self._figures(now)
+
+    def _figures(self, now: float) -> Iterator[Metric]:
+        """Working-hours figures for the current day/week/month/quarter/year to date."""
+        config = self.runner.config
+        snapshot = self.runner.totals.snapshot(config, now)
+        if snapshot is None:
+            return
+        labels = ["target", "group", "period"]
+        ratio = GaugeMetricFamily(
+            "availmon_uptime_ratio", "Working-hours uptime of the current period to date "
+            "(absent without monitored time).", labels=labels)
+        scheduled = GaugeMetricFamily("availmon_scheduled_seconds",
+                                      "Working hours less maintenance, period to date.",
+                                      labels=labels)
+        monitored = GaugeMetricFamily("availmon_monitored_seconds",
+                                      "Scheduled time whose state is known, period to date.",
+                                      labels=labels)
+        down = GaugeMetricFamily("availmon_downtime_seconds",
+                                 "Scheduled time in outages, period to date.", labels=labels)
+        budget = GaugeMetricFamily(
+            "availmon_error_budget_remaining_seconds",
+            "Allowed downtime for the whole period less downtime so far.", labels=labels)
+        objective = GaugeMetricFamily("availmon_uptime_objective_ratio",
+                                      "The target's uptime objective.",
+                                      labels=["target", "group"])
+        maintenance = GaugeMetricFamily("availmon_in_maintenance",
+                                        "1 while a maintenance window applies to the target.",
+                                        labels=["target", "group"])
+        for target in config.targets:
+            objective.add_metric([target.name, target.group], target.objective)
+            if target.name in snapshot.in_maintenance:
+                maintenance.add_metric([target.name, target.group],
+                                       1.0 if snapshot.in_maintenance[target.name] else 0.0)
+            for kind in KINDS:
+                live = snapshot.targets.get((target.name, kind))
+                if live is None:
+                    continue
+                values = [target.name, target.group, kind]
+                if live.uptime_ratio is not None:
+                    ratio.add_metric(values, live.uptime_ratio)
+                scheduled.add_metric(values, live.seconds.scheduled)
+                monitored.add_metric(values, live.seconds.monitored)
+                down.add_metric(values, live.seconds.down)
+                budget.add_metric(values, live.error_budget_remaining)
+        yield from (ratio, scheduled, monitored, down, budget, objective, maintenance)
+
+        g_labels = ["group", "period"]
+        g_ratio = GaugeMetricFamily("availmon_group_uptime_ratio",
+                                    "Time-weighted working-hours uptime of the group.",
+                                    labels=g_labels)
+        g_scheduled = GaugeMetricFamily("availmon_group_scheduled_seconds",
+                                        "Sum of the members' scheduled seconds.", labels=g_labels)
+        g_monitored = GaugeMetricFamily("availmon_group_monitored_seconds",
+                                        "Sum of the members' monitored seconds.", labels=g_labels)
+        g_down = GaugeMetricFamily("availmon_group_downtime_seconds",
+                                   "Sum of the members' downtime seconds.", labels=g_labels)
+        g_budget = GaugeMetricFamily("availmon_group_error_budget_remaining_seconds",
+                                     "The group's allowed downtime for the period less its "
+                                     "downtime so far.", labels=g_labels)
+        g_objective = GaugeMetricFamily("availmon_group_uptime_objective_ratio",
+                                        "The group's uptime objective.", labels=["group"])
+        for (group, kind), live in sorted(snapshot.groups.items()):
+            if live.uptime_ratio is not None:
+                g_ratio.add_metric([group, kind], live.uptime_ratio)
+            g_scheduled.add_metric([group, kind], live.seconds.scheduled)
+            g_monitored.add_metric([group, kind], live.seconds.monitored)
+            g_down.add_metric([group, kind], live.seconds.down)
+            g_budget.add_metric([group, kind], live.error_budget_remaining)
+        for name, group in sorted(config.groups.items()):
+            g_objective.add_metric([name], group.objective)
+        yield from (g_ratio, g_scheduled, g_monitored, g_down, g_budget, g_objective)
 
 
 def build_registry(runner: Runner, status: DaemonStatus) -> CollectorRegistry:

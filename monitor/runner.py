@@ -27,10 +27,12 @@ from monitor.config import Config, Target
 from monitor.probes import probe_module
 from monitor.probes.base import ProbeResult
 from monitor.store import Store, StoreError
+from monitor.totals import RunningTotals
 from monitor.tracker import Closed, Opened, TargetState, observe, resumed
 
 log = logging.getLogger("availmon")
 
+TOTALS_EVERY = 5.0  # seconds between checks for corrections, period ends and folding
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -88,6 +90,7 @@ class Runner:
             buckets=LATENESS_BUCKETS, registry=None,
         )
         self.store_healthy = True
+        self.totals = RunningTotals(store)
         self._lock = threading.RLock()
         self._stopped = False
         self._scheduler = BackgroundScheduler(
@@ -116,6 +119,7 @@ class Runner:
             live.outages_total = counts.get(target.name, 0)
         self.store.begin_coverage(((t.name, t.probe_outside_hours) for t in self.config.targets),
                                   now)
+        self.totals.rebuild(self.config, now)
 
     def start(self) -> None:
         """Resume from the store and start probing on schedule."""
@@ -124,6 +128,8 @@ class Runner:
             self._schedule(live)
         self._scheduler.add_job(self.heartbeat, IntervalTrigger(seconds=self.config.heartbeat),
                                 id="__heartbeat__", max_instances=1, coalesce=True)
+        self._scheduler.add_job(self.maintain_totals, IntervalTrigger(seconds=TOTALS_EVERY),
+                                id="__totals__", max_instances=1, coalesce=True)
         self._scheduler.start()
 
     def stop(self) -> None:
@@ -144,9 +150,17 @@ class Runner:
             self.store_healthy = False
             log.error("heartbeat not recorded: %s", exc)
 
+    def maintain_totals(self) -> None:
+        """Keep the live figures' running totals current (corrections apply within seconds)."""
+        try:
+            self.totals.maintain(self.config, self.clock.time(), before_rebuild=self.heartbeat)
+        except StoreError as exc:
+            log.error("live figures not refreshed: %s", exc)
+
     def reload(self, config: Config) -> None:
         """Swap in a new config: added, removed and changed targets start/stop cleanly."""
         now = self.clock.time()
+        self.heartbeat()
         with self._lock:
             old = {t.name: t for t in self.config.targets}
             new = {t.name: t for t in config.targets}
@@ -171,6 +185,7 @@ class Runner:
                 self._schedule(self._add_live(target))
             self.store.begin_coverage(
                 [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now)
+            self.totals.rebuild(config, now)
         log.info("config reloaded: %d targets (%d added, %d removed, %d changed)",
                  len(new), len(added), len(removed), len(changed))
 

@@ -78,6 +78,7 @@ class Figures:
     met: bool | None
     error_budget_seconds: float  # allowed over the whole period
     error_budget_remaining_seconds: float  # allowed - down (may be negative)
+    period_scheduled_seconds: float  # W - M over the whole period (the budget's base)
     outages: int  # outages with downtime > 0 in this window
     longest_outage_seconds: float  # max single-outage downtime in this window (0 if none)
 
@@ -204,7 +205,8 @@ def target_figures(
     # maintenance known so far.
     whole = working.open_intervals(start, end) if end > start else []
     # Rounded once; remaining is then the shown allowed minus the shown down, as by hand.
-    allowed = float(_allowed(objective_q, total(subtract(whole, m))))
+    period_scheduled = total(subtract(whole, m))
+    allowed = error_budget(objective, period_scheduled)
 
     return Figures(
         scheduled_seconds=scheduled_s,
@@ -217,6 +219,7 @@ def target_figures(
         met=met,
         error_budget_seconds=allowed,
         error_budget_remaining_seconds=float(Fraction(allowed) - Fraction(down_s)),
+        period_scheduled_seconds=period_scheduled,
         outages=count,
         longest_outage_seconds=longest,
     )
@@ -227,7 +230,8 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
 
     A target with many working hours weighs more than one with few, so the group ratio is
     the share of the group's (monitored) time that was up -- not a mean of ratios.  The
-    budget is the sum of the members' own budgets (each at its own objective).
+    budget is the group's objective applied to the members' whole-period scheduled time,
+    so it is judged against the same objective as the group's ratio.
     """
     policy = Policy(policy)
     objective_q = _objective_fraction(objective)
@@ -235,7 +239,8 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
     monitored = sum((Fraction(f.monitored_seconds) for f in members), Fraction(0))
     unmonitored = sum((Fraction(f.unmonitored_seconds) for f in members), Fraction(0))
     down = sum((Fraction(f.downtime_seconds) for f in members), Fraction(0))
-    allowed = sum((Fraction(f.error_budget_seconds) for f in members), Fraction(0))
+    period_scheduled = sum((Fraction(f.period_scheduled_seconds) for f in members), Fraction(0))
+    allowed = Fraction(error_budget(objective, float(period_scheduled)))
     ratio, met = _ratio_and_met(policy, scheduled, monitored, unmonitored, down, objective_q)
     return GroupFigures(
         scheduled_seconds=float(scheduled),
@@ -248,3 +253,15 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
         error_budget_seconds=float(allowed),
         error_budget_remaining_seconds=float(allowed - down),
     )
+
+
+def ratio_and_met(policy: Policy, scheduled: float, monitored: float, unmonitored: float,
+                  down: float, objective: float) -> tuple[float | None, bool | None]:
+    """The policy's ratio from summed seconds (the live figures' running totals)."""
+    return _ratio_and_met(Policy(policy), Fraction(scheduled), Fraction(monitored),
+                          Fraction(unmonitored), Fraction(down), _objective_fraction(objective))
+
+
+def error_budget(objective: float, period_scheduled: float) -> float:
+    """Allowed downtime: (1 - objective) x the period's scheduled seconds, rounded once."""
+    return float(_allowed(_objective_fraction(objective), period_scheduled))

@@ -36,6 +36,7 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX outages_target_start ON outages(target, start);
     CREATE INDEX outages_open ON outages(target) WHERE end IS NULL;
+    CREATE INDEX outages_end ON outages(end);
     CREATE TABLE coverage (
         id INTEGER PRIMARY KEY,
         target TEXT NOT NULL,
@@ -100,6 +101,16 @@ class Maintenance:
     start: float
     end: float
     reason: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    id: int
+    at: float
+    user: str
+    action: str
+    subject_id: int | None
+    reason: str | None
 
 
 OUTAGE_COLUMNS = "id, target, start, end, cause, source, excluded, excluded_reason"
@@ -281,3 +292,85 @@ class Store:
         """Detected outages per target, all time (seeds ``availmon_outages_total``)."""
         return dict(self._read(
             "SELECT target, count(*) FROM outages WHERE source = 'detected' GROUP BY target"))
+
+    def outages_since(self, since: float) -> list[Outage]:
+        """Outages still open or ended after ``since``, all targets: the live tail's input."""
+        return [_outage(r) for r in self._read(
+            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL OR end > ? "
+            "ORDER BY start, id", (since,))]
+
+    def add_manual_outage(self, target: str, start: float, end: float, cause: str,
+                          user: str, at: float) -> int:
+        """An outage known from elsewhere; counts over its whole span."""
+        try:
+            with self._transaction() as db:
+                outage_id = db.execute(
+                    "INSERT INTO outages (target, start, end, cause, source, created_at, "
+                    "created_by) VALUES (?, ?, ?, ?, 'manual', ?, ?)",
+                    (target, start, end, cause, at, user)).lastrowid
+                self._audit(db, at, user, "outage-add", outage_id, cause)
+                return outage_id or 0
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def set_excluded(self, outage_id: int, excluded: bool, reason: str | None, user: str,
+                     at: float) -> Outage:
+        """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
+        try:
+            with self._transaction() as db:
+                row = db.execute(f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?",
+                                 (outage_id,)).fetchone()
+                if row is None:
+                    raise StoreError(f"no outage with id {outage_id}")
+                db.execute("UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
+                           (int(excluded), reason if excluded else None, outage_id))
+                self._audit(db, at, user, "exclude" if excluded else "include", outage_id,
+                            reason)
+                return _outage(db.execute(f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?",
+                                          (outage_id,)).fetchone())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    # -- maintenance -----------------------------------------------------
+
+    def add_maintenance(self, scope: str, name: str | None, start: float, end: float,
+                        reason: str, user: str, at: float) -> int:
+        try:
+            with self._transaction() as db:
+                window_id = db.execute(
+                    "INSERT INTO maintenance (scope, name, start, end, reason, created_at, "
+                    "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (scope, name, start, end, reason, at, user)).lastrowid
+                self._audit(db, at, user, "maintenance-add", window_id, reason)
+                return window_id or 0
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def remove_maintenance(self, window_id: int, user: str, at: float) -> None:
+        try:
+            with self._transaction() as db:
+                if not db.execute("DELETE FROM maintenance WHERE id = ?", (window_id,)).rowcount:
+                    raise StoreError(f"no maintenance window with id {window_id}")
+                self._audit(db, at, user, "maintenance-remove", window_id, None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def maintenance(self) -> list[Maintenance]:
+        return [Maintenance(*r) for r in self._read(
+            "SELECT id, scope, name, start, end, reason FROM maintenance ORDER BY start, id")]
+
+    # -- corrections -----------------------------------------------------
+
+    @staticmethod
+    def _audit(db: sqlite3.Connection, at: float, user: str, action: str,
+               subject_id: int | None, reason: str | None) -> None:
+        db.execute("INSERT INTO corrections (at, user, action, subject_id, reason) "
+                   "VALUES (?, ?, ?, ?, ?)", (at, user, action, subject_id, reason))
+
+    def corrections(self) -> list[Correction]:
+        return [Correction(*r) for r in self._read(
+            "SELECT id, at, user, action, subject_id, reason FROM corrections ORDER BY id")]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (a CLI correction, say)."""
+        return self._read("PRAGMA data_version")[0][0]

@@ -415,7 +415,7 @@ def _member(scheduled: float, monitored: float, down: float, budget: float) -> F
         unmonitored_seconds=scheduled - monitored, downtime_seconds=down,
         maintenance_seconds=0, uptime_ratio=None, objective=0.99, met=None,
         error_budget_seconds=budget, error_budget_remaining_seconds=budget - down,
-        outages=0, longest_outage_seconds=0,
+        period_scheduled_seconds=budget / 0.01, outages=0, longest_outage_seconds=0,
     )
 
 
@@ -441,9 +441,10 @@ def test_group_is_time_weighted(policy, ratio):
     assert (g.scheduled_seconds, g.monitored_seconds, g.unmonitored_seconds) == (
         72_000, 54_000, 18_000)
     assert g.downtime_seconds == 3600
-    # Budget = 360 + 360 = 720; remaining = 720 - 3600 = -2880.
-    assert g.error_budget_seconds == 720
-    assert g.error_budget_remaining_seconds == -2880
+    # Budget at the GROUP's objective 0.9 over the members' whole-period scheduled time
+    # (36 000 + 36 000): 0.1 x 72 000 = 7200; remaining = 7200 - 3600 = 3600.
+    assert g.error_budget_seconds == 7200
+    assert g.error_budget_remaining_seconds == 3600
 
 
 def test_empty_group_has_no_figure():

@@ -1,0 +1,161 @@
+"""Figures from recorded history: gathers a target's inputs and hands them to ``sla``.
+
+The bridge between what is stored (coverage spans, outages, maintenance in the
+database and in targets.yaml) and the pure interval maths. Reports and the live
+running totals both build their inputs here, so a figure means the same
+wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from monitor.config import Config, Target
+from monitor.intervals import Interval, normalize, union
+from monitor.periods import Period
+from monitor.schedule import Schedule
+from monitor.sla import Figures, GroupFigures, OutageSpan, Policy, group_figures, target_figures
+from monitor.store import CoverageSpan, Maintenance, Outage, Store
+
+
+@dataclass(frozen=True)
+class MaintenanceEntry:
+    """One maintenance window occurrence, from targets.yaml or the database."""
+
+    id: int | None          # database id; None for a window from targets.yaml
+    targets: tuple[str, ...]
+    groups: tuple[str, ...]
+    all: bool
+    start: float
+    end: float
+    reason: str
+
+    def applies_to(self, target: Target) -> bool:
+        return self.all or target.name in self.targets or target.group in self.groups
+
+    @property
+    def scope(self) -> str:
+        """``all``, or ``target:a,b`` / ``group:g`` as users wrote them."""
+        parts = ["all"] if self.all else []
+        if self.targets:
+            parts.append("target:" + ",".join(self.targets))
+        if self.groups:
+            parts.append("group:" + ",".join(self.groups))
+        return " ".join(parts)
+
+
+def maintenance_entries(
+    config: Config, stored: Iterable[Maintenance], start: float, end: float
+) -> list[MaintenanceEntry]:
+    """Every window overlapping [start, end): one-off and weekly ones from the config
+    (weekly ones expanded, in the config's time zone) and those added by command."""
+    entries: list[MaintenanceEntry] = []
+    for window in config.maintenance:
+        if window.weekly:
+            recurring = Schedule(name="maintenance", timezone=config.timezone,
+                                 ranges=window.weekly)
+            spans = recurring.open_intervals(start, end)
+        else:
+            assert window.start is not None and window.end is not None
+            spans = [(window.start, window.end)] if window.start < end and window.end > start \
+                else []
+        entries.extend(
+            MaintenanceEntry(None, window.targets, window.groups, window.all, s, e,
+                             window.reason)
+            for s, e in spans)
+    for row in stored:
+        if row.start < end and row.end > start:
+            entries.append(MaintenanceEntry(
+                row.id,
+                (row.name,) if row.scope == "target" and row.name else (),
+                (row.name,) if row.scope == "group" and row.name else (),
+                row.scope == "all", row.start, row.end, row.reason))
+    return sorted(entries, key=lambda e: (e.start, e.end))
+
+
+def maintenance_for(target: Target, entries: Iterable[MaintenanceEntry]) -> list[Interval]:
+    return normalize((e.start, e.end) for e in entries if e.applies_to(target))
+
+
+def coverage_for(target: Target, schedule: Schedule, spans: Iterable[CoverageSpan]
+                 ) -> list[Interval]:
+    """C: when the daemon ran with the target configured *and probed it* -- inside the
+    target's own working hours, or at any time when it probed outside them."""
+    return union(*([(s.start, s.end)] if s.all_hours else schedule.open_intervals(s.start, s.end)
+                   for s in spans))
+
+
+def outage_spans(outages: Iterable[Outage]) -> list[OutageSpan]:
+    """O: excluded outages (false positives) never count."""
+    return [OutageSpan(o.start, o.end, detected=o.source == "detected")
+            for o in outages if not o.excluded]
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: Target
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    name: str
+    figures: GroupFigures
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """Everything a report shows for one period."""
+
+    period: Period
+    now: float
+    complete: bool
+    policy: Policy
+    what_if_schedule: str | None
+    targets: tuple[TargetResult, ...]
+    groups: tuple[GroupResult, ...]
+    outages: tuple[Outage, ...]
+    maintenance: tuple[MaintenanceEntry, ...]
+
+
+def compute(
+    config: Config,
+    store: Store,
+    period: Period,
+    now: float,
+    targets: Sequence[Target] | None = None,
+    what_if_schedule: str | None = None,
+) -> PeriodFigures:
+    """Figures of ``targets`` (default: all) for ``period`` as known at ``now``."""
+    chosen = tuple(config.targets if targets is None else targets)
+    policy = Policy(config.unmonitored)
+    upto = min(period.end, now)
+    entries = maintenance_entries(config, store.maintenance(), period.start, period.end)
+    results, shown_outages = [], []
+    for target in chosen:
+        own = config.schedule_of(target)
+        working = config.schedules[what_if_schedule] if what_if_schedule else own
+        outages = store.outages(target=target.name, since=period.start, until=upto)
+        shown_outages.extend(outages)
+        results.append(TargetResult(target, target_figures(
+            working=working,
+            coverage=coverage_for(target, own, store.coverage(target.name, period.start, upto)),
+            outages=outage_spans(outages),
+            maintenance=maintenance_for(target, entries),
+            start=period.start, end=period.end, now=now, policy=policy,
+            objective=target.objective,
+        )))
+    groups = []
+    for name in dict.fromkeys(t.group for t in chosen):
+        members = [r for r in results if r.target.group == name]
+        groups.append(GroupResult(name, group_figures(
+            [r.figures for r in members], config.groups[name].objective, policy),
+            tuple(r.target.name for r in members)))
+    return PeriodFigures(
+        period=period, now=now, complete=now >= period.end, policy=policy,
+        what_if_schedule=what_if_schedule, targets=tuple(results), groups=tuple(groups),
+        outages=tuple(sorted(shown_outages, key=lambda o: (o.start, o.id))),
+        maintenance=tuple(e for e in entries if any(e.applies_to(t) for t in chosen)),
+    )

@@ -1,0 +1,202 @@
+"""Running totals behind the live figures in /metrics.
+
+A scrape must not rescan history (ten thousand targets). At start-up, on
+reload, after a correction and at period boundaries, each target's seconds for
+the current day, week, month, quarter and year are computed from the database
+up to an instant ``t0`` (the base). A scrape adds only the tail ``[t0, now)``,
+computed from the few outages open or closed since ``t0``; every minute the
+tail is folded into the base. Seconds are additive over adjacent windows, so
+base + tail equals a full recomputation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from monitor import figures as figs
+from monitor.config import Config, Target
+from monitor.intervals import Interval, clip
+from monitor.periods import Period, current_period
+from monitor.sla import Figures, Policy, error_budget, ratio_and_met, target_figures
+from monitor.store import Store
+
+KINDS = ("day", "week", "month", "quarter", "year")
+FOLD_EVERY = 60.0
+
+
+@dataclass(frozen=True)
+class Seconds:
+    """The additive part of a target's figures."""
+
+    scheduled: float = 0.0
+    monitored: float = 0.0
+    unmonitored: float = 0.0
+    down: float = 0.0
+
+    def __add__(self, other: Seconds) -> Seconds:
+        return Seconds(self.scheduled + other.scheduled, self.monitored + other.monitored,
+                       self.unmonitored + other.unmonitored, self.down + other.down)
+
+    @classmethod
+    def of(cls, f: Figures) -> Seconds:
+        return cls(f.scheduled_seconds, f.monitored_seconds, f.unmonitored_seconds,
+                   f.downtime_seconds)
+
+
+@dataclass(frozen=True)
+class Live:
+    """One target's or group's figures for one current period, as exported."""
+
+    seconds: Seconds
+    uptime_ratio: float | None
+    error_budget_remaining: float
+
+
+@dataclass(frozen=True)
+class _TargetBase:
+    base: dict[str, Seconds]            # kind -> seconds in [period start, t0)
+    period_scheduled: dict[str, float]  # kind -> W - M over the whole period
+    maintenance: list[Interval]
+
+
+@dataclass(frozen=True)
+class _Base:
+    t0: float
+    periods: dict[str, Period]
+    targets: dict[str, _TargetBase]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    targets: dict[tuple[str, str], Live]   # (target, kind)
+    groups: dict[tuple[str, str], Live]    # (group, kind)
+    in_maintenance: dict[str, bool]
+
+
+def current_periods(config: Config, now: float) -> dict[str, Period]:
+    return {kind: current_period(kind, now, config.timezone, config.year_start_month)
+            for kind in KINDS}
+
+
+class RunningTotals:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._base: _Base | None = None
+        self._data_version = -1
+        self._lock = threading.Lock()
+
+    def rebuild(self, config: Config, now: float) -> None:
+        """Recompute every base from the database up to ``now``."""
+        with self._lock:
+            self._data_version = self.store.data_version()
+            periods = current_periods(config, now)
+            start = min(p.start for p in periods.values())
+            end = max(p.end for p in periods.values())
+            entries = figs.maintenance_entries(config, self.store.maintenance(), start, end)
+            policy = Policy(config.unmonitored)
+            targets = {}
+            for target in config.targets:
+                own = config.schedule_of(target)
+                coverage = figs.coverage_for(target, own,
+                                             self.store.coverage(target.name, start, now))
+                outages = figs.outage_spans(
+                    self.store.outages(target=target.name, since=start, until=now))
+                maintenance = figs.maintenance_for(target, entries)
+                base, whole = {}, {}
+                for kind, p in periods.items():
+                    f = target_figures(working=own, coverage=coverage, outages=outages,
+                                       maintenance=maintenance, start=p.start, end=p.end,
+                                       now=now, policy=policy, objective=target.objective)
+                    base[kind] = Seconds.of(f)
+                    whole[kind] = f.period_scheduled_seconds
+                targets[target.name] = _TargetBase(base, whole, maintenance)
+            self._base = _Base(now, periods, targets)
+
+    def maintain(self, config: Config, now: float,
+                 before_rebuild: Callable[[], None] | None = None) -> None:
+        """Periodic upkeep: rebuild after outside changes or a period boundary, else fold.
+
+        ``before_rebuild`` lets the daemon write a heartbeat first, so that the
+        rebuilt base sees its own coverage right up to ``now``.
+        """
+        base = self._base
+        if base is None or self.store.data_version() != self._data_version or any(
+                now >= p.end for p in base.periods.values()):
+            if before_rebuild is not None:
+                before_rebuild()
+            self.rebuild(config, now)
+        elif now - base.t0 >= FOLD_EVERY:
+            self._fold(config, now)
+
+    def _fold(self, config: Config, now: float) -> None:
+        with self._lock:
+            base = self._base
+            assert base is not None
+            tails = self._tails(config, base, now)
+            self._base = _Base(now, base.periods, {
+                name: _TargetBase({k: s + tails[name] for k, s in tb.base.items()},
+                                  tb.period_scheduled, tb.maintenance)
+                for name, tb in base.targets.items() if name in tails})
+
+    def _tails(self, config: Config, base: _Base, now: float) -> dict[str, Seconds]:
+        """Seconds in [t0, now) per target: the daemon has been probing throughout."""
+        recent: dict[str, list] = {}
+        for outage in self.store.outages_since(base.t0):
+            recent.setdefault(outage.target, []).append(outage)
+        policy = Policy(config.unmonitored)
+        tails = {}
+        for target in config.targets:
+            tb = base.targets.get(target.name)
+            if tb is None:
+                continue
+            tails[target.name] = self._tail(config, target, tb, recent.get(target.name, ()),
+                                             base.t0, now, policy)
+        return tails
+
+    @staticmethod
+    def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence,
+              t0: float, now: float, policy: Policy) -> Seconds:
+        if now <= t0:
+            return Seconds()
+        own = config.schedule_of(target)
+        coverage = [(t0, now)] if target.probe_outside_hours else own.open_intervals(t0, now)
+        f = target_figures(working=own, coverage=coverage, outages=figs.outage_spans(outages),
+                           maintenance=clip(tb.maintenance, t0, now), start=t0, end=now,
+                           now=now, policy=policy, objective=target.objective)
+        return Seconds.of(f)
+
+    def snapshot(self, config: Config, now: float) -> Snapshot | None:
+        """The live figures at ``now`` (None before the first rebuild)."""
+        base = self._base
+        if base is None:
+            return None
+        tails = self._tails(config, base, now)
+        policy = Policy(config.unmonitored)
+        per_target: dict[tuple[str, str], Live] = {}
+        group_sums: dict[tuple[str, str], tuple[Seconds, float]] = {}
+        in_maintenance = {}
+        for target in config.targets:
+            tb = base.targets.get(target.name)
+            if tb is None:
+                continue
+            m = tb.maintenance
+            in_maintenance[target.name] = any(s <= now < e for s, e in clip(m, now, now + 1))
+            for kind in KINDS:
+                seconds = tb.base[kind] + tails[target.name]
+                whole = tb.period_scheduled[kind]
+                per_target[(target.name, kind)] = _live(policy, seconds, target.objective, whole)
+                summed, whole_sum = group_sums.get((target.group, kind), (Seconds(), 0.0))
+                group_sums[(target.group, kind)] = (summed + seconds, whole_sum + whole)
+        groups = {
+            (group, kind): _live(policy, seconds, config.groups[group].objective, whole)
+            for (group, kind), (seconds, whole) in group_sums.items()
+        }
+        return Snapshot(per_target, groups, in_maintenance)
+
+
+def _live(policy: Policy, s: Seconds, objective: float, period_scheduled: float) -> Live:
+    ratio, _met = ratio_and_met(policy, s.scheduled, s.monitored, s.unmonitored, s.down,
+                                objective)
+    return Live(s, ratio, error_budget(objective, period_scheduled) - s.down)
