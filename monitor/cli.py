@@ -7,6 +7,7 @@ exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -63,6 +64,38 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--target")
     listing.add_argument("--since", help="date or date-time (local time unless it has an offset)")
     listing.add_argument("--format", choices=["text", "json"], default="text")
+    add = outage_commands.add_parser("add", help="record an outage known from elsewhere")
+    _add_common(add)
+    add.add_argument("--target", required=True)
+    add.add_argument("--start", required=True, help="ISO date-time (local unless offset given)")
+    add.add_argument("--end", required=True, help="ISO date-time (local unless offset given)")
+    add.add_argument("--cause", required=True)
+    exclude = outage_commands.add_parser("exclude", help="mark an outage as a false positive")
+    _add_common(exclude)
+    exclude.add_argument("id", type=int)
+    exclude.add_argument("--reason", required=True)
+    include = outage_commands.add_parser("include", help="undo an exclusion")
+    _add_common(include)
+    include.add_argument("id", type=int)
+
+    maintenance = commands.add_parser("maintenance", help="planned maintenance windows")
+    maintenance_commands = maintenance.add_subparsers(dest="maintenance_command",
+                                                      required=True, metavar="COMMAND")
+    madd = maintenance_commands.add_parser("add", help="add a maintenance window")
+    _add_common(madd)
+    scope = madd.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--target")
+    scope.add_argument("--group")
+    scope.add_argument("--all", action="store_true")
+    madd.add_argument("--start", required=True, help="ISO date-time (local unless offset given)")
+    madd.add_argument("--end", required=True, help="ISO date-time (local unless offset given)")
+    madd.add_argument("--reason", required=True)
+    mlist = maintenance_commands.add_parser("list", help="list maintenance windows")
+    _add_common(mlist)
+    mlist.add_argument("--format", choices=["text", "json"], default="text")
+    mremove = maintenance_commands.add_parser("remove", help="remove a maintenance window")
+    _add_common(mremove)
+    mremove.add_argument("id", type=int)
     return parser
 
 
@@ -164,41 +197,170 @@ def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
     }
 
 
-def cmd_outages(args: argparse.Namespace) -> int:
-    config = None
+def _config_for_reading(args: argparse.Namespace) -> config_mod.Config | None:
+    """Reading commands work from --db alone when there is no targets file."""
     try:
-        config = _load(args)
+        return _load(args)
     except config_mod.ConfigError:
         if not args.db:
             raise
-    timezone = config.timezone if config else "Europe/London"
-    tz = ZoneInfo(timezone)
-    since = None
-    if args.since:
-        try:
-            since = config_mod.parse_local_datetime(args.since, timezone)
-        except ValueError as exc:
-            raise UserError(f"--since: {exc}") from None
-    store = Store(db_path(args, config), create=False)
-    rows = store.outages(target=args.target, since=since)
-    now = datetime.now(UTC).timestamp()
-    records = [_outage_json(o, tz, now) for o in rows]
-    if args.format == "json":
-        print(json.dumps(records, indent=2, ensure_ascii=False))
-        return 0
-    header = ("ID", "TARGET", "START", "END", "DURATION", "CAUSE", "EXCLUDED")
-    table = [header] + [
-        (str(r["id"]), str(r["target"]), str(r["start"]), str(r["end"] or "(open)"),
-         f"{r['duration_seconds']:.0f}s", str(r["cause"]),
-         f"yes: {r['excluded_reason']}" if r["excluded"] else "no")
-        for r in records
-    ]
+        return None
+
+
+def _instant(value: str, flag: str, timezone: str) -> float:
+    try:
+        return config_mod.parse_local_datetime(value, timezone)
+    except ValueError as exc:
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def _span(args: argparse.Namespace, timezone: str) -> tuple[float, float]:
+    start = _instant(args.start, "--start", timezone)
+    end = _instant(args.end, "--end", timezone)
+    if end <= start:
+        raise UserError("--end must be after --start")
+    return start, end
+
+
+def _user() -> str:
+    """Who made a correction, for the audit trail (the person behind sudo, if any)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    sudo = os.environ.get("SUDO_USER")
+    return f"{sudo} (as {user})" if sudo and sudo != user else user
+
+
+def _now() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_outages(args: argparse.Namespace) -> int:
+    return {"list": outages_list, "add": outages_add, "exclude": outages_exclude,
+            "include": outages_include}[args.outages_command](args)
+
+
+def outages_list(args: argparse.Namespace) -> int:
+    config = _config_for_reading(args)
+    timezone = config.timezone if config else "Europe/London"
+    tz = ZoneInfo(timezone)
+    since = _instant(args.since, "--since", timezone) if args.since else None
+    store = Store(db_path(args, config), create=False)
+    corrections: dict[int, list[dict[str, object]]] = {}
+    for c in store.corrections():
+        if c.action in ("outage-add", "exclude", "include") and c.subject_id is not None:
+            corrections.setdefault(c.subject_id, []).append(
+                {"at": _local(c.at, tz), "user": c.user, "action": c.action,
+                 "reason": c.reason})
+    now = _now()
+    records = [{**_outage_json(o, tz, now), "corrections": corrections.get(o.id, [])}
+               for o in store.outages(target=args.target, since=since)]
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    _table(("ID", "TARGET", "START", "END", "DURATION", "SOURCE", "CAUSE", "EXCLUDED"), [
+        (str(r["id"]), str(r["target"]), str(r["start"]), str(r["end"] or "(open)"),
+         f"{r['duration_seconds']:.0f}s", str(r["source"]), str(r["cause"]),
+         f"yes: {r['excluded_reason']}" if r["excluded"] else "no")
+        for r in records])
+    for r in records:
+        for c in r["corrections"]:  # type: ignore[attr-defined]
+            print(f"  #{r['id']} {c['action']} at {c['at']} by {c['user']}"
+                  + (f": {c['reason']}" if c["reason"] else ""))
     if not records:
         print("(no outages)")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "probe": cmd_probe, "outages": cmd_outages}
+def outages_add(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config.target(args.target) is None:
+        raise UserError(f"unknown target {args.target!r} (see {args.config})")
+    start, end = _span(args, config.timezone)
+    store = Store(db_path(args, config))
+    outage_id = store.add_manual_outage(args.target, start, end, args.cause, _user(), _now())
+    print(f"recorded outage {outage_id} for {args.target}")
+    return 0
+
+
+def outages_exclude(args: argparse.Namespace) -> int:
+    return _set_excluded(args, True, args.reason)
+
+
+def outages_include(args: argparse.Namespace) -> int:
+    return _set_excluded(args, False, None)
+
+
+def _set_excluded(args: argparse.Namespace, excluded: bool, reason: str | None) -> int:
+    config = _config_for_reading(args)
+    store = Store(db_path(args, config), create=False)
+    outage = store.set_excluded(args.id, excluded, reason, _user(), _now())
+    print(f"outage {outage.id} ({outage.target}) "
+          + ("excluded from the figures" if excluded else "counts again"))
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    return {"add": maintenance_add, "list": maintenance_list,
+            "remove": maintenance_remove}[args.maintenance_command](args)
+
+
+def maintenance_add(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.target and config.target(args.target) is None:
+        raise UserError(f"unknown target {args.target!r} (see {args.config})")
+    if args.group and args.group not in config.groups:
+        raise UserError(f"unknown group {args.group!r} (see {args.config})")
+    scope, name = ("target", args.target) if args.target else (
+        ("group", args.group) if args.group else ("all", None))
+    start, end = _span(args, config.timezone)
+    store = Store(db_path(args, config))
+    window_id = store.add_maintenance(scope, name, start, end, args.reason, _user(), _now())
+    print(f"added maintenance window {window_id}")
+    return 0
+
+
+def maintenance_list(args: argparse.Namespace) -> int:
+    config = _config_for_reading(args)
+    tz = ZoneInfo(config.timezone if config else "Europe/London")
+    store = Store(db_path(args, config), create=False)
+    records = [{"id": m.id, "scope": m.scope if m.name is None else f"{m.scope}:{m.name}",
+                "start": _local(m.start, tz), "end": _local(m.end, tz), "reason": m.reason,
+                "source": "database"} for m in store.maintenance()]
+    if config is not None:
+        records += [{"id": None, "scope": " ".join(
+            (["all"] if w.all else []) + [f"target:{t}" for t in w.targets]
+            + [f"group:{g}" for g in w.groups]),
+            "start": _local(w.start, tz), "end": _local(w.end, tz),
+            "weekly": " ".join(str(r) for r in w.weekly) or None, "reason": w.reason,
+            "source": config.path} for w in config.maintenance]
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    _table(("ID", "SCOPE", "WHEN", "REASON", "SOURCE"), [
+        (str(r["id"] or "-"), str(r["scope"]),
+         f"weekly {r['weekly']}" if r.get("weekly") else f"{r['start']} to {r['end']}",
+         str(r["reason"]), str(r["source"])) for r in records])
+    if not records:
+        print("(no maintenance windows)")
+    return 0
+
+
+def maintenance_remove(args: argparse.Namespace) -> int:
+    config = _config_for_reading(args)
+    store = Store(db_path(args, config), create=False)
+    store.remove_maintenance(args.id, _user(), _now())
+    print(f"removed maintenance window {args.id}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "probe": cmd_probe, "outages": cmd_outages,
+            "maintenance": cmd_maintenance}
