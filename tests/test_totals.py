@@ -1,0 +1,191 @@
+"""Live running totals: base + tail must equal a full recomputation from the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor import config as config_mod
+from monitor import figures
+from monitor.metrics import DaemonStatus, build_registry
+from monitor.periods import current_period
+from monitor.probes.base import ProbeResult
+from monitor.runner import Runner
+from monitor.store import Store
+from monitor.totals import KINDS
+
+UP = ProbeResult(True, 0.01)
+DOWN = ProbeResult(False, 0.01, "HTTP 503")
+
+
+def utc(*args: int) -> float:
+    return datetime(*args, tzinfo=UTC).timestamp()
+
+
+CONFIG = {
+    "timezone": "Europe/London",
+    "defaults": {"interval": "1m", "timeout": "5s"},
+    "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"},
+                             "holidays": {"country": "GB", "subdiv": "ENG"}}},
+    "groups": {"systems": {"objective": "99%"}},
+    "reporting": {"year_start_month": 4},
+    "targets": [
+        {"name": "web", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 9,
+         "schedule": "office"},
+        {"name": "db", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 9,
+         "schedule": "office", "probe_outside_hours": True},
+    ],
+}
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = config_mod.parse(CONFIG, "t.yaml", {})
+    store = Store(tmp_path / "a.db")
+    clock = Clock(utc(2024, 3, 6, 7, 0))  # Wed 6 March 2024, 07:00 GMT
+    runner = Runner(config, store, clock)
+    runner.resume()
+    return config, store, clock, runner
+
+
+def play(runner: Runner, clock: Clock, until: float, down: list[tuple[float, float]],
+         step: float = 60) -> None:
+    """Probe every ``step`` seconds (inside hours as the runner decides) until ``until``."""
+    while clock.now < until:
+        clock.now += step
+        is_down = any(s <= clock.now < e for s, e in down)
+        for name in runner.live:
+            if runner.in_hours(runner.live[name].target, clock.now):
+                runner.record(name, DOWN if is_down else UP, clock.now)
+        if int(clock.now) % 900 == 0:
+            runner.heartbeat()
+        runner.maintain_totals()
+
+
+def assert_matches_recomputation(config, store, runner, now):
+    runner.heartbeat()  # the stored coverage reaches now, as the live tail assumes
+    snapshot = runner.totals.snapshot(config, now)
+    for kind in KINDS:
+        period = current_period(kind, now, config.timezone, config.year_start_month)
+        full = figures.compute(config, store, period, now)
+        for result in full.targets:
+            live = snapshot.targets[(result.target.name, kind)]
+            f = result.figures
+            assert live.seconds.scheduled == pytest.approx(f.scheduled_seconds, abs=1e-6)
+            assert live.seconds.monitored == pytest.approx(f.monitored_seconds, abs=1e-6)
+            assert live.seconds.down == pytest.approx(f.downtime_seconds, abs=1e-6)
+            assert live.error_budget_remaining == pytest.approx(
+                f.error_budget_remaining_seconds, abs=1e-6)
+            if f.uptime_ratio is None:
+                assert live.uptime_ratio is None
+            else:
+                assert live.uptime_ratio == pytest.approx(f.uptime_ratio, abs=1e-12)
+        for group in full.groups:
+            live = snapshot.groups[(group.name, kind)]
+            assert live.seconds.down == pytest.approx(group.figures.downtime_seconds, abs=1e-6)
+            assert live.error_budget_remaining == pytest.approx(
+                group.figures.error_budget_remaining_seconds, abs=1e-6)
+
+
+def test_hand_computed_day_figures(setup):
+    config, store, clock, runner = setup
+    # Probed from 07:00; down 10:00-10:30 (failures at 10:01.. -> outage 10:01-10:31).
+    play(runner, clock, utc(2024, 3, 6, 12, 0), down=[(utc(2024, 3, 6, 10, 1),
+                                                      utc(2024, 3, 6, 10, 31))])
+    snapshot = runner.totals.snapshot(config, clock.now)
+    web = snapshot.targets[("web", "day")]
+    # Scheduled 08:00-12:00 = 14 400 s, all monitored; down 10:01-10:31 = 1800 s.
+    assert (web.seconds.scheduled, web.seconds.monitored, web.seconds.down) == (
+        14_400, 14_400, 1800)
+    assert web.uptime_ratio == 1 - 1800 / 14_400  # 0.875
+    # Budget for the whole day: 1% of 10 h = 360 s; remaining 360 - 1800 = -1440.
+    assert web.error_budget_remaining == -1440
+    # The group: both targets scheduled 14 400 s and down 1800 s.
+    group = snapshot.groups[("systems", "day")]
+    assert group.seconds.down == 3600 and group.uptime_ratio == 1 - 3600 / 28_800
+    assert_matches_recomputation(config, store, runner, clock.now)
+
+
+def test_open_outage_counts_up_to_the_scrape(setup):
+    config, store, clock, runner = setup
+    play(runner, clock, utc(2024, 3, 6, 11, 0), down=[(utc(2024, 3, 6, 10, 0),
+                                                      utc(2024, 3, 6, 23, 0))])
+    first = runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down
+    clock.now += 90
+    later = runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down
+    assert later - first == 90
+
+
+def test_base_plus_tail_equals_recomputation_over_weeks(setup):
+    config, store, clock, runner = setup
+    outages = [(utc(2024, 3, 6, 17, 30), utc(2024, 3, 7, 9, 0)),   # across the night
+               (utc(2024, 3, 8, 12, 0), utc(2024, 3, 8, 12, 10)),
+               (utc(2024, 3, 29, 9, 0), utc(2024, 3, 29, 10, 0)),   # Good Friday
+               (utc(2024, 3, 31, 23, 0), utc(2024, 4, 2, 9, 0))]    # across year end + holiday
+    for stop in (utc(2024, 3, 7, 12, 0), utc(2024, 3, 12, 9, 30), utc(2024, 4, 2, 15, 0)):
+        play(runner, clock, stop, outages, step=300)
+        assert_matches_recomputation(config, store, runner, clock.now)
+
+
+def test_corrections_apply_at_once(setup, tmp_path):
+    config, store, clock, runner = setup
+    play(runner, clock, utc(2024, 3, 6, 12, 0), down=[])
+    assert runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down == 0
+    other = Store(tmp_path / "a.db")  # the CLI's own connection
+    outage_id = other.add_manual_outage("web", utc(2024, 3, 6, 9, 0), utc(2024, 3, 6, 9, 30),
+                                        "helpdesk", "alice", clock.now)
+    runner.maintain_totals()
+    assert runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down \
+        == 1800
+    other.set_excluded(outage_id, True, "duplicate", "alice", clock.now)
+    other.add_maintenance("group", "systems", utc(2024, 3, 6, 11, 0), utc(2024, 3, 6, 13, 0),
+                          "patching", "alice", clock.now)
+    clock.now += 1
+    runner.maintain_totals()
+    snapshot = runner.totals.snapshot(config, clock.now)
+    web = snapshot.targets[("web", "day")]
+    assert web.seconds.down == 0
+    assert web.seconds.scheduled == 3 * 3600  # 08:00-11:00, then maintenance from 11:00
+    assert snapshot.in_maintenance == {"web": True, "db": True}
+    assert_matches_recomputation(config, store, runner, clock.now)
+
+
+def test_exported_figures(setup):
+    config, store, clock, runner = setup
+    play(runner, clock, utc(2024, 3, 6, 9, 0), down=[])
+    text = generate_latest(build_registry(runner, DaemonStatus())).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    key = (("group", "systems"), ("period", "day"), ("target", "web"))
+    assert samples[("availmon_uptime_ratio", key)] == 1.0
+    assert samples[("availmon_scheduled_seconds", key)] == 3600  # 08:00-09:00
+    # The financial quarter (Jan-Mar) began before monitoring: scheduled but unmonitored.
+    quarter = (("group", "systems"), ("period", "quarter"), ("target", "web"))
+    assert samples[("availmon_monitored_seconds", quarter)] == 3600
+    assert samples[("availmon_uptime_ratio", quarter)] == 1.0
+    assert samples[("availmon_uptime_objective_ratio",
+                    (("group", "systems"), ("target", "web")))] == 0.99
+    assert samples[("availmon_group_uptime_ratio",
+                    (("group", "systems"), ("period", "year")))] == 1.0
+    assert samples[("availmon_in_maintenance", (("group", "systems"), ("target", "web")))] == 0
+
+
+def test_no_monitored_time_means_no_ratio(setup):
+    config, store, clock, runner = setup
+    # Saturday: no working hours at all this day -> ratio absent, never 1.
+    clock.now = utc(2024, 3, 9, 12, 0)
+    runner.totals.rebuild(config, clock.now)
+    text = generate_latest(build_registry(runner, DaemonStatus())).decode()
+    assert 'availmon_uptime_ratio{group="systems",period="day",target="web"}' not in text
+    assert 'availmon_scheduled_seconds{group="systems",period="day",target="web"} 0.0' in text
