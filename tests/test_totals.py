@@ -118,7 +118,7 @@ def test_hand_computed_day_figures(setup):
 
 
 def test_open_outage_counts_up_to_the_scrape(setup):
-    config, store, clock, runner = setup
+    config, _store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 11, 0), down=[(utc(2024, 3, 6, 10, 0),
                                                       utc(2024, 3, 6, 23, 0))])
     first = runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down
@@ -162,7 +162,7 @@ def test_corrections_apply_at_once(setup, tmp_path):
 
 
 def test_exported_figures(setup):
-    config, store, clock, runner = setup
+    _config, _store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 9, 0), down=[])
     text = generate_latest(build_registry(runner, DaemonStatus())).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -182,7 +182,7 @@ def test_exported_figures(setup):
 
 
 def test_no_monitored_time_means_no_ratio(setup):
-    config, store, clock, runner = setup
+    config, _store, clock, runner = setup
     # Saturday: no working hours at all this day -> ratio absent, never 1.
     clock.now = utc(2024, 3, 9, 12, 0)
     runner.totals.rebuild(config, clock.now)
