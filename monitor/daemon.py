@@ -14,13 +14,12 @@ import threading
 import time
 from types import FrameType
 
-from prometheus_client import start_http_server
-
 from monitor import config as config_mod
-from monitor.metrics import DaemonStatus, build_registry
+from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.probes import probe_module
 from monitor.runner import Runner
 from monitor.store import Store
+from monitor.web import MetricsServer
 
 log = logging.getLogger("availmon")
 
@@ -89,11 +88,13 @@ class Daemon:
 
     def serve(self) -> int:
         host, port = self.listen
+        registry = build_registry(self.runner, self.status)
         try:
-            server, _thread = start_http_server(port, host,
-                                                build_registry(self.runner, self.status))
+            server = MetricsServer((host, port), lambda: exposition(self.runner, registry),
+                                   CONTENT_TYPE)
         except OSError as exc:
             raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        server.start()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self.runner.start()
@@ -113,5 +114,6 @@ class Daemon:
         log.info("stopping")
         self.runner.stop()
         server.shutdown()
+        server.server_close()
         self.store.close()
         return 0

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from typing import TypeVar
 
 from monitor.intervals import Interval, clip, intersect, normalize, subtract, total, union
 from monitor.schedule import Schedule
@@ -42,9 +43,13 @@ __all__ = [
     "GroupFigures",
     "OutageSpan",
     "Policy",
+    "error_budget",
     "group_figures",
+    "live_ratio",
     "target_figures",
 ]
+
+T = TypeVar("T", float, Fraction)
 
 
 class Policy(StrEnum):
@@ -107,6 +112,15 @@ def _objective_fraction(objective: float) -> Fraction:
     return Fraction(repr(float(objective)))
 
 
+def _terms(policy: Policy, scheduled: T, monitored: T, unmonitored: T, down: T) -> tuple[T, T]:
+    """The policy's (numerator, denominator): ratio = 1 - numerator / denominator."""
+    if policy is Policy.EXCLUDED:
+        return down, monitored
+    if policy is Policy.UP:
+        return down, scheduled
+    return down + unmonitored, scheduled
+
+
 def _ratio_and_met(
     policy: Policy,
     scheduled: Fraction,
@@ -116,12 +130,7 @@ def _ratio_and_met(
     objective: Fraction,
 ) -> tuple[float | None, bool | None]:
     """Apply the policy's formula; None (never 1.0, never a division error) for no time."""
-    if policy is Policy.EXCLUDED:
-        numerator, denominator = down, monitored
-    elif policy is Policy.UP:
-        numerator, denominator = down, scheduled
-    else:
-        numerator, denominator = down + unmonitored, scheduled
+    numerator, denominator = _terms(policy, scheduled, monitored, unmonitored, down)
     if denominator <= 0:
         return None, None
     exact = 1 - numerator / denominator
@@ -255,11 +264,14 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
     )
 
 
-def ratio_and_met(policy: Policy, scheduled: float, monitored: float, unmonitored: float,
-                  down: float, objective: float) -> tuple[float | None, bool | None]:
-    """The policy's ratio from summed seconds (the live figures' running totals)."""
-    return _ratio_and_met(Policy(policy), Fraction(scheduled), Fraction(monitored),
-                          Fraction(unmonitored), Fraction(down), _objective_fraction(objective))
+def live_ratio(policy: Policy, scheduled: float, monitored: float, unmonitored: float,
+               down: float) -> float | None:
+    """The policy's ratio in plain floats, for the live metrics' running totals (a scrape
+    computes tens of thousands; reports use the exact path in ``target_figures``)."""
+    numerator, denominator = _terms(policy, scheduled, monitored, unmonitored, down)
+    if denominator <= 0:
+        return None
+    return min(1.0, max(0.0, 1 - numerator / denominator))
 
 
 def error_budget(objective: float, period_scheduled: float) -> float:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from monitor import figures as figs
 from monitor.config import Config, Target
-from monitor.intervals import Interval, clip
+from monitor.intervals import Interval, clip, total
 from monitor.periods import Period, current_period
-from monitor.sla import Figures, Policy, error_budget, ratio_and_met, target_figures
-from monitor.store import Store
+from monitor.sla import Figures, Policy, error_budget, live_ratio, target_figures
+from monitor.store import Outage, Store
 
 KINDS = ("day", "week", "month", "quarter", "year")
 FOLD_EVERY = 60.0
@@ -58,6 +58,7 @@ class Live:
 class _TargetBase:
     base: dict[str, Seconds]            # kind -> seconds in [period start, t0)
     period_scheduled: dict[str, float]  # kind -> W - M over the whole period
+    allowed: dict[str, float]           # kind -> error budget at the target's objective
     maintenance: list[Interval]
 
 
@@ -104,14 +105,15 @@ class RunningTotals:
                 outages = figs.outage_spans(
                     self.store.outages(target=target.name, since=start, until=now))
                 maintenance = figs.maintenance_for(target, entries)
-                base, whole = {}, {}
+                base, whole, allowed = {}, {}, {}
                 for kind, p in periods.items():
                     f = target_figures(working=own, coverage=coverage, outages=outages,
                                        maintenance=maintenance, start=p.start, end=p.end,
                                        now=now, policy=policy, objective=target.objective)
                     base[kind] = Seconds.of(f)
                     whole[kind] = f.period_scheduled_seconds
-                targets[target.name] = _TargetBase(base, whole, maintenance)
+                    allowed[kind] = f.error_budget_seconds
+                targets[target.name] = _TargetBase(base, whole, allowed, maintenance)
             self._base = _Base(now, periods, targets)
 
     def maintain(self, config: Config, now: float,
@@ -137,35 +139,37 @@ class RunningTotals:
             tails = self._tails(config, base, now)
             self._base = _Base(now, base.periods, {
                 name: _TargetBase({k: s + tails[name] for k, s in tb.base.items()},
-                                  tb.period_scheduled, tb.maintenance)
+                                  tb.period_scheduled, tb.allowed, tb.maintenance)
                 for name, tb in base.targets.items() if name in tails})
 
     def _tails(self, config: Config, base: _Base, now: float) -> dict[str, Seconds]:
-        """Seconds in [t0, now) per target: the daemon has been probing throughout."""
-        recent: dict[str, list] = {}
+        """Seconds in [t0, now) per target: the daemon has been probing throughout.
+
+        Most targets have had no outage and no maintenance since t0: their tail is just
+        their schedule's working seconds, computed once per schedule.
+        """
+        recent: dict[str, list[Outage]] = {}
         for outage in self.store.outages_since(base.t0):
             recent.setdefault(outage.target, []).append(outage)
         policy = Policy(config.unmonitored)
+        working: dict[str, Seconds] = {}
         tails = {}
         for target in config.targets:
             tb = base.targets.get(target.name)
             if tb is None:
                 continue
-            tails[target.name] = self._tail(config, target, tb, recent.get(target.name, ()),
-                                             base.t0, now, policy)
+            outages = recent.get(target.name)
+            if outages or clip(tb.maintenance, base.t0, now):
+                tails[target.name] = _tail(config, target, tb, outages or (), base.t0, now,
+                                           policy)
+                continue
+            plain = working.get(target.schedule)
+            if plain is None:
+                w = total(config.schedule_of(target).open_intervals(base.t0, now)) \
+                    if now > base.t0 else 0.0
+                plain = working[target.schedule] = Seconds(w, w, 0.0, 0.0)
+            tails[target.name] = plain
         return tails
-
-    @staticmethod
-    def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence,
-              t0: float, now: float, policy: Policy) -> Seconds:
-        if now <= t0:
-            return Seconds()
-        own = config.schedule_of(target)
-        coverage = [(t0, now)] if target.probe_outside_hours else own.open_intervals(t0, now)
-        f = target_figures(working=own, coverage=coverage, outages=figs.outage_spans(outages),
-                           maintenance=clip(tb.maintenance, t0, now), start=t0, end=now,
-                           now=now, policy=policy, objective=target.objective)
-        return Seconds.of(f)
 
     def snapshot(self, config: Config, now: float) -> Snapshot | None:
         """The live figures at ``now`` (None before the first rebuild)."""
@@ -183,20 +187,34 @@ class RunningTotals:
                 continue
             m = tb.maintenance
             in_maintenance[target.name] = any(s <= now < e for s, e in clip(m, now, now + 1))
+            tail = tails[target.name]
             for kind in KINDS:
-                seconds = tb.base[kind] + tails[target.name]
-                whole = tb.period_scheduled[kind]
-                per_target[(target.name, kind)] = _live(policy, seconds, target.objective, whole)
-                summed, whole_sum = group_sums.get((target.group, kind), (Seconds(), 0.0))
-                group_sums[(target.group, kind)] = (summed + seconds, whole_sum + whole)
+                seconds = tb.base[kind] + tail
+                per_target[(target.name, kind)] = _live(policy, seconds, tb.allowed[kind])
+                summed, whole = group_sums.get((target.group, kind), (Seconds(), 0.0))
+                group_sums[(target.group, kind)] = (summed + seconds,
+                                                    whole + tb.period_scheduled[kind])
         groups = {
-            (group, kind): _live(policy, seconds, config.groups[group].objective, whole)
+            (group, kind): _live(policy, seconds,
+                                 error_budget(config.groups[group].objective, whole))
             for (group, kind), (seconds, whole) in group_sums.items()
         }
         return Snapshot(per_target, groups, in_maintenance)
 
 
-def _live(policy: Policy, s: Seconds, objective: float, period_scheduled: float) -> Live:
-    ratio, _met = ratio_and_met(policy, s.scheduled, s.monitored, s.unmonitored, s.down,
-                                objective)
-    return Live(s, ratio, error_budget(objective, period_scheduled) - s.down)
+def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence[Outage],
+          t0: float, now: float, policy: Policy) -> Seconds:
+    """One target's seconds in [t0, now), probed throughout (inside hours, or always)."""
+    if now <= t0:
+        return Seconds()
+    own = config.schedule_of(target)
+    coverage = [(t0, now)] if target.probe_outside_hours else own.open_intervals(t0, now)
+    f = target_figures(working=own, coverage=coverage, outages=figs.outage_spans(outages),
+                       maintenance=clip(tb.maintenance, t0, now), start=t0, end=now, now=now,
+                       policy=policy, objective=target.objective)
+    return Seconds.of(f)
+
+
+def _live(policy: Policy, s: Seconds, allowed: float) -> Live:
+    ratio = live_ratio(policy, s.scheduled, s.monitored, s.unmonitored, s.down)
+    return Live(s, ratio, allowed - s.down)

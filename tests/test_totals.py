@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config as config_mod
 from monitor import figures
-from monitor.metrics import DaemonStatus, build_registry
+from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.periods import current_period
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
@@ -164,7 +163,7 @@ def test_corrections_apply_at_once(setup, tmp_path):
 def test_exported_figures(setup):
     _config, _store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 9, 0), down=[])
-    text = generate_latest(build_registry(runner, DaemonStatus())).decode()
+    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in text_string_to_metric_families(text) for s in fam.samples}
     key = (("group", "systems"), ("period", "day"), ("target", "web"))
@@ -186,6 +185,6 @@ def test_no_monitored_time_means_no_ratio(setup):
     # Saturday: no working hours at all this day -> ratio absent, never 1.
     clock.now = utc(2024, 3, 9, 12, 0)
     runner.totals.rebuild(config, clock.now)
-    text = generate_latest(build_registry(runner, DaemonStatus())).decode()
-    assert 'availmon_uptime_ratio{group="systems",period="day",target="web"}' not in text
-    assert 'availmon_scheduled_seconds{group="systems",period="day",target="web"} 0.0' in text
+    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
+    assert 'availmon_uptime_ratio{target="web",group="systems",period="day"}' not in text
+    assert 'availmon_scheduled_seconds{target="web",group="systems",period="day"} 0.0' in text
