@@ -96,6 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     mremove = maintenance_commands.add_parser("remove", help="remove a maintenance window")
     _add_common(mremove)
     mremove.add_argument("id", type=int)
+
+    report = commands.add_parser("report", help="availability figures for a period")
+    _add_common(report)
+    report.add_argument("--period", metavar="LABEL",
+                        help="2024-Q1, 2024-03, 2023/24, 2023/24-H2, 2024-W10, 2024-03-05 ...")
+    report.add_argument("--from", dest="from_date", metavar="DATE",
+                        help="first local day YYYY-MM-DD (with --to)")
+    report.add_argument("--to", dest="to_date", metavar="DATE",
+                        help="last local day YYYY-MM-DD, inclusive (with --from)")
+    report.add_argument("--group", action="append", default=[], metavar="G",
+                        help="only this group's targets (repeatable)")
+    report.add_argument("--target", action="append", default=[], metavar="T",
+                        help="only this target (repeatable)")
+    report.add_argument("--compare", choices=["previous"],
+                        help="add the previous period of the same kind as a baseline")
+    report.add_argument("--format", choices=["text", "csv", "json", "html", "xlsx"],
+                        default="text")
+    report.add_argument("--section", choices=["targets", "outages"],
+                        help="CSV only: the targets table (default) or the outage list")
+    report.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     return parser
 
 
@@ -362,5 +382,57 @@ def maintenance_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from monitor import report as report_mod
+    from monitor.periods import PeriodError, date_range, parse_period, previous_period
+
+    if args.period and (args.from_date or args.to_date):
+        raise UserError("give either --period or --from/--to, not both")
+    if not args.period and not (args.from_date and args.to_date):
+        raise UserError("give --period LABEL, or both --from DATE and --to DATE")
+    if args.format == "xlsx" and not args.output:
+        raise UserError("xlsx needs -o FILE")
+    if args.section and args.format != "csv":
+        raise UserError("--section applies to --format csv only")
+    config = _load(args)
+    try:
+        period = (parse_period(args.period, config.timezone, config.year_start_month)
+                  if args.period else
+                  date_range(args.from_date, args.to_date, config.timezone))
+        previous = (previous_period(period, config.timezone, config.year_start_month)
+                    if args.compare else None)
+    except PeriodError as exc:
+        raise UserError(str(exc)) from None
+    unknown = [g for g in args.group if g not in config.groups]
+    if unknown:
+        raise UserError(f"unknown group(s): {', '.join(unknown)} (see {args.config})")
+    unknown = [t for t in args.target if config.target(t) is None]
+    if unknown:
+        raise UserError(f"unknown target(s): {', '.join(unknown)} (see {args.config})")
+    targets = None
+    if args.group or args.target:
+        targets = [t for t in config.targets
+                   if t.group in args.group or t.name in args.target]
+        if not targets:
+            raise UserError(f"no targets in group(s) {', '.join(args.group)}")
+    store = Store(db_path(args, config), create=False)
+    try:
+        doc = report_mod.gather(config, store, period, _now(), targets, previous)
+    finally:
+        store.close()
+    data = report_mod.render(doc, args.format, args.section or "targets")
+    if args.output:
+        try:
+            with open(args.output, "wb") as out:
+                out.write(data)
+        except OSError as exc:
+            raise UserError(f"{args.output}: cannot write: {exc.strerror}") from None
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "check": cmd_check, "probe": cmd_probe, "outages": cmd_outages,
-            "maintenance": cmd_maintenance}
+            "maintenance": cmd_maintenance, "report": cmd_report}

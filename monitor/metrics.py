@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.config import Target
 from monitor.runner import Runner
-from monitor.totals import KINDS
+from monitor.totals import KINDS, Live
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -170,6 +170,42 @@ def render_targets(runner: Runner, now: float) -> str:
     return out.text()
 
 
+TARGET_FIGURES = (  # name, help: one sample per target and period
+    ("availmon_uptime_ratio",
+     "Working-hours uptime of the current period to date (absent without time)."),
+    ("availmon_scheduled_seconds", "Working hours less maintenance, period to date."),
+    ("availmon_monitored_seconds", "Scheduled time whose state is known, period to date."),
+    ("availmon_downtime_seconds", "Scheduled time in outages, period to date."),
+    ("availmon_error_budget_remaining_seconds",
+     "Allowed downtime for the whole period less downtime so far."),
+)
+GROUP_FIGURES = (
+    ("availmon_group_uptime_ratio",
+     "Time-weighted working-hours uptime of the group, period to date."),
+    ("availmon_group_scheduled_seconds", "Sum of the members' scheduled seconds."),
+    ("availmon_group_monitored_seconds", "Sum of the members' monitored seconds."),
+    ("availmon_group_downtime_seconds", "Sum of the members' downtime seconds."),
+    ("availmon_group_error_budget_remaining_seconds",
+     "The group's allowed downtime for the period less its downtime so far."),
+)
+
+
+def _figure_lines(names: tuple[tuple[str, str], ...], labels: str, lives: tuple[Live, ...],
+                  out: tuple[list[str], ...]) -> None:
+    """Append one entity's five figures for every period (the scrape's hot loop)."""
+    ratio, scheduled, monitored, down, budget = out
+    n_ratio, n_sched, n_mon, n_down, n_budget = (name for name, _ in names)
+    for kind, live in zip(KINDS, lives, strict=True):
+        pl = f'{labels},period="{kind}"}} '
+        seconds = live.seconds
+        if live.uptime_ratio is not None:
+            ratio.append(f"{n_ratio}{{{pl}{live.uptime_ratio!r}\n")
+        scheduled.append(f"{n_sched}{{{pl}{float(seconds.scheduled)!r}\n")
+        monitored.append(f"{n_mon}{{{pl}{float(seconds.monitored)!r}\n")
+        down.append(f"{n_down}{{{pl}{float(seconds.down)!r}\n")
+        budget.append(f"{n_budget}{{{pl}{float(live.error_budget_remaining)!r}\n")
+
+
 def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     """Working-hours figures for the current day/week/month/quarter/year to date."""
     config = runner.config
@@ -177,8 +213,8 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     if snapshot is None:
         return
     g = "gauge"
-    out.declare("availmon_uptime_ratio", g,
-                "Working-hours uptime of the current period to date (absent without time).")
+    lines = tuple([f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"]
+                  for name, help_text in TARGET_FIGURES)
     for t in config.targets:
         labels = _labels(t.name, t.group)
         out.add("availmon_uptime_objective_ratio", g, "The target's uptime objective.", labels,
@@ -187,42 +223,20 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
             out.add("availmon_in_maintenance", g,
                     "1 while a maintenance window applies to the target.", labels,
                     1.0 if snapshot.in_maintenance[t.name] else 0.0)
-        for kind in KINDS:
-            live = snapshot.targets.get((t.name, kind))
-            if live is None:
-                continue
-            period_labels = f'{labels},period="{kind}"'
-            if live.uptime_ratio is not None:
-                out.add("availmon_uptime_ratio", g, "", period_labels, live.uptime_ratio)
-            out.add("availmon_scheduled_seconds", g,
-                    "Working hours less maintenance, period to date.", period_labels,
-                    live.seconds.scheduled)
-            out.add("availmon_monitored_seconds", g,
-                    "Scheduled time whose state is known, period to date.", period_labels,
-                    live.seconds.monitored)
-            out.add("availmon_downtime_seconds", g, "Scheduled time in outages, period to date.",
-                    period_labels, live.seconds.down)
-            out.add("availmon_error_budget_remaining_seconds", g,
-                    "Allowed downtime for the whole period less downtime so far.",
-                    period_labels, live.error_budget_remaining)
-    out.declare("availmon_group_uptime_ratio", g,
-                "Time-weighted working-hours uptime of the group, period to date.")
-    for (group, kind), live in sorted(snapshot.groups.items()):
-        labels = f'group="{_escape(group)}",period="{kind}"'
-        if live.uptime_ratio is not None:
-            out.add("availmon_group_uptime_ratio", g, "", labels, live.uptime_ratio)
-        out.add("availmon_group_scheduled_seconds", g, "Sum of the members' scheduled seconds.",
-                labels, live.seconds.scheduled)
-        out.add("availmon_group_monitored_seconds", g, "Sum of the members' monitored seconds.",
-                labels, live.seconds.monitored)
-        out.add("availmon_group_downtime_seconds", g, "Sum of the members' downtime seconds.",
-                labels, live.seconds.down)
-        out.add("availmon_group_error_budget_remaining_seconds", g,
-                "The group's allowed downtime for the period less its downtime so far.",
-                labels, live.error_budget_remaining)
+        lives = snapshot.targets.get(t.name)
+        if lives is not None:
+            _figure_lines(TARGET_FIGURES, labels, lives, lines)
+    group_lines = tuple([f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"]
+                        for name, help_text in GROUP_FIGURES)
+    for group, lives in sorted(snapshot.groups.items()):
+        _figure_lines(GROUP_FIGURES, f'group="{_escape(group)}"', lives, group_lines)
     for name, group in sorted(config.groups.items()):
         out.add("availmon_group_uptime_objective_ratio", g, "The group's uptime objective.",
                 f'group="{_escape(name)}"', group.objective)
+    for (name, _), family in zip((*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines),
+                                 strict=True):
+        out.order.append(name)
+        out.lines[name] = family
 
 
 def exposition(runner: Runner, registry: CollectorRegistry) -> bytes:

@@ -29,7 +29,7 @@ Arithmetic decisions, so a hand calculation agrees to the last digit:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -264,14 +264,20 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
     )
 
 
-def live_ratio(policy: Policy, scheduled: float, monitored: float, unmonitored: float,
-               down: float) -> float | None:
-    """The policy's ratio in plain floats, for the live metrics' running totals (a scrape
-    computes tens of thousands; reports use the exact path in ``target_figures``)."""
-    numerator, denominator = _terms(policy, scheduled, monitored, unmonitored, down)
-    if denominator <= 0:
-        return None
-    return min(1.0, max(0.0, 1 - numerator / denominator))
+def live_ratio(policy: Policy) -> Callable[[float, float, float, float], float | None]:
+    """The policy's ratio over (scheduled, monitored, unmonitored, down) in plain floats,
+    for the live metrics' running totals: a scrape computes 50,000 of them, so the policy
+    is resolved once here. Reports use the exact path in ``target_figures``."""
+    policy = Policy(policy)
+
+    def ratio(scheduled: float, monitored: float, unmonitored: float,
+              down: float) -> float | None:
+        numerator, denominator = _terms(policy, scheduled, monitored, unmonitored, down)
+        if denominator <= 0:
+            return None
+        return min(1.0, max(0.0, 1 - numerator / denominator))
+
+    return ratio
 
 
 def error_budget(objective: float, period_scheduled: float) -> float:

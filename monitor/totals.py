@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor import figures as figs
 from monitor.config import Config, Target
@@ -26,18 +27,17 @@ KINDS = ("day", "week", "month", "quarter", "year")
 FOLD_EVERY = 60.0
 
 
-@dataclass(frozen=True)
-class Seconds:
-    """The additive part of a target's figures."""
+class Seconds(NamedTuple):
+    """The additive part of a target's figures (a tuple: a scrape makes 50,000 of them)."""
 
     scheduled: float = 0.0
     monitored: float = 0.0
     unmonitored: float = 0.0
     down: float = 0.0
 
-    def __add__(self, other: Seconds) -> Seconds:
-        return Seconds(self.scheduled + other.scheduled, self.monitored + other.monitored,
-                       self.unmonitored + other.unmonitored, self.down + other.down)
+    def plus(self, other: Seconds) -> Seconds:
+        return Seconds(self[0] + other[0], self[1] + other[1], self[2] + other[2],
+                       self[3] + other[3])
 
     @classmethod
     def of(cls, f: Figures) -> Seconds:
@@ -45,8 +45,7 @@ class Seconds:
                    f.downtime_seconds)
 
 
-@dataclass(frozen=True)
-class Live:
+class Live(NamedTuple):
     """One target's or group's figures for one current period, as exported."""
 
     seconds: Seconds
@@ -56,9 +55,9 @@ class Live:
 
 @dataclass(frozen=True)
 class _TargetBase:
-    base: dict[str, Seconds]            # kind -> seconds in [period start, t0)
-    period_scheduled: dict[str, float]  # kind -> W - M over the whole period
-    allowed: dict[str, float]           # kind -> error budget at the target's objective
+    base: tuple[Seconds, ...]              # per KINDS: seconds in [period start, t0)
+    period_scheduled: tuple[float, ...]    # per KINDS: W - M over the whole period
+    allowed: tuple[float, ...]             # per KINDS: error budget at the target's objective
     maintenance: list[Interval]
 
 
@@ -71,9 +70,15 @@ class _Base:
 
 @dataclass(frozen=True)
 class Snapshot:
-    targets: dict[tuple[str, str], Live]   # (target, kind)
-    groups: dict[tuple[str, str], Live]    # (group, kind)
+    targets: dict[str, tuple[Live, ...]]   # target -> one Live per KINDS, in order
+    groups: dict[str, tuple[Live, ...]]    # group -> one Live per KINDS, in order
     in_maintenance: dict[str, bool]
+
+    def target(self, name: str, kind: str) -> Live:
+        return self.targets[name][KINDS.index(kind)]
+
+    def group(self, name: str, kind: str) -> Live:
+        return self.groups[name][KINDS.index(kind)]
 
 
 def current_periods(config: Config, now: float) -> dict[str, Period]:
@@ -105,15 +110,14 @@ class RunningTotals:
                 outages = figs.outage_spans(
                     self.store.outages(target=target.name, since=start, until=now))
                 maintenance = figs.maintenance_for(target, entries)
-                base, whole, allowed = {}, {}, {}
-                for kind, p in periods.items():
-                    f = target_figures(working=own, coverage=coverage, outages=outages,
-                                       maintenance=maintenance, start=p.start, end=p.end,
-                                       now=now, policy=policy, objective=target.objective)
-                    base[kind] = Seconds.of(f)
-                    whole[kind] = f.period_scheduled_seconds
-                    allowed[kind] = f.error_budget_seconds
-                targets[target.name] = _TargetBase(base, whole, allowed, maintenance)
+                fs = [target_figures(working=own, coverage=coverage, outages=outages,
+                                     maintenance=maintenance, start=periods[kind].start,
+                                     end=periods[kind].end, now=now, policy=policy,
+                                     objective=target.objective) for kind in KINDS]
+                targets[target.name] = _TargetBase(
+                    tuple(Seconds.of(f) for f in fs),
+                    tuple(f.period_scheduled_seconds for f in fs),
+                    tuple(f.error_budget_seconds for f in fs), maintenance)
             self._base = _Base(now, periods, targets)
 
     def maintain(self, config: Config, now: float,
@@ -138,7 +142,7 @@ class RunningTotals:
             assert base is not None
             tails = self._tails(config, base, now)
             self._base = _Base(now, base.periods, {
-                name: _TargetBase({k: s + tails[name] for k, s in tb.base.items()},
+                name: _TargetBase(tuple(s.plus(tails[name]) for s in tb.base),
                                   tb.period_scheduled, tb.allowed, tb.maintenance)
                 for name, tb in base.targets.items() if name in tails})
 
@@ -177,10 +181,11 @@ class RunningTotals:
         if base is None:
             return None
         tails = self._tails(config, base, now)
-        policy = Policy(config.unmonitored)
-        per_target: dict[tuple[str, str], Live] = {}
-        group_sums: dict[tuple[str, str], tuple[Seconds, float]] = {}
+        ratio = live_ratio(Policy(config.unmonitored))
+        per_target: dict[str, tuple[Live, ...]] = {}
+        group_sums: dict[str, list[tuple[Seconds, float]]] = {}
         in_maintenance = {}
+        empty = [(Seconds(), 0.0)] * len(KINDS)
         for target in config.targets:
             tb = base.targets.get(target.name)
             if tb is None:
@@ -188,16 +193,19 @@ class RunningTotals:
             m = tb.maintenance
             in_maintenance[target.name] = any(s <= now < e for s, e in clip(m, now, now + 1))
             tail = tails[target.name]
-            for kind in KINDS:
-                seconds = tb.base[kind] + tail
-                per_target[(target.name, kind)] = _live(policy, seconds, tb.allowed[kind])
-                summed, whole = group_sums.get((target.group, kind), (Seconds(), 0.0))
-                group_sums[(target.group, kind)] = (summed + seconds,
-                                                    whole + tb.period_scheduled[kind])
+            seconds = [b.plus(tail) for b in tb.base]
+            per_target[target.name] = tuple(
+                Live(s, ratio(*s), allowed - s[3])
+                for s, allowed in zip(seconds, tb.allowed, strict=True))
+            sums = group_sums.get(target.group, empty)
+            group_sums[target.group] = [
+                (summed.plus(s), whole + w)
+                for (summed, whole), s, w in zip(sums, seconds, tb.period_scheduled, strict=True)]
         groups = {
-            (group, kind): _live(policy, seconds,
-                                 error_budget(config.groups[group].objective, whole))
-            for (group, kind), (seconds, whole) in group_sums.items()
+            group: tuple(Live(s, ratio(*s),
+                              error_budget(config.groups[group].objective, whole) - s.down)
+                         for s, whole in sums)
+            for group, sums in group_sums.items()
         }
         return Snapshot(per_target, groups, in_maintenance)
 
@@ -213,8 +221,3 @@ def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence[Out
                        maintenance=clip(tb.maintenance, t0, now), start=t0, end=now, now=now,
                        policy=policy, objective=target.objective)
     return Seconds.of(f)
-
-
-def _live(policy: Policy, s: Seconds, allowed: float) -> Live:
-    ratio = live_ratio(policy, s.scheduled, s.monitored, s.unmonitored, s.down)
-    return Live(s, ratio, allowed - s.down)

@@ -79,7 +79,7 @@ def assert_matches_recomputation(config, store, runner, now):
         period = current_period(kind, now, config.timezone, config.year_start_month)
         full = figures.compute(config, store, period, now)
         for result in full.targets:
-            live = snapshot.targets[(result.target.name, kind)]
+            live = snapshot.target(result.target.name, kind)
             f = result.figures
             assert live.seconds.scheduled == pytest.approx(f.scheduled_seconds, abs=1e-6)
             assert live.seconds.monitored == pytest.approx(f.monitored_seconds, abs=1e-6)
@@ -91,7 +91,7 @@ def assert_matches_recomputation(config, store, runner, now):
             else:
                 assert live.uptime_ratio == pytest.approx(f.uptime_ratio, abs=1e-12)
         for group in full.groups:
-            live = snapshot.groups[(group.name, kind)]
+            live = snapshot.group(group.name, kind)
             assert live.seconds.down == pytest.approx(group.figures.downtime_seconds, abs=1e-6)
             assert live.error_budget_remaining == pytest.approx(
                 group.figures.error_budget_remaining_seconds, abs=1e-6)
@@ -103,7 +103,7 @@ def test_hand_computed_day_figures(setup):
     play(runner, clock, utc(2024, 3, 6, 12, 0), down=[(utc(2024, 3, 6, 10, 1),
                                                       utc(2024, 3, 6, 10, 31))])
     snapshot = runner.totals.snapshot(config, clock.now)
-    web = snapshot.targets[("web", "day")]
+    web = snapshot.target("web", "day")
     # Scheduled 08:00-12:00 = 14 400 s, all monitored; down 10:01-10:31 = 1800 s.
     assert (web.seconds.scheduled, web.seconds.monitored, web.seconds.down) == (
         14_400, 14_400, 1800)
@@ -111,7 +111,7 @@ def test_hand_computed_day_figures(setup):
     # Budget for the whole day: 1% of 10 h = 360 s; remaining 360 - 1800 = -1440.
     assert web.error_budget_remaining == -1440
     # The group: both targets scheduled 14 400 s and down 1800 s.
-    group = snapshot.groups[("systems", "day")]
+    group = snapshot.group("systems", "day")
     assert group.seconds.down == 3600 and group.uptime_ratio == 1 - 3600 / 28_800
     assert_matches_recomputation(config, store, runner, clock.now)
 
@@ -120,9 +120,9 @@ def test_open_outage_counts_up_to_the_scrape(setup):
     config, _store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 11, 0), down=[(utc(2024, 3, 6, 10, 0),
                                                       utc(2024, 3, 6, 23, 0))])
-    first = runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down
+    first = runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down
     clock.now += 90
-    later = runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down
+    later = runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down
     assert later - first == 90
 
 
@@ -140,12 +140,12 @@ def test_base_plus_tail_equals_recomputation_over_weeks(setup):
 def test_corrections_apply_at_once(setup, tmp_path):
     config, store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 12, 0), down=[])
-    assert runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down == 0
+    assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down == 0
     other = Store(tmp_path / "a.db")  # the CLI's own connection
     outage_id = other.add_manual_outage("web", utc(2024, 3, 6, 9, 0), utc(2024, 3, 6, 9, 30),
                                         "helpdesk", "alice", clock.now)
     runner.maintain_totals()
-    assert runner.totals.snapshot(config, clock.now).targets[("web", "day")].seconds.down \
+    assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down \
         == 1800
     other.set_excluded(outage_id, True, "duplicate", "alice", clock.now)
     other.add_maintenance("group", "systems", utc(2024, 3, 6, 11, 0), utc(2024, 3, 6, 13, 0),
@@ -153,7 +153,7 @@ def test_corrections_apply_at_once(setup, tmp_path):
     clock.now += 1
     runner.maintain_totals()
     snapshot = runner.totals.snapshot(config, clock.now)
-    web = snapshot.targets[("web", "day")]
+    web = snapshot.target("web", "day")
     assert web.seconds.down == 0
     assert web.seconds.scheduled == 3 * 3600  # 08:00-11:00, then maintenance from 11:00
     assert snapshot.in_maintenance == {"web": True, "db": True}
