@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     run.add_argument("--listen", help="HOST:PORT for /metrics (default: listen in the config, "
                      f"else 0.0.0.0:{config_mod.DEFAULT_PORT})")
+    run.add_argument("--web-config", metavar="FILE",
+                     help="TLS and basic auth for /metrics, in the Prometheus exporters' "
+                     "web configuration format")
 
     check = commands.add_parser("check", help="validate the targets file")
     _add_common(check, db=False)
