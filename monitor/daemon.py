@@ -53,7 +53,9 @@ class Daemon:
     def __init__(self, config_path: str, config: config_mod.Config, db_path: str,
                  listen: tuple[str, int]) -> None:
         self.config_path = config_path
-        self.store = Store(db_path)
+        # A write that waits long on a lock held elsewhere is held back and retried rather
+        # than stalling the probes (WAL readers, such as reports, never block it).
+        self.store = Store(db_path, busy_timeout=2.0)
         self.store.lock_exclusive()
         check_probe_types(config)
         self.runner = Runner(config, self.store)

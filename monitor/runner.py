@@ -45,14 +45,26 @@ class SystemClock:
         return time.time()
 
 
+@dataclass(eq=False)
+class OutageRecord:
+    """An outage as the runner knows it, written to the store as soon as the store allows."""
+
+    target: str
+    start: float
+    cause: str
+    detected_at: float
+    id: int | None = None
+    end: float | None = None
+    end_written: bool = False
+
+
 @dataclass
 class LiveTarget:
     """What the daemon knows about one target right now."""
 
     target: Target
     state: TargetState = field(default_factory=TargetState)
-    outage_id: int | None = None
-    outage_cause: str | None = None
+    outage: OutageRecord | None = None
     last: ProbeResult | None = None
     successes: int = 0
     failures: int = 0
@@ -90,6 +102,8 @@ class Runner:
             buckets=LATENESS_BUCKETS, registry=None,
         )
         self.store_healthy = True
+        self.store_errors = 0
+        self._unwritten: list[OutageRecord] = []  # outage changes the store has not taken yet
         self.totals = RunningTotals(store)
         self._lock = threading.RLock()
         self._stopped = False
@@ -113,7 +127,8 @@ class Runner:
                 continue
             live = self._add_live(self.config.target(outage.target))  # type: ignore[arg-type]
             live.state = resumed(outage.start, last)
-            live.outage_id, live.outage_cause = outage.id, outage.cause
+            live.outage = OutageRecord(outage.target, outage.start, outage.cause, now,
+                                       id=outage.id)
         for target in self.config.targets:
             live = self.live.get(target.name) or self._add_live(target)
             live.outages_total = counts.get(target.name, 0)
@@ -143,12 +158,48 @@ class Runner:
         return self._scheduler.running and not self._stopped
 
     def heartbeat(self) -> None:
+        """Extend coverage to now, and retry any outage changes held back by store errors."""
+        if not self.flush():
+            return
         try:
             self.store.extend_coverage(self.clock.time())
-            self.store_healthy = True
         except StoreError as exc:
-            self.store_healthy = False
-            log.error("heartbeat not recorded: %s", exc)
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: StoreError) -> None:
+        self.store_errors += 1
+        if self.store_healthy:
+            log.error("database write failed; probing goes on, outage changes are held in "
+                      "memory and retried: %s", exc)
+        self.store_healthy = False
+
+    def flush(self) -> bool:
+        """Write held-back outage changes in order; True when nothing is left to write."""
+        with self._lock:
+            while self._unwritten:
+                record = self._unwritten[0]
+                try:
+                    if record.id is None:
+                        record.id = self.store.open_outage(record.target, record.start,
+                                                           record.cause, record.detected_at)
+                    if record.end is not None and not record.end_written:
+                        self.store.close_outage(record.id, record.end)
+                        record.end_written = True
+                except StoreError as exc:
+                    self._store_failed(exc)
+                    return False
+                self._unwritten.pop(0)
+            if not self.store_healthy:
+                log.info("database writable again; held-back outage changes written")
+                self.store_healthy = True
+            return True
+
+    def _persist(self, record: OutageRecord) -> None:
+        """Commit an outage change now if the store allows, else hold it for a retry."""
+        with self._lock:
+            if record not in self._unwritten:
+                self._unwritten.append(record)
+            self.flush()
 
     def maintain_totals(self) -> None:
         """Keep the live figures' running totals current (corrections apply within seconds)."""
@@ -170,8 +221,9 @@ class Runner:
                 self._scheduler.remove_job(name)
                 live = self.live.pop(name)
                 with live.lock:
-                    if live.outage_id is not None:
-                        self.store.close_outage(live.outage_id, now)
+                    if live.outage is not None:
+                        live.outage.end = max(now, live.outage.start)
+                        self._persist(live.outage)
             self.store.end_coverage(removed, now)
             changed = [t for t in new.values() if t.name in old and old[t.name] != t]
             self.store.end_coverage([t.name for t in changed], now)
@@ -238,26 +290,25 @@ class Runner:
             live.last = result
             state, transition = observe(live.state, result.success, at, result.cause,
                                         live.target.failures_before_down)
-            try:
-                if isinstance(transition, Opened):
-                    live.outage_id = self.store.open_outage(name, transition.start,
-                                                            transition.cause, at)
-                    live.outage_cause = transition.cause
-                    live.outages_total += 1
-                    log.warning("outage opened: target=%s start=%s cause=%s", name,
-                                _iso(transition.start), transition.cause)
-                elif isinstance(transition, Closed) and live.outage_id is not None:
-                    self.store.close_outage(live.outage_id, transition.end)
-                    log.info("outage closed: target=%s start=%s end=%s duration=%.0fs", name,
-                             _iso(transition.start), _iso(transition.end),
-                             transition.end - transition.start)
-                    live.outage_id = live.outage_cause = None
-            except StoreError as exc:
-                # Not recorded, so not reported: the next probe decides again.
-                self.store_healthy = False
-                log.error("outage change for %s not recorded, will retry: %s", name, exc)
-                return
+            if isinstance(transition, Opened):
+                live.outage = OutageRecord(name, transition.start, transition.cause, at)
+                live.outages_total += 1
+                log.warning("outage opened: target=%s start=%s cause=%s", name,
+                            _iso(transition.start), _one_line(transition.cause))
+                self._persist(live.outage)
+            elif isinstance(transition, Closed) and live.outage is not None:
+                live.outage.end = transition.end
+                log.info("outage closed: target=%s start=%s end=%s duration=%.0fs", name,
+                         _iso(transition.start), _iso(transition.end),
+                         transition.end - transition.start)
+                self._persist(live.outage)
+                live.outage = None
             live.state = state
+
+
+def _one_line(text: str) -> str:
+    """Causes come from remote servers: keep each log event on one line."""
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 def _iso(ts: float) -> str:

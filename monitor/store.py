@@ -123,7 +123,8 @@ def _outage(row: tuple) -> Outage:
 class Store:
     """One SQLite database file. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 busy_timeout: float = 30.0) -> None:
         self.path = str(path)
         if not create and not Path(self.path).exists():
             raise StoreError(f"{self.path}: no database here (has the daemon run yet?)")
@@ -131,11 +132,10 @@ class Store:
         self._lockfile: int | None = None
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30,
-                                       isolation_level=None)
+            self._db = sqlite3.connect(self.path, check_same_thread=False,
+                                       timeout=busy_timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot use database: {exc}") from None

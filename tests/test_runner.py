@@ -51,7 +51,7 @@ def test_outage_detected_recorded_and_closed(tmp_path, server):
     [outage] = store.open_outages()
     assert (outage.start, outage.cause) == (WED_10 + 30, "HTTP 503")
     live = runner.live["web"]
-    assert live.state.down and live.outage_id == outage.id and live.outages_total == 1
+    assert live.state.down and live.outage.id == outage.id and live.outages_total == 1
     server.status = 200
     probe_at(runner, clock, WED_10 + 90)           # first success ends it
     [closed] = store.outages()
