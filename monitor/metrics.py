@@ -161,7 +161,8 @@ def render_targets(runner: Runner, now: float) -> str:
                     "Start of the open outage (absent when none is open).")
         if state.outage_start is not None:
             out.add("availmon_outage_start_timestamp_seconds", g, "",
-                    f'{labels},cause="{_escape(live.outage_cause or "")}"', state.outage_start)
+                    f'{labels},cause="{_escape(live.outage.cause if live.outage else "")}"',
+                    state.outage_start)
         out.add("availmon_probes_total", "counter", "Probes run by this process, by result.",
                 f'{labels},result="success"', live.successes)
         out.add("availmon_probes_total", "counter", "", f'{labels},result="failure"',
