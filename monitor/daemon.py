@@ -20,6 +20,7 @@ from monitor.probes import probe_module
 from monitor.runner import Runner
 from monitor.store import Store
 from monitor.web import MetricsServer
+from monitor.webconfig import WebConfig
 
 log = logging.getLogger("availmon")
 
@@ -51,7 +52,7 @@ def check_probe_types(config: config_mod.Config) -> None:
 
 class Daemon:
     def __init__(self, config_path: str, config: config_mod.Config, db_path: str,
-                 listen: tuple[str, int]) -> None:
+                 listen: tuple[str, int], web: WebConfig | None = None) -> None:
         self.config_path = config_path
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
@@ -61,6 +62,7 @@ class Daemon:
         self.runner = Runner(config, self.store)
         self.status = DaemonStatus(True, time.time())
         self.listen = listen
+        self.web = web
         self._stop = threading.Event()
         self._reload = threading.Event()
 
@@ -93,7 +95,7 @@ class Daemon:
         registry = build_registry(self.runner, self.status)
         try:
             server = MetricsServer((host, port), lambda: exposition(self.runner, registry),
-                                   CONTENT_TYPE)
+                                   CONTENT_TYPE, self.web)
         except OSError as exc:
             raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         server.start()
@@ -101,8 +103,9 @@ class Daemon:
             signal.signal(signum, self._on_signal)
         self.runner.start()
         config = self.runner.config
-        log.info("availmon started: %d targets, metrics on http://%s:%d/metrics, database %s",
-                 len(config.targets), host, port, self.store.path)
+        scheme = "https" if self.web is not None and self.web.tls is not None else "http"
+        log.info("availmon started: %d targets, metrics on %s://%s:%d/metrics, database %s",
+                 len(config.targets), scheme, host, port, self.store.path)
         sd_notify("READY=1")
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
         tick = min(1.0, watchdog / 2) if watchdog else 1.0

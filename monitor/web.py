@@ -2,18 +2,28 @@
 
 Unknown paths are 404, methods other than GET and HEAD are 405, and request
 bodies are refused, so the endpoint offers nothing beyond reading metrics.
+With a web config, connections must speak TLS (handshake in the connection's
+own thread, with a deadline) and requests must carry valid basic-auth
+credentials.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import logging
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from monitor.webconfig import WebConfig
+
 log = logging.getLogger("availmon")
 
+CONNECTION_TIMEOUT = 10.0  # seconds a client may take to send its request (slowloris)
 INDEX = (b"<!doctype html><title>availmon</title><h1>availmon</h1>"
          b'<p><a href="/metrics">Metrics</a></p>\n')
 
@@ -23,10 +33,24 @@ class MetricsServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], body: Callable[[], bytes],
-                 content_type: str) -> None:
+                 content_type: str, web: WebConfig | None = None) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.body = body
         self.content_type = content_type
+        self.web = web or WebConfig(None, None)
+
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        """Runs in the connection's thread: a slow TLS handshake delays nobody else."""
+        request.settimeout(CONNECTION_TIMEOUT)
+        if self.web.tls is not None:
+            try:
+                request = self.web.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                request.close()  # plain HTTP or a bad certificate: no TLS, no answer
+                return
+        super().finish_request(request, client_address)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="metrics-http", daemon=True)
@@ -38,6 +62,25 @@ class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     server_version = "availmon"
     sys_version = ""
+    timeout = CONNECTION_TIMEOUT
+
+    def _authorised(self) -> bool:
+        auth = self.server.web.auth
+        if auth is None:
+            return True
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                user = password = ""
+            if auth.check(user, password):
+                return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="availmon"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
 
     def _respond(self, status: int, body: bytes, content_type: str, head: bool) -> None:
         self.send_response(status)
@@ -51,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _get(self, head: bool) -> None:
-        if int(self.headers.get("Content-Length") or 0) > 0:
+        if not self._authorised():
+            return
+        if self.headers.get("Content-Length", "0").strip() not in ("", "0"):
             self.send_error(413, "request bodies are not accepted")
             return
         path = self.path.split("?", 1)[0]
