@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from monitor import __version__
+from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.probes.base import ProbeSetupError
 from monitor.runner import run_probe
@@ -169,8 +169,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             listen = config_mod.parse_listen(args.listen)
         except ValueError as exc:
             raise UserError(f"--listen: {exc}") from None
+    web = None
+    if args.web_config:
+        try:
+            web = webconfig.load(args.web_config)
+        except webconfig.WebConfigError as exc:
+            raise UserError(f"--web-config: {exc}") from None
     try:
-        return Daemon(args.config, config, db_path(args, config), listen).serve()
+        return Daemon(args.config, config, db_path(args, config), listen, web).serve()
     except DaemonError as exc:
         raise UserError(str(exc)) from None
 
