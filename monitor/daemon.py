@@ -17,7 +17,7 @@ from types import FrameType
 from monitor import config as config_mod
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.probes import probe_module
-from monitor.runner import Runner
+from monitor.runner import Runner, clock_step
 from monitor.store import Store
 from monitor.web import MetricsServer
 from monitor.webconfig import WebConfig
@@ -109,7 +109,13 @@ class Daemon:
         sd_notify("READY=1")
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
         tick = min(1.0, watchdog / 2) if watchdog else 1.0
+        offset = time.time() - time.monotonic()
         while not self._stop.wait(tick):
+            wall, mono = time.time(), time.monotonic()
+            step = clock_step(offset, wall, mono)
+            offset = wall - mono
+            if step is not None:
+                self.runner.on_clock_step(step)
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()

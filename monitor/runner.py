@@ -139,13 +139,26 @@ class Runner:
     def start(self) -> None:
         """Resume from the store and start probing on schedule."""
         self.resume()
+        self._schedule_all()
+        self._scheduler.start()
+
+    def _schedule_all(self) -> None:
         for live in self.live.values():
             self._schedule(live)
-        self._scheduler.add_job(self.heartbeat, IntervalTrigger(seconds=self.config.heartbeat),
-                                id="__heartbeat__", max_instances=1, coalesce=True)
-        self._scheduler.add_job(self.maintain_totals, IntervalTrigger(seconds=TOTALS_EVERY),
-                                id="__totals__", max_instances=1, coalesce=True)
-        self._scheduler.start()
+        for job_id, job, every in (("heartbeat", self.heartbeat, self.config.heartbeat),
+                                   ("totals", self.maintain_totals, TOTALS_EVERY)):
+            self._scheduler.add_job(job, IntervalTrigger(seconds=every), id=job_id,
+                                    max_instances=1, coalesce=True, replace_existing=True)
+
+    def on_clock_step(self, step: float) -> None:
+        """The wall clock jumped (NTP): re-anchor every job at the new now.
+
+        APScheduler keeps its next run times on the wall clock, so after a step back
+        every job would wait out the step; after a step forward all would fire at once.
+        """
+        log.warning("wall clock stepped by %+.1fs; rescheduling all probes", step)
+        with self._lock:
+            self._schedule_all()
 
     def stop(self) -> None:
         """Stop probing and close coverage; results still in flight are dropped."""
@@ -218,7 +231,7 @@ class Runner:
             self.config = config
             removed = [name for name in old if name not in new]
             for name in removed:
-                self._scheduler.remove_job(name)
+                self._scheduler.remove_job(_job_id(name))
                 live = self.live.pop(name)
                 with live.lock:
                     if live.outage is not None:
@@ -230,7 +243,6 @@ class Runner:
             for target in changed:
                 live = self.live[target.name]
                 live.target = target
-                self._scheduler.remove_job(target.name)
                 self._schedule(live)
             added = [t for t in new.values() if t.name not in old]
             for target in added:
@@ -251,7 +263,7 @@ class Runner:
         trigger = IntervalTrigger(seconds=target.interval,
                                   start_date=datetime.fromtimestamp(live.first_run, UTC))
         self._scheduler.add_job(
-            self.probe_job, trigger, args=[target.name], id=target.name, max_instances=1,
+            self.probe_job, trigger, args=[target.name], id=_job_id(target.name), max_instances=1,
             coalesce=True, misfire_grace_time=max(1, int(target.interval)),
             replace_existing=True,
         )
@@ -309,6 +321,18 @@ class Runner:
 def _one_line(text: str) -> str:
     """Causes come from remote servers: keep each log event on one line."""
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+def _job_id(target: str) -> str:
+    return f"probe:{target}"
+
+
+def clock_step(offset: float, wall: float, monotonic: float, tolerance: float = 2.0
+               ) -> float | None:
+    """How far the wall clock jumped since ``offset`` (= wall - monotonic before), if
+    more than ``tolerance`` seconds; None when it only ticked (or drifted, as NTP slews)."""
+    step = (wall - monotonic) - offset
+    return step if abs(step) > tolerance else None
 
 
 def _iso(ts: float) -> str:

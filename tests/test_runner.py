@@ -163,3 +163,37 @@ def test_reload_adds_removes_and_changes_targets(tmp_path, server):
     finally:
         runner.stop()
     assert store.open_outages() == []
+
+
+def test_clock_step_detection():
+    from monitor.runner import clock_step
+
+    offset = 1_000_000.0 - 50.0          # wall 1 000 000 when monotonic was 50
+    assert clock_step(offset, 1_000_010.0, 60.0) is None          # ticked 10 s
+    assert clock_step(offset, 1_000_010.5, 60.0) is None          # slewed, within tolerance
+    assert clock_step(offset, 996_410.0, 60.0) == -3600.0         # stepped back an hour
+    assert clock_step(offset, 1_003_610.0, 60.0) == 3600.0        # stepped forward
+
+
+def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
+    import time
+
+    store = Store(tmp_path / "a.db")
+    config = config_mod.parse({"targets": [
+        {"name": "a", "type": "http", "url": server.url, "interval": "1h", "timeout": "1s"},
+    ]}, "t.yaml", {})
+    runner = Runner(config, store)  # the real clock: APScheduler runs on it
+    runner.start()
+    try:
+        before = runner.live["a"].first_run
+        runner.on_clock_step(-3600)
+        job = runner._scheduler.get_job("probe:a")
+        now = time.time()
+        # Re-anchored: the next run is the stable spread offset after *now*, within the
+        # interval, whatever the wall clock did.
+        assert now - 5 <= job.next_run_time.timestamp() <= now + 3600
+        assert job.next_run_time.timestamp() == pytest.approx(runner.live["a"].first_run)
+        assert runner.live["a"].first_run >= before
+        assert runner._scheduler.get_job("heartbeat") is not None
+    finally:
+        runner.stop()
