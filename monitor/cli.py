@@ -7,12 +7,13 @@ exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.probes.base import ProbeSetupError
 from monitor.runner import run_probe
+from monitor.shard import parse_shard, select
 from monitor.store import Outage, Store, StoreError
 
 USAGE_ERROR = 2
@@ -48,12 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     run.add_argument("--listen", help="HOST:PORT for /metrics (default: listen in the config, "
                      f"else 0.0.0.0:{config_mod.DEFAULT_PORT})")
+    run.add_argument("--shard", metavar="K/N",
+                     help="probe only this instance's share of the targets (K of N)")
     run.add_argument("--web-config", metavar="FILE",
                      help="TLS and basic auth for /metrics, in the Prometheus exporters' "
                      "web configuration format")
 
     check = commands.add_parser("check", help="validate the targets file")
     _add_common(check, db=False)
+    check.add_argument("--shard", metavar="K/N", help="list the targets instance K of N owns")
 
     probe = commands.add_parser("probe", help="probe targets once now and print the results")
     _add_common(probe, db=False)
@@ -102,8 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="availability figures for a period")
     _add_common(report)
-    report.add_argument("--period", metavar="LABEL",
-                        help="2024-Q1, 2024-03, 2023/24, 2023/24-H2, 2024-W10, 2024-03-05 ...")
+    report.add_argument("--period", metavar="LABEL", action="append", default=[],
+                        help="2024-Q1, 2024-03, 2023/24, 2023/24-H2, 2024-W10, 2024-03-05 ... "
+                        "(repeat it for several periods side by side)")
+    report.add_argument("--years", type=int, metavar="N",
+                        help="the current reporting year to date and the N before it, "
+                        "side by side")
+    report.add_argument("--schedule", metavar="NAME",
+                        help="what-if: figures as if every target had this schedule "
+                        "(a named schedule or 'always')")
     report.add_argument("--from", dest="from_date", metavar="DATE",
                         help="first local day YYYY-MM-DD (with --to)")
     report.add_argument("--to", dest="to_date", metavar="DATE",
@@ -159,10 +171,27 @@ def db_path(args: argparse.Namespace, config: config_mod.Config | None) -> str:
     return "availmon.db"
 
 
+def _sharded(args: argparse.Namespace) -> Callable[[], config_mod.Config]:
+    """A loader of this instance's config: the targets file, cut to --shard if given."""
+    if not args.shard:
+        return lambda: _load(args)
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as exc:
+        raise UserError(f"--shard: {exc}") from None
+
+    def load() -> config_mod.Config:
+        config = _load(args)
+        return dataclasses.replace(config, targets=tuple(select(config.targets, shard)))
+
+    return load
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.daemon import Daemon, DaemonError
 
-    config = _load(args)
+    load = _sharded(args)
+    config = load()
     listen = (config.listen_host, config.listen_port)
     if args.listen:
         try:
@@ -176,13 +205,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         except webconfig.WebConfigError as exc:
             raise UserError(f"--web-config: {exc}") from None
     try:
-        return Daemon(args.config, config, db_path(args, config), listen, web).serve()
+        return Daemon(load, config, db_path(args, config), listen, web).serve()
     except DaemonError as exc:
         raise UserError(str(exc)) from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _sharded(args)()
+    if args.shard:
+        print(f"{args.config}: OK: shard {args.shard} owns {len(config.targets)} targets:")
+        for t in config.targets:
+            print(t.name)
+        return 0
     by_group: dict[str, int] = {}
     by_type: dict[str, int] = {}
     for t in config.targets:
@@ -393,22 +427,45 @@ def maintenance_remove(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from monitor import report as report_mod
-    from monitor.periods import PeriodError, date_range, parse_period, previous_period
+    from monitor.periods import (
+        PeriodError,
+        current_period,
+        date_range,
+        parse_period,
+        previous_period,
+    )
 
-    if args.period and (args.from_date or args.to_date):
-        raise UserError("give either --period or --from/--to, not both")
-    if not args.period and not (args.from_date and args.to_date):
-        raise UserError("give --period LABEL, or both --from DATE and --to DATE")
+    ways = [bool(args.period), bool(args.from_date or args.to_date), args.years is not None]
+    if sum(ways) > 1:
+        raise UserError("give either --period, --from/--to or --years, not more than one")
+    if not args.period and args.years is None and not (args.from_date and args.to_date):
+        raise UserError("give --period LABEL, or both --from DATE and --to DATE, or --years N")
+    if args.years is not None and not 0 <= args.years <= 100:
+        raise UserError("--years must be a whole number 0-100")
     if args.format == "xlsx" and not args.output:
         raise UserError("xlsx needs -o FILE")
     if args.section and args.format != "csv":
         raise UserError("--section applies to --format csv only")
     config = _load(args)
+    if args.schedule is not None and args.schedule not in config.schedules:
+        raise UserError(f"unknown schedule {args.schedule!r} (expected one of: "
+                        f"{', '.join(config.schedules)})")
+    now = _now()
     try:
-        period = (parse_period(args.period, config.timezone, config.year_start_month)
-                  if args.period else
-                  date_range(args.from_date, args.to_date, config.timezone))
-        previous = (previous_period(period, config.timezone, config.year_start_month)
+        if args.period:
+            periods = [parse_period(label, config.timezone, config.year_start_month)
+                       for label in args.period]
+        elif args.years is not None:
+            periods = [current_period("year", now, config.timezone, config.year_start_month)]
+            for _ in range(args.years):
+                periods.insert(0, previous_period(periods[0], config.timezone,
+                                                  config.year_start_month))
+        else:
+            periods = [date_range(args.from_date, args.to_date, config.timezone)]
+        if args.compare and len(periods) > 1:
+            raise UserError("--compare previous works with a single period; give the "
+                            "periods to compare with --period instead")
+        previous = (previous_period(periods[0], config.timezone, config.year_start_month)
                     if args.compare else None)
     except PeriodError as exc:
         raise UserError(str(exc)) from None
@@ -426,7 +483,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UserError(f"no targets in group(s) {', '.join(args.group)}")
     store = Store(db_path(args, config), create=False)
     try:
-        doc = report_mod.gather(config, store, period, _now(), targets, previous)
+        if len(periods) == 1:
+            doc = report_mod.gather(config, store, periods[0], now, targets, previous,
+                                    what_if_schedule=args.schedule)
+        else:
+            doc = report_mod.gather_many(config, store, periods, now, targets,
+                                         what_if_schedule=args.schedule)
     finally:
         store.close()
     data = report_mod.render(doc, args.format, args.section or "targets")

@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from monitor import config as config_mod
@@ -51,9 +52,9 @@ def check_probe_types(config: config_mod.Config) -> None:
 
 
 class Daemon:
-    def __init__(self, config_path: str, config: config_mod.Config, db_path: str,
-                 listen: tuple[str, int], web: WebConfig | None = None) -> None:
-        self.config_path = config_path
+    def __init__(self, load: Callable[[], config_mod.Config], config: config_mod.Config,
+                 db_path: str, listen: tuple[str, int], web: WebConfig | None = None) -> None:
+        self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
         self.store = Store(db_path, busy_timeout=2.0)
@@ -75,7 +76,7 @@ class Daemon:
     def reload(self) -> None:
         sd_notify("RELOADING=1")
         try:
-            config = config_mod.load(self.config_path)
+            config = self.load()
             check_probe_types(config)
         except config_mod.ConfigError as exc:
             self.status.reload_successful = False
