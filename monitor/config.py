@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from monitor.periods import MAX_YEAR, MIN_YEAR, PeriodError, current_period
 from monitor.probes import REGISTRY, probe_module
 from monitor.probes.base import SettingError
 from monitor.schedule import (
@@ -64,6 +67,58 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Objective:
+    """An uptime objective, possibly different in each reporting year.
+
+    In targets.yaml ``objective`` (under ``defaults``, a group or a target) is either one
+    value (``99%``) or a mapping from reporting-year label to value with an optional
+    ``default``::
+
+        objective: {default: 99%, 2023/24: 99.3%, 2024/25: 99.5%}
+
+    Labels follow ``reporting.year_start_month``: ``2024`` when it is 1, ``2024/25``
+    otherwise (:func:`monitor.periods.reporting_year_label`).
+
+    Precedence, for one reporting year: the target's entry for that year, else the target's
+    ``default``; a target that names neither (no ``objective`` at all, or a mapping without
+    ``default`` that does not list the year) takes its group's objective for that year, found
+    the same way, then ``defaults.objective``, then the built-in 99%.  So a mapping without
+    ``default`` overrides only the years it names (``inherited`` is what applies to the
+    others); one with ``default`` -- or a single value -- replaces the inherited objective
+    for every year.  Whatever the mapping, ``availmon check`` requires it to give the current
+    reporting year an objective itself (an entry or ``default``), so a scorecard that has
+    not been updated for the new year is noticed rather than silently inherited.
+
+    Reports use the objective in force at the *start* of the reported period; the live
+    metrics use the one in force at the start of each current period (see ``totals``).
+    """
+
+    default: float | None = None
+    by_year: tuple[tuple[str, float], ...] = ()
+    inherited: Objective | None = None
+
+    def own(self, label: str) -> float | None:
+        """This level's objective for the year ``label`` (entry, else default), no inheritance."""
+        for year, ratio in self.by_year:
+            if year == label:
+                return ratio
+        return self.default
+
+    def for_year(self, label: str) -> float | None:
+        """The objective for the reporting year ``label``, inheritance included."""
+        ratio = self.own(label)
+        if ratio is None and self.inherited is not None:
+            return self.inherited.for_year(label)
+        return ratio
+
+    def at(self, instant: float, timezone: str, year_start_month: int) -> float:
+        """The objective in force at ``instant`` (its reporting year's)."""
+        label = current_period("year", instant, timezone, year_start_month).label
+        ratio = self.for_year(label)
+        return DEFAULT_OBJECTIVE if ratio is None else ratio
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     group: str
@@ -72,7 +127,7 @@ class Target:
     interval: float
     timeout: float
     schedule: str
-    objective: float
+    objective: Objective
     failures_before_down: int
     probe_outside_hours: bool
     describe: str
@@ -81,7 +136,7 @@ class Target:
 @dataclass(frozen=True)
 class Group:
     name: str
-    objective: float
+    objective: Objective
 
 
 @dataclass(frozen=True)
@@ -144,8 +199,11 @@ def parse_ratio(value: object, what: str = "objective") -> float:
     elif isinstance(value, str):
         text = value.strip()
         try:
-            ratio = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-        except ValueError:
+            # Decimal arithmetic: "99.9%" is 0.999, not 99.9 / 100 = 0.9990000000000001
+            # (figures take the objective as the decimal it prints as).
+            ratio = (float(Decimal(text[:-1].strip()) / 100) if text.endswith("%")
+                     else float(text))
+        except (ValueError, ArithmeticError):
             ratio = None
     if ratio is None or ratio != ratio:
         raise ValueError(f"{what} must be a percentage like 99% or a ratio like 0.99, "
@@ -243,8 +301,13 @@ def _names(problems: _Problems, path: str, value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; raise ConfigError listing every problem."""
+def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None,
+         now: float | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem.
+
+    ``now`` (default: the real clock) decides the current reporting year, which every
+    year-by-year objective must cover.
+    """
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -259,11 +322,11 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError([f"{file}: {where}not valid YAML: {problem}"]) from None
-    return parse(raw, file, os.environ if env is None else env)
+    return parse(raw, file, os.environ if env is None else env, now)
 
 
-def parse(raw: object, file: str, env: Mapping[str, str]) -> Config:
-    """Validate an already-parsed YAML document."""
+def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = None) -> Config:
+    """Validate an already-parsed YAML document (``now`` as in :func:`load`)."""
     problems = _Problems(file)
     if raw is None:
         raise ConfigError([f"{file}: file is empty (expected a mapping with a 'targets' list)"])
@@ -303,10 +366,14 @@ def parse(raw: object, file: str, env: Mapping[str, str]) -> Config:
     schedules = _parse_schedules(problems, top.get("schedules"), timezone)
     defaults = {**BUILTIN_DEFAULTS,
                 **_mapping(problems, "defaults", top.get("defaults"), DEFAULT_KEYS)}
-    global_objective = problems.check("defaults.objective", parse_ratio,
-                                      defaults["objective"]) or DEFAULT_OBJECTIVE
-    groups = _parse_groups(problems, top.get("groups"), global_objective)
-    targets = _parse_targets(problems, top, defaults, schedules, groups, global_objective, env)
+    objectives = _Objectives(problems, year_start_month, timezone,
+                             time.time() if now is None else now)
+    global_objective = objectives.parse(
+        "defaults.objective", defaults["objective"], Objective(DEFAULT_OBJECTIVE)
+    ) or Objective(DEFAULT_OBJECTIVE)
+    groups = _parse_groups(problems, top.get("groups"), global_objective, objectives)
+    targets = _parse_targets(problems, top, defaults, schedules, groups, global_objective,
+                             objectives, env)
     maintenance = _parse_maintenance(problems, top.get("maintenance"), timezone,
                                      {t.name for t in targets}, set(groups))
     if "targets" not in top:
@@ -385,8 +452,81 @@ def _keys(value: object) -> Iterator[str]:
     return iter(value) if isinstance(value, dict) else iter(())
 
 
+_YEAR_RE = re.compile(r"([0-9]{4})(?:/([0-9]{2}))?")
+
+
+def parse_year_label(key: object, year_start_month: int) -> str:
+    """A reporting-year label from a YAML key (``2024`` may arrive as an int)."""
+    fiscal = year_start_month != 1
+    example = "2024/25" if fiscal else "2024"
+    expected = (f"expected default or a reporting year like {example} "
+                f"(reporting.year_start_month is {year_start_month})")
+    if isinstance(key, bool) or not isinstance(key, int | str):
+        raise ValueError(f"{expected}, got {_show(key)}")
+    text = str(key).strip()
+    m = _YEAR_RE.fullmatch(text)
+    if not m:
+        raise ValueError(f"{expected}, got {_show(key)}")
+    year = int(m.group(1))
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} is outside {MIN_YEAR}-{MAX_YEAR}")
+    if fiscal and m.group(2) is None:
+        raise ValueError(f"{expected}: financial years are written like {year}/"
+                         f"{(year + 1) % 100:02d}, got {_show(key)}")
+    if not fiscal and m.group(2) is not None:
+        raise ValueError(f"{expected}: reporting years are calendar years, got {_show(key)}")
+    if fiscal and m.group(2) != f"{(year + 1) % 100:02d}":
+        raise ValueError(f"the financial year starting {year} is written "
+                         f"{year}/{(year + 1) % 100:02d}, got {_show(key)}")
+    return text
+
+
+class _Objectives:
+    """Parses ``objective`` values, single or year by year, recording problems."""
+
+    def __init__(self, problems: _Problems, year_start_month: int, timezone: str,
+                 now: float) -> None:
+        self.problems = problems
+        self.year_start_month = year_start_month
+        try:
+            self.current = current_period("year", now, timezone, year_start_month).label
+        except PeriodError:
+            self.current = None
+
+    def parse(self, path: str, value: object, inherited: Objective) -> Objective | None:
+        problems = self.problems
+        if not isinstance(value, dict):
+            ratio = problems.check(path, parse_ratio, value)
+            return None if ratio is None else Objective(ratio)
+        before = len(problems.lines)
+        if not value:
+            problems.add(path, "empty mapping: give default: and/or reporting years")
+        default = None
+        by_year: dict[str, float] = {}
+        for key, raw in value.items():
+            where = f"{path}.{key}"
+            if key == "default":
+                default = problems.check(where, parse_ratio, raw)
+                continue
+            label = problems.check(where, lambda k: parse_year_label(k, self.year_start_month),
+                                   key)
+            ratio = problems.check(where, parse_ratio, raw)
+            if label is not None and label in by_year:
+                problems.add(where, f"reporting year {label} is given twice")
+            elif label is not None and ratio is not None:
+                by_year[label] = ratio
+        if (value and "default" not in value and self.current is not None
+                and self.current not in by_year and len(problems.lines) == before):
+            problems.add(path, f"no objective for the current reporting year {self.current}: "
+                               f"add {self.current}: or default:")
+        if len(problems.lines) != before:
+            return None
+        return Objective(default, tuple(sorted(by_year.items())),
+                         None if default is not None else inherited)
+
+
 def _parse_groups(
-    problems: _Problems, value: object, global_objective: float
+    problems: _Problems, value: object, global_objective: Objective, objectives: _Objectives
 ) -> dict[str, Group]:
     groups: dict[str, Group] = {}
     for name, spec in _mapping(problems, "groups", value, set(_keys(value))).items():
@@ -397,7 +537,8 @@ def _parse_groups(
         spec = _mapping(problems, path, spec, {"objective"})
         objective = global_objective
         if "objective" in spec:
-            objective = problems.check(f"{path}.objective", parse_ratio, spec["objective"])
+            objective = objectives.parse(f"{path}.objective", spec["objective"],
+                                         global_objective)
         if objective is not None:
             groups[str(name)] = Group(name=str(name), objective=objective)
     return groups
@@ -409,7 +550,8 @@ def _parse_targets(
     defaults: Mapping[str, Any],
     schedules: Mapping[str, Schedule],
     groups: dict[str, Group],
-    global_objective: float,
+    global_objective: Objective,
+    objectives: _Objectives,
     env: Mapping[str, str],
 ) -> tuple[Target, ...]:
     targets: list[Target] = []
@@ -454,7 +596,7 @@ def _parse_targets(
             problems.add(f"{path}.schedule", f"unknown schedule {_show(schedule)}")
         objective = groups[group].objective if group in groups else global_objective
         if "objective" in raw:
-            objective = problems.check(f"{path}.objective", parse_ratio, raw["objective"])
+            objective = objectives.parse(f"{path}.objective", raw["objective"], objective)
         fbd = merged["failures_before_down"]
         if isinstance(fbd, bool) or not isinstance(fbd, int) or not 1 <= fbd <= 100:
             problems.add(f"{path}.failures_before_down", "expected a whole number 1-100")

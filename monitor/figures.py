@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitor.config import Config, Target
+from monitor.config import Config, Objective, Target
 from monitor.intervals import Interval, normalize, union
-from monitor.periods import Period
+from monitor.periods import Period, current_period
 from monitor.schedule import Schedule
 from monitor.sla import Figures, GroupFigures, OutageSpan, Policy, group_figures, target_figures
 from monitor.store import CoverageSpan, Maintenance, Outage, Store
@@ -86,6 +86,16 @@ def coverage_for(target: Target, schedule: Schedule, spans: Iterable[CoverageSpa
                    for s in spans))
 
 
+def objective_at(config: Config, objective: Objective, instant: float) -> float:
+    """The objective in force at ``instant`` (that of its reporting year)."""
+    return objective.at(instant, config.timezone, config.year_start_month)
+
+
+def objective_year(config: Config, instant: float) -> str:
+    """The label of the reporting year containing ``instant`` (whose objectives apply)."""
+    return current_period("year", instant, config.timezone, config.year_start_month).label
+
+
 def outage_spans(outages: Iterable[Outage]) -> list[OutageSpan]:
     """O: excluded outages (false positives) never count."""
     return [OutageSpan(o.start, o.end, detected=o.source == "detected")
@@ -128,7 +138,15 @@ def compute(
     targets: Sequence[Target] | None = None,
     what_if_schedule: str | None = None,
 ) -> PeriodFigures:
-    """Figures of ``targets`` (default: all) for ``period`` as known at ``now``."""
+    """Figures of ``targets`` (default: all) for ``period`` as known at ``now``.
+
+    Objectives (and so ``met`` and the error budgets) are those in force at the *start*
+    of the period: a quarter takes its reporting year's, a calendar year under an April
+    reporting year the one of the financial year it starts in.  ``what_if_schedule``
+    computes every figure as if each target had that schedule, from the same outages,
+    maintenance and coverage (coverage still follows the target's own schedule and
+    ``probe_outside_hours``, so nights never probed stay unmonitored, never up).
+    """
     chosen = tuple(config.targets if targets is None else targets)
     policy = Policy(config.unmonitored)
     upto = min(period.end, now)
@@ -145,13 +163,14 @@ def compute(
             outages=outage_spans(outages),
             maintenance=maintenance_for(target, entries),
             start=period.start, end=period.end, now=now, policy=policy,
-            objective=target.objective,
+            objective=objective_at(config, target.objective, period.start),
         )))
     groups = []
     for name in dict.fromkeys(t.group for t in chosen):
         members = [r for r in results if r.target.group == name]
         groups.append(GroupResult(name, group_figures(
-            [r.figures for r in members], config.groups[name].objective, policy),
+            [r.figures for r in members],
+            objective_at(config, config.groups[name].objective, period.start), policy),
             tuple(r.target.name for r in members)))
     return PeriodFigures(
         period=period, now=now, complete=now >= period.end, policy=policy,

@@ -25,7 +25,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.config import Target
+from monitor.config import DEFAULT_OBJECTIVE, Objective, Target
+from monitor.periods import current_period
 from monitor.runner import Runner
 from monitor.totals import KINDS, Live
 
@@ -207,6 +208,11 @@ def _figure_lines(names: tuple[tuple[str, str], ...], labels: str, lives: tuple[
         budget.append(f"{n_budget}{{{pl}{float(live.error_budget_remaining)!r}\n")
 
 
+def _in_year(objective: Objective, year: str) -> float:
+    ratio = objective.for_year(year)
+    return DEFAULT_OBJECTIVE if ratio is None else ratio
+
+
 def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     """Working-hours figures for the current day/week/month/quarter/year to date."""
     config = runner.config
@@ -216,10 +222,13 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     g = "gauge"
     lines = tuple([f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"]
                   for name, help_text in TARGET_FIGURES)
+    # The objectives in force now: the current reporting year's (labelled once per scrape).
+    year = current_period("year", now, config.timezone, config.year_start_month).label
     for t in config.targets:
         labels = _labels(t.name, t.group)
-        out.add("availmon_uptime_objective_ratio", g, "The target's uptime objective.", labels,
-                t.objective)
+        out.add("availmon_uptime_objective_ratio", g,
+                "The target's uptime objective in the current reporting year.", labels,
+                _in_year(t.objective, year))
         if t.name in snapshot.in_maintenance:
             out.add("availmon_in_maintenance", g,
                     "1 while a maintenance window applies to the target.", labels,
@@ -232,8 +241,9 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     for group, lives in sorted(snapshot.groups.items()):
         _figure_lines(GROUP_FIGURES, f'group="{_escape(group)}"', lives, group_lines)
     for name, group in sorted(config.groups.items()):
-        out.add("availmon_group_uptime_objective_ratio", g, "The group's uptime objective.",
-                f'group="{_escape(name)}"', group.objective)
+        out.add("availmon_group_uptime_objective_ratio", g,
+                "The group's uptime objective in the current reporting year.",
+                f'group="{_escape(name)}"', _in_year(group.objective, year))
     for (name, _), family in zip((*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines),
                                  strict=True):
         out.order.append(name)

@@ -1,5 +1,12 @@
 """Reports: a period's figures -> one JSON-able document -> text / CSV / JSON / HTML / XLSX.
 
+Several periods side by side (``--period`` repeated, ``--years N``) are the list of the
+single-period documents, computed at one ``now`` (:func:`gather_many`): JSON
+``{"reports": [...]}``; text, HTML and XLSX put one column group (uptime, objective, met)
+per period beside each group and target, like a balanced scorecard; CSV has one row per
+(period, group or target).  Each period is judged against the objectives in force at its
+own start.  A what-if (``what_if_schedule``) is labelled as such in every format.
+
 The document built by :func:`document` is the reference representation (the ``--format
 json`` machine contract). Every other format is rendered **from that same document**, never
 from the figures again, so all formats agree by construction; the tests check it.
@@ -31,7 +38,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, Target
-from monitor.figures import PeriodFigures, compute, coverage_for, maintenance_for
+from monitor.figures import (
+    PeriodFigures,
+    compute,
+    coverage_for,
+    maintenance_for,
+    objective_year,
+)
 from monitor.intervals import clip, intersect, subtract, total
 from monitor.periods import Period
 from monitor.schedule import DAY_NAMES, Schedule
@@ -41,6 +54,7 @@ __all__ = [
     "FORMATS",
     "document",
     "gather",
+    "gather_many",
     "outage_downtimes",
     "render",
     "render_csv",
@@ -60,11 +74,11 @@ TARGET_COLUMNS = (
     "period", "kind", "name", "group", "objective", "uptime_ratio", "met",
     "scheduled_seconds", "monitored_seconds", "unmonitored_seconds", "downtime_seconds",
     "maintenance_seconds", "outages", "longest_outage_seconds",
-    "error_budget_remaining_seconds",
+    "error_budget_remaining_seconds", "what_if_schedule",
 )
 OUTAGE_COLUMNS = (
     "period", "id", "target", "start", "end", "downtime_seconds", "cause", "source",
-    "excluded", "excluded_reason",
+    "excluded", "excluded_reason", "what_if_schedule",
 )
 MAINTENANCE_COLUMNS = ("period", "id", "scope", "start", "end", "reason")
 GROUP_COLUMNS = (
@@ -135,15 +149,40 @@ def gather(
     now: float,
     targets: Sequence[Target] | None = None,
     previous: Period | None = None,
+    what_if_schedule: str | None = None,
 ) -> Doc:
-    """Figures for ``period`` (and ``previous`` as the baseline) as a report document."""
+    """Figures for ``period`` (and ``previous`` as the baseline) as a report document.
+
+    ``what_if_schedule``: every figure as if each target had that schedule.
+    """
     def one(p: Period) -> Doc:
-        figs = compute(config, store, p, now, targets=targets)
+        figs = compute(config, store, p, now, targets=targets,
+                       what_if_schedule=what_if_schedule)
         return document(config, figs, outage_downtimes(config, store, figs))
 
     doc = one(period)
     doc["previous"] = one(previous) if previous is not None else None
     return doc
+
+
+def gather_many(
+    config: Config,
+    store: Store,
+    periods: Sequence[Period],
+    now: float,
+    targets: Sequence[Target] | None = None,
+    what_if_schedule: str | None = None,
+) -> Doc:
+    """Several periods side by side: one period is exactly :func:`gather`'s document;
+    several are ``{"reports": [one document per period, in the order given]}``."""
+    docs = [gather(config, store, p, now, targets, what_if_schedule=what_if_schedule)
+            for p in periods]
+    return docs[0] if len(docs) == 1 else {"reports": docs}
+
+
+def is_many(doc: Doc) -> bool:
+    """Whether ``doc`` holds several periods (``{"reports": [...]}``)."""
+    return "reports" in doc
 
 
 # ------------------------------------------------------------------ the document
@@ -184,6 +223,8 @@ def describe_hours(schedule: Schedule) -> str:
 
 
 def _basis(config: Config, figs: PeriodFigures) -> Doc:
+    """The basis of calculation (``objective_year``: the reporting year whose objectives --
+    and so ``met`` and error budgets -- apply: the one containing the period's start)."""
     schedules: dict[str, Doc] = {}
     for r in figs.targets:
         schedule = (config.schedules[figs.what_if_schedule] if figs.what_if_schedule
@@ -203,6 +244,7 @@ def _basis(config: Config, figs: PeriodFigures) -> Doc:
         "schedules": list(schedules.values()),
         "excluded_outages": sum(1 for o in figs.outages if o.excluded),
         "maintenance_windows": len(figs.maintenance),
+        "objective_year": objective_year(config, figs.period.start),
     }
 
 
@@ -319,11 +361,9 @@ def local(iso: str | None) -> str:
     return "(open)" if iso is None else iso[:19].replace("T", " ")
 
 
-def basis_lines(doc: Doc) -> list[str]:
-    """The basis of calculation as sentences (text and HTML share them)."""
-    basis = doc["basis"]
+def _schedule_lines(doc: Doc) -> list[str]:
     lines = []
-    for s in basis["schedules"]:
+    for s in doc["basis"]["schedules"]:
         extras = [f"public holidays {s['holidays']} excluded"] if s["holidays"] else []
         if s["closed"]:
             extras.append("closed " + ", ".join(s["closed"]))
@@ -331,21 +371,72 @@ def basis_lines(doc: Doc) -> list[str]:
             f"Working hours of schedule '{s['name']}' ({s['hours']}"
             + "".join(f"; {e}" for e in extras)
             + f", {s['timezone']}) for {', '.join(s['targets'])}.")
+    return lines
+
+
+def what_if_line(doc: Doc) -> str | None:
+    """The what-if warning (None for actual figures)."""
+    name = doc["what_if_schedule"]
+    if not name:
+        return None
+    return (f"WHAT-IF: figures as if every target had schedule '{name}' instead of its own; "
+            "these are not the actual figures.")
+
+
+def basis_lines(doc: Doc) -> list[str]:
+    """The basis of calculation as sentences (text and HTML share them)."""
+    basis = doc["basis"]
+    lines = _schedule_lines(doc)
     if doc["what_if_schedule"]:
         lines.append(f"What-if: figures use schedule '{doc['what_if_schedule']}'"
-                     " instead of each target's own.")
+                     " instead of each target's own; coverage still follows each target's "
+                     "own schedule, so hours it was not probed are unmonitored, never up.")
     lines.append(f"Times are in {doc['period']['timezone']}.")
     lines.append(f"Unmonitored policy '{doc['unmonitored_policy']}': "
                  f"{POLICY_TEXT.get(doc['unmonitored_policy'], '')}.")
+    lines.append(f"Objectives and error budgets are those in force at the start of the period "
+                 f"(reporting year {basis['objective_year']}).")
     lines.append(f"Maintenance windows ({basis['maintenance_windows']}) are planned downtime, "
                  "not scheduled time.")
     lines.append(f"Excluded outages: {basis['excluded_outages']} "
                  "(marked false positives by an administrator; not counted).")
-    lines.append("Detected outages count only while the monitor was probing; outages "
-                 "recorded by hand count over their whole span.")
-    lines.append("Uptime is rounded down to two decimals; 'no data' means no monitored time. "
-                 "Durations are working time as hours:minutes:seconds.")
+    lines += _common_basis_lines()
     return lines
+
+
+def _common_basis_lines() -> list[str]:
+    return ["Detected outages count only while the monitor was probing; outages "
+            "recorded by hand count over their whole span.",
+            "Uptime is rounded down to two decimals; 'no data' means no monitored time. "
+            "Durations are working time as hours:minutes:seconds."]
+
+
+def many_basis_lines(many: Doc) -> list[str]:
+    """The basis of several periods side by side; per-period facts are in the period lines."""
+    first = many["reports"][0]
+    schedules = list(dict.fromkeys(line for d in many["reports"] for line in _schedule_lines(d)))
+    lines = schedules
+    if first["what_if_schedule"]:
+        lines.append(f"What-if: figures use schedule '{first['what_if_schedule']}'"
+                     " instead of each target's own; coverage still follows each target's "
+                     "own schedule, so hours it was not probed are unmonitored, never up.")
+    lines.append(f"Times are in {first['period']['timezone']}.")
+    lines.append(f"Unmonitored policy '{first['unmonitored_policy']}': "
+                 f"{POLICY_TEXT.get(first['unmonitored_policy'], '')}.")
+    lines.append("Each period is judged against the objectives in force at its start (its "
+                 "reporting year, given with the period); so are its error budgets.")
+    lines.append("Maintenance windows are planned downtime, not scheduled time; excluded "
+                 "outages (false positives marked by an administrator) are not counted.")
+    lines += _common_basis_lines()
+    return lines
+
+
+def many_period_line(doc: Doc) -> str:
+    """One period of several: its span plus the facts :func:`basis_lines` gives once."""
+    basis = doc["basis"]
+    return (f"{period_line(doc)}; objectives of {basis['objective_year']}; "
+            f"{basis['maintenance_windows']} maintenance window(s); "
+            f"{basis['excluded_outages']} excluded outage(s)")
 
 
 def period_line(doc: Doc) -> str:
@@ -378,6 +469,8 @@ def _previous_by_name(doc: Doc, key: str) -> dict[str, Doc]:
 def render_text(doc: Doc) -> str:
     out = [f"Availability report {period_line(doc)}",
            f"Generated {doc['generated_at']}"]
+    if warning := what_if_line(doc):
+        out.append(warning)
     previous = doc.get("previous")
     if previous:
         out.append(f"Compared with {period_line(previous)}")
@@ -437,6 +530,46 @@ def render_text(doc: Doc) -> str:
     return "\n".join(out) + "\n"
 
 
+def scorecard_rows(many: Doc, key: str) -> list[tuple[str, str | None, list[Doc | None]]]:
+    """Rows of a side-by-side table of ``key`` ("groups" or "targets"): (name, group, one
+    item per period in order, None where the period has no such entry)."""
+    docs = many["reports"]
+    names: dict[str, str | None] = {}
+    for d in docs:
+        for item in d[key]:
+            names.setdefault(item["name"], item.get("group"))
+    by_period = [{item["name"]: item for item in d[key]} for d in docs]
+    return [(name, group, [items.get(name) for items in by_period])
+            for name, group in names.items()]
+
+
+def _cells(item: Doc | None) -> list[str]:
+    if item is None:
+        return ["", "", ""]
+    return [percent(item["uptime_ratio"]), percent(item["objective"]), status(item["met"])]
+
+
+def render_many_text(many: Doc) -> str:
+    docs = many["reports"]
+    labels = [d["period"]["label"] for d in docs]
+    out = [f"Availability scorecard {', '.join(labels)}",
+           f"Generated {docs[0]['generated_at']}"]
+    if warning := what_if_line(docs[0]):
+        out.append(warning)
+    out += ["", "PERIODS", *(f"- {many_period_line(d)}" for d in docs)]
+    sub = ["UPTIME", "OBJECTIVE", "STATUS"]
+    for key, title, lead in (("groups", "GROUPS", ["GROUP"]),
+                             ("targets", "TARGETS", ["TARGET", "GROUP"])):
+        header = [""] * len(lead) + [c for label in labels for c in (label, "", "")]
+        rows = [lead + sub * len(labels)]
+        for name, group, items in scorecard_rows(many, key):
+            first = [name] if key == "groups" else [name, group or ""]
+            rows.append(first + [c for item in items for c in _cells(item)])
+        out += ["", title, *_table(header, rows)]
+    out += ["", "BASIS OF CALCULATION", *(f"- {line}" for line in many_basis_lines(many))]
+    return "\n".join(out) + "\n"
+
+
 # ------------------------------------------------------------------ json
 
 
@@ -452,19 +585,31 @@ def target_rows(doc: Doc) -> list[dict[str, Any]]:
     rows = []
     for d in _periods(doc):
         label = d["period"]["label"]
-        rows += [{"period": label, "kind": "group", "group": g["name"], **g} for g in d["groups"]]
-        rows += [{"period": label, "kind": "target", **t} for t in d["targets"]]
+        what_if = {"what_if_schedule": d["what_if_schedule"]}
+        rows += [{"period": label, "kind": "group", "group": g["name"], **g, **what_if}
+                 for g in d["groups"]]
+        rows += [{"period": label, "kind": "target", **t, **what_if} for t in d["targets"]]
     return [{c: r.get(c) for c in TARGET_COLUMNS} for r in rows]
 
 
 def outage_rows(doc: Doc) -> list[dict[str, Any]]:
-    return [{"period": d["period"]["label"], **{c: o[c] for c in OUTAGE_COLUMNS[1:]}}
+    return [{"period": d["period"]["label"], **{c: o[c] for c in OUTAGE_COLUMNS[1:-1]},
+             "what_if_schedule": d["what_if_schedule"]}
             for d in _periods(doc) for o in d["outages"]]
 
 
 def maintenance_rows(doc: Doc) -> list[dict[str, Any]]:
     return [{"period": d["period"]["label"], **{c: m[c] for c in MAINTENANCE_COLUMNS[1:]}}
             for d in _periods(doc) for m in d["maintenance"]]
+
+
+def _singles(doc: Doc) -> list[Doc]:
+    """The single-period documents inside ``doc`` (itself, or its ``reports``)."""
+    return list(doc["reports"]) if is_many(doc) else [doc]
+
+
+def _all_rows(doc: Doc, rows_of: Any) -> list[dict[str, Any]]:
+    return [row for d in _singles(doc) for row in rows_of(d)]
 
 
 def _csv_cell(value: Any) -> str:
@@ -479,8 +624,8 @@ def _csv_cell(value: Any) -> str:
 
 def render_csv(doc: Doc, section: str = "targets") -> str:
     """The targets table (or ``section="outages"``); the caller encodes it as utf-8-sig."""
-    columns, rows = ((OUTAGE_COLUMNS, outage_rows(doc)) if section == "outages"
-                     else (TARGET_COLUMNS, target_rows(doc)))
+    columns, rows = ((OUTAGE_COLUMNS, _all_rows(doc, outage_rows)) if section == "outages"
+                     else (TARGET_COLUMNS, _all_rows(doc, target_rows)))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
@@ -496,36 +641,58 @@ def _xlsx_datetime(iso: str | None) -> datetime | None:
     return None if iso is None else datetime.fromisoformat(iso).replace(tzinfo=None)
 
 
+def _sheet(ws: Any, columns: Sequence[str], rows: list[dict[str, Any]],
+           times: Sequence[str] = ()) -> None:
+    """A header row and one row per dict, number formats by column name."""
+    from openpyxl.styles import Font
+
+    bold = Font(bold=True)
+    ws.append(list(columns))
+    for cell in ws[1]:
+        cell.font = bold
+    for r in rows:
+        ws.append([_xlsx_datetime(r[c]) if c in times else r[c] for c in columns])
+    for col, name in enumerate(columns, start=1):
+        fmt = ("0.00%" if name in RATIO_COLUMNS else "0" if name in SECONDS_COLUMNS
+               else "yyyy-mm-dd hh:mm:ss" if name in times else None)
+        if fmt:
+            for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
+                cell.number_format = fmt if fmt != "0" or isinstance(cell.value, int) \
+                    else "0.000"
+        width = max([len(name)] + [len(str(r[name])) for r in rows if r[name] is not None])
+        ws.column_dimensions[ws.cell(1, col).column_letter].width = min(width + 2, 60)
+    ws.freeze_panes = "A2"
+
+
+def _finish_book(book: Any, doc: Doc) -> bytes:
+    """The long-form sheets (every period's rows) and the bytes."""
+    _sheet(book.create_sheet("Targets"), TARGET_COLUMNS, _all_rows(doc, target_rows))
+    _sheet(book.create_sheet("Outages"), OUTAGE_COLUMNS, _all_rows(doc, outage_rows),
+           times=("start", "end"))
+    _sheet(book.create_sheet("Maintenance"), MAINTENANCE_COLUMNS,
+           _all_rows(doc, maintenance_rows), times=("start", "end"))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
 def render_xlsx(doc: Doc) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    if is_many(doc):
+        return render_many_xlsx(doc)
     bold = Font(bold=True)
     book = Workbook()
-
-    def sheet(ws: Any, columns: Sequence[str], rows: list[dict[str, Any]],
-              times: Sequence[str] = ()) -> None:
-        ws.append(list(columns))
-        for cell in ws[1]:
-            cell.font = bold
-        for r in rows:
-            ws.append([_xlsx_datetime(r[c]) if c in times else r[c] for c in columns])
-        for col, name in enumerate(columns, start=1):
-            fmt = ("0.00%" if name in RATIO_COLUMNS else "0" if name in SECONDS_COLUMNS
-                   else "yyyy-mm-dd hh:mm:ss" if name in times else None)
-            if fmt:
-                for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
-                    cell.number_format = fmt if fmt != "0" or isinstance(cell.value, int) \
-                        else "0.000"
-            width = max([len(name)] + [len(str(r[name])) for r in rows if r[name] is not None])
-            ws.column_dimensions[ws.cell(1, col).column_letter].width = min(width + 2, 60)
-        ws.freeze_panes = "A2"
-
     summary = book.active
     summary.title = "Summary"
     p = doc["period"]
-    summary.append(["Availability report", p["label"]])
+    summary.append(["Availability report" + (" (WHAT-IF)" if doc["what_if_schedule"] else ""),
+                    p["label"]])
     summary["A1"].font = bold
+    if warning := what_if_line(doc):
+        summary.append([warning])
+        summary.cell(summary.max_row, 1).font = bold
     for key, value in (("Period start", _xlsx_datetime(p["start"])),
                        ("Period end", _xlsx_datetime(p["end"])),
                        ("Time zone", p["timezone"]),
@@ -556,15 +723,82 @@ def render_xlsx(doc: Doc) -> bytes:
         summary.append([line])
     summary.column_dimensions["A"].width = 22
     summary.column_dimensions["B"].width = 22
+    return _finish_book(book, doc)
 
-    sheet(book.create_sheet("Targets"), TARGET_COLUMNS, target_rows(doc))
-    sheet(book.create_sheet("Outages"), OUTAGE_COLUMNS, outage_rows(doc),
-          times=("start", "end"))
-    sheet(book.create_sheet("Maintenance"), MAINTENANCE_COLUMNS, maintenance_rows(doc),
-          times=("start", "end"))
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+
+SCORECARD_SUB = ("uptime_ratio", "objective", "met")
+
+
+def render_many_xlsx(many: Doc) -> bytes:
+    """Summary (periods, basis), Scorecard (a column group per period), then long form."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    bold = Font(bold=True)
+    docs = many["reports"]
+    first = docs[0]
+    book = Workbook()
+    summary = book.active
+    summary.title = "Summary"
+    summary.append(["Availability scorecard" + (" (WHAT-IF)" if first["what_if_schedule"]
+                                                else ""),
+                    ", ".join(d["period"]["label"] for d in docs)])
+    summary["A1"].font = bold
+    if warning := what_if_line(first):
+        summary.append([warning])
+        summary.cell(summary.max_row, 1).font = bold
+    for key, value in (("Time zone", first["period"]["timezone"]),
+                       ("Generated at", _xlsx_datetime(first["generated_at"])),
+                       ("Unmonitored policy", first["unmonitored_policy"]),
+                       ("What-if schedule", first["what_if_schedule"])):
+        summary.append([key, value])
+        if isinstance(value, datetime):
+            summary.cell(summary.max_row, 2).number_format = "yyyy-mm-dd hh:mm:ss"
+    summary.append([])
+    columns = ("period", "start", "end", "complete", "objective_year", "maintenance_windows",
+               "excluded_outages")
+    summary.append(list(columns))
+    for cell in summary[summary.max_row]:
+        cell.font = bold
+    for d in docs:
+        p, basis = d["period"], d["basis"]
+        summary.append([p["label"], _xlsx_datetime(p["start"]), _xlsx_datetime(p["end"]),
+                        p["complete"], basis["objective_year"], basis["maintenance_windows"],
+                        basis["excluded_outages"]])
+        for col in (2, 3):
+            summary.cell(summary.max_row, col).number_format = "yyyy-mm-dd hh:mm:ss"
+    summary.append([])
+    summary.append(["Basis of calculation"])
+    summary.cell(summary.max_row, 1).font = bold
+    for line in many_basis_lines(many):
+        summary.append([line])
+    for col in "ABCDEFG":
+        summary.column_dimensions[col].width = 20
+
+    card = book.create_sheet("Scorecard")
+    lead = ("kind", "name", "group")
+    card.append([*([None] * len(lead)),
+                 *(c for d in docs for c in (d["period"]["label"], None, None))])
+    card.append([*lead, *(SCORECARD_SUB * len(docs))])
+    for i in range(len(docs)):
+        col = len(lead) + 1 + 3 * i
+        card.merge_cells(start_row=1, start_column=col, end_row=1, end_column=col + 2)
+        card.cell(1, col).alignment = Alignment(horizontal="center")
+    for row in (1, 2):
+        for cell in card[row]:
+            cell.font = bold
+    for key, kind in (("groups", "group"), ("targets", "target")):
+        for name, group, items in scorecard_rows(many, key):
+            card.append([kind, name, group if kind == "target" else name,
+                         *(None if item is None else item[c]
+                           for item in items for c in SCORECARD_SUB)])
+            for i in range(len(docs)):
+                for j in (0, 1):
+                    card.cell(card.max_row, len(lead) + 1 + 3 * i + j).number_format = "0.00%"
+    card.freeze_panes = "D3"
+    for col in range(1, len(lead) + 3 * len(docs) + 1):
+        card.column_dimensions[card.cell(2, col).column_letter].width = 14
+    return _finish_book(book, many)
 
 
 # ------------------------------------------------------------------ html
@@ -669,16 +903,33 @@ def _timeline(doc: Doc) -> Doc:
             "ticks": ticks, "now_x": now_x, "row_h": row_h}
 
 
-def render_html(doc: Doc) -> str:
+def _environment() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(percent=percent, duration=duration, status=status, local=local,
                        brief=brief)
+    return env
+
+
+def render_many_html(many: Doc) -> str:
+    docs = many["reports"]
+    return _environment().get_template("scorecard.html.j2").render(
+        docs=docs, labels=[d["period"]["label"] for d in docs],
+        period_lines=[many_period_line(d) for d in docs],
+        what_if=what_if_line(docs[0]), generated_at=docs[0]["generated_at"],
+        groups=scorecard_rows(many, "groups"), targets=scorecard_rows(many, "targets"),
+        basis=many_basis_lines(many),
+    )
+
+
+def render_html(doc: Doc) -> str:
+    if is_many(doc):
+        return render_many_html(doc)
     previous = doc.get("previous")
-    return env.get_template("report.html.j2").render(
-        doc=doc, previous=previous, period_line=period_line(doc),
+    return _environment().get_template("report.html.j2").render(
+        doc=doc, previous=previous, period_line=period_line(doc), what_if=what_if_line(doc),
         previous_line=period_line(previous) if previous else None,
         prev_groups=_previous_by_name(doc, "groups"),
         prev_targets=_previous_by_name(doc, "targets"),
@@ -695,5 +946,6 @@ def render(doc: Doc, fmt: str, section: str = "targets") -> bytes:
         return render_xlsx(doc)
     if fmt == "csv":
         return render_csv(doc, section).encode("utf-8-sig")
-    renderer = {"text": render_text, "json": render_json, "html": render_html}[fmt]
+    renderer = {"text": render_many_text if is_many(doc) else render_text,
+                "json": render_json, "html": render_html}[fmt]
     return renderer(doc).encode("utf-8")

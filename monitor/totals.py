@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from monitor import figures as figs
-from monitor.config import Config, Target
+from monitor.config import Config, Objective, Target
 from monitor.intervals import Interval, clip, total
 from monitor.periods import Period, current_period
 from monitor.sla import Figures, Policy, error_budget, live_ratio, target_figures
@@ -59,6 +59,7 @@ class _TargetBase:
     period_scheduled: tuple[float, ...]    # per KINDS: W - M over the whole period
     allowed: tuple[float, ...]             # per KINDS: error budget at the target's objective
     maintenance: list[Interval]
+    objectives: tuple[float, ...]          # per KINDS: objective at the period's start
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class _Base:
     t0: float
     periods: dict[str, Period]
     targets: dict[str, _TargetBase]
+    group_objectives: dict[str, tuple[float, ...]]  # per group, per KINDS
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,15 @@ class RunningTotals:
             entries = figs.maintenance_entries(config, self.store.maintenance(), start, end)
             policy = Policy(config.unmonitored)
             targets = {}
+
+            def objectives(objective: Objective) -> tuple[float, ...]:
+                # Each current period's figures are judged as a report of that period
+                # would be: against the objective in force at its start.  All but a week
+                # straddling the year boundary start in the current reporting year, and
+                # every period rolls over at the boundary, where this is recomputed.
+                return tuple(figs.objective_at(config, objective, periods[kind].start)
+                             for kind in KINDS)
+
             for target in config.targets:
                 own = config.schedule_of(target)
                 coverage = figs.coverage_for(target, own,
@@ -110,15 +121,20 @@ class RunningTotals:
                 outages = figs.outage_spans(
                     self.store.outages(target=target.name, since=start, until=now))
                 maintenance = figs.maintenance_for(target, entries)
+                target_objectives = objectives(target.objective)
                 fs = [target_figures(working=own, coverage=coverage, outages=outages,
                                      maintenance=maintenance, start=periods[kind].start,
                                      end=periods[kind].end, now=now, policy=policy,
-                                     objective=target.objective) for kind in KINDS]
+                                     objective=objective)
+                      for kind, objective in zip(KINDS, target_objectives, strict=True)]
                 targets[target.name] = _TargetBase(
                     tuple(Seconds.of(f) for f in fs),
                     tuple(f.period_scheduled_seconds for f in fs),
-                    tuple(f.error_budget_seconds for f in fs), maintenance)
-            self._base = _Base(now, periods, targets)
+                    tuple(f.error_budget_seconds for f in fs), maintenance,
+                    target_objectives)
+            group_objectives = {name: objectives(group.objective)
+                                for name, group in config.groups.items()}
+            self._base = _Base(now, periods, targets, group_objectives)
 
     def maintain(self, config: Config, now: float,
                  before_rebuild: Callable[[], None] | None = None) -> None:
@@ -143,8 +159,9 @@ class RunningTotals:
             tails = self._tails(config, base, now)
             self._base = _Base(now, base.periods, {
                 name: _TargetBase(tuple(s.plus(tails[name]) for s in tb.base),
-                                  tb.period_scheduled, tb.allowed, tb.maintenance)
-                for name, tb in base.targets.items() if name in tails})
+                                  tb.period_scheduled, tb.allowed, tb.maintenance,
+                                  tb.objectives)
+                for name, tb in base.targets.items() if name in tails}, base.group_objectives)
 
     def _tails(self, config: Config, base: _Base, now: float) -> dict[str, Seconds]:
         """Seconds in [t0, now) per target: the daemon has been probing throughout.
@@ -202,12 +219,20 @@ class RunningTotals:
                 (summed.plus(s), whole + w)
                 for (summed, whole), s, w in zip(sums, seconds, tb.period_scheduled, strict=True)]
         groups = {
-            group: tuple(Live(s, ratio(*s),
-                              error_budget(config.groups[group].objective, whole) - s.down)
-                         for s, whole in sums)
+            group: tuple(Live(s, ratio(*s), error_budget(objective, whole) - s.down)
+                         for (s, whole), objective in zip(
+                             sums, self._group_objectives(config, base, group), strict=True))
             for group, sums in group_sums.items()
         }
         return Snapshot(per_target, groups, in_maintenance)
+
+    @staticmethod
+    def _group_objectives(config: Config, base: _Base, group: str) -> tuple[float, ...]:
+        known = base.group_objectives.get(group)
+        if known is not None:
+            return known
+        return tuple(figs.objective_at(config, config.groups[group].objective, p.start)
+                     for p in base.periods.values())
 
 
 def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence[Outage],
@@ -219,5 +244,5 @@ def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence[Out
     coverage = [(t0, now)] if target.probe_outside_hours else own.open_intervals(t0, now)
     f = target_figures(working=own, coverage=coverage, outages=figs.outage_spans(outages),
                        maintenance=clip(tb.maintenance, t0, now), start=t0, end=now, now=now,
-                       policy=policy, objective=target.objective)
+                       policy=policy, objective=tb.objectives[0])
     return Seconds.of(f)

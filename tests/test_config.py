@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from monitor import config as config_mod
-from monitor.config import ConfigError, load, parse_duration, parse_ratio
+from monitor.config import ConfigError, Objective, load, parse_duration, parse_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def test_base_config_and_objective_inheritance(tmp_path):
     web = config.target("web")
     assert web is not None
     assert web.interval == 30 and web.timeout == 5 and web.schedule == "office"
-    assert web.objective == 0.995  # the group's, since the target sets none
+    assert web.objective == Objective(0.995)  # the group's, since the target sets none
     assert web.failures_before_down == 2 and web.probe_outside_hours is False
 
 
@@ -84,10 +84,10 @@ def test_target_objective_beats_group_beats_defaults(tmp_path):
     doc["targets"].append({"name": "sw2", "group": "network", "type": "icmp",
                            "host": "127.0.0.2"})
     config = config_mod.parse(doc, "t.yaml", {})
-    assert config.target("sw1").objective == 0.97
-    assert config.target("sw2").objective == 0.98  # group without objective -> global
-    assert config.target("web").objective == 0.995
-    assert config.groups["network"].objective == 0.98
+    assert config.target("sw1").objective == Objective(0.97)
+    assert config.target("sw2").objective == Objective(0.98)  # group without one -> global
+    assert config.target("web").objective == Objective(0.995)
+    assert config.groups["network"].objective == Objective(0.98)
 
 
 @pytest.mark.parametrize(
