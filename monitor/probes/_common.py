@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import reprlib
 import socket
 import time
 from collections.abc import Mapping
@@ -21,6 +22,24 @@ _MISSING: Any = object()
 
 # RFC 1123 labels; underscores tolerated because real intranets use them.
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel = 2
+_SHOW.maxstring = _SHOW.maxother = _SHOW.maxlong = 60
+_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 4
+
+
+def show(value: object) -> str:
+    """A short repr for error messages, bounded in time and size for any YAML value.
+
+    Plain ``repr`` is not: a "billion laughs" document of shared aliases expands to
+    gigabytes when printed, and a 10 MB string would become a 10 MB problem line.
+    """
+    try:
+        return _SHOW.repr(value)
+    except Exception:  # a value whose repr itself fails
+        return f"<{type(value).__name__}>"
 
 
 def format_timeout(seconds: float) -> str:
@@ -61,7 +80,7 @@ def get_host(raw: Mapping[str, Any], key: str = "host") -> str:
         raise SettingError(key, f"'{key}' must be a string, got {type(value).__name__}")
     value = value.strip()
     if not is_valid_host(value):
-        raise SettingError(key, f"'{key}' is not a valid IP address or hostname: {value!r}")
+        raise SettingError(key, f"'{key}' is not a valid IP address or hostname: {show(value)}")
     return value
 
 
@@ -82,7 +101,7 @@ def get_int(
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingError(key, f"'{key}' must be an integer, got {value!r}")
+        raise SettingError(key, f"'{key}' must be an integer, got {show(value)}")
     if minimum is not None and value < minimum:
         raise SettingError(key, f"'{key}' must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -96,7 +115,7 @@ def get_bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
     if value is _MISSING or value is None:
         return default
     if not isinstance(value, bool):
-        raise SettingError(key, f"'{key}' must be true or false, got {value!r}")
+        raise SettingError(key, f"'{key}' must be true or false, got {show(value)}")
     return value
 
 

@@ -43,6 +43,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from monitor.probes import _common, _tls
+from monitor.probes._common import show
 from monitor.probes.base import ProbeResult, SettingError
 
 KEYS: frozenset[str] = frozenset(
@@ -100,21 +101,23 @@ def _parse_url(value: Any) -> str:
         raise SettingError("url", f"'url' must be a string, got {type(value).__name__}")
     url = value.strip()
     if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise SettingError("url", f"'url' is empty or contains whitespace: {value!r}")
+        raise SettingError("url", f"'url' is empty or contains whitespace: {show(value)}")
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise SettingError(
-            "url", f"'url' must start with http:// or https://, got {_strip_userinfo(url)!r}"
+            "url", f"'url' must start with http:// or https://, got {show(_strip_userinfo(url))}"
         )
     host = parts.hostname
     if not host or not _common.is_valid_host(host):
-        raise SettingError("url", f"'url' has no valid host: {_strip_userinfo(url)!r}")
+        raise SettingError("url", f"'url' has no valid host: {show(_strip_userinfo(url))}")
     try:
         port = parts.port
     except ValueError:
-        raise SettingError("url", f"'url' has an invalid port: {_strip_userinfo(url)!r}") from None
+        raise SettingError(
+            "url", f"'url' has an invalid port: {show(_strip_userinfo(url))}"
+        ) from None
     if port == 0:
-        raise SettingError("url", f"'url' has an invalid port: {_strip_userinfo(url)!r}")
+        raise SettingError("url", f"'url' has an invalid port: {show(_strip_userinfo(url))}")
     return url
 
 
@@ -140,11 +143,12 @@ def _parse_status(value: Any) -> tuple[tuple[int, int], ...]:
         else:
             raise SettingError(
                 "expect_status",
-                f"'expect_status' entries must be codes like 200, '2xx' or '200-399', got {item!r}",
+                "'expect_status' entries must be codes like 200, '2xx' or '200-399', "
+                f"got {show(item)}",
             )
         if not (100 <= lo <= hi <= 599):
             raise SettingError(
-                "expect_status", f"'expect_status' has an invalid code or range: {item!r}"
+                "expect_status", f"'expect_status' has an invalid code or range: {show(item)}"
             )
         out.append((lo, hi))
     return tuple(out)
@@ -170,12 +174,12 @@ def _parse_headers(value: Any) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for name, val in value.items():
         if not isinstance(name, str) or not _TOKEN.match(name):
-            raise SettingError("headers", f"'headers' has an invalid header name: {name!r}")
+            raise SettingError("headers", f"'headers' has an invalid header name: {show(name)}")
         if isinstance(val, bool) or not isinstance(val, str | int | float):
-            raise SettingError("headers", f"header {name!r} must have a string value")
+            raise SettingError("headers", f"header {show(name)} must have a string value")
         text = str(val)
         if "\r" in text or "\n" in text:
-            raise SettingError("headers", f"header {name!r} must not contain line breaks")
+            raise SettingError("headers", f"header {show(name)} must not contain line breaks")
         out.append((name, text))
     return tuple(out)
 
@@ -259,7 +263,8 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         method = raw.get("method", "GET")
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise SettingError(
-                "method", f"'method' must be one of {', '.join(sorted(_METHODS))}, got {method!r}"
+                "method",
+                f"'method' must be one of {', '.join(sorted(_METHODS))}, got {show(method)}",
             )
         ca_file = _common.get_str(raw, "ca_file")
         if ca_file is not None and not os.path.isfile(ca_file):

@@ -32,6 +32,7 @@ from icmplib.exceptions import ICMPLibError, SocketPermissionError, TimeoutExcee
 from icmplib.utils import unique_identifier
 
 from monitor.probes import _common
+from monitor.probes._common import show
 from monitor.probes.base import ProbeResult, ProbeSetupError, SettingError
 
 KEYS: frozenset[str] = frozenset({"host", "count", "max_loss"})
@@ -62,20 +63,20 @@ def _parse_max_loss(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise SettingError(
-            "max_loss", f"'max_loss' must be a ratio 0..1 or a percentage, got {value!r}"
+            "max_loss", f"'max_loss' must be a ratio 0..1 or a percentage, got {show(value)}"
         )
     ratio: float
     if isinstance(value, int | float):
-        ratio = float(value)
+        ratio = float(value) if not isinstance(value, int) or abs(value) < 2**64 else 2.0
     elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value):
         ratio = float(value.strip().rstrip("%").strip()) / 100
     else:
         raise SettingError(
-            "max_loss", f"'max_loss' must be a ratio 0..1 or a percentage, got {value!r}"
+            "max_loss", f"'max_loss' must be a ratio 0..1 or a percentage, got {show(value)}"
         )
     if not 0 <= ratio <= 1:  # also rejects NaN
         raise SettingError(
-            "max_loss", f"'max_loss' must be between 0 and 1 (0% and 100%), got {value!r}"
+            "max_loss", f"'max_loss' must be between 0 and 1 (0% and 100%), got {show(value)}"
         )
     return ratio
 
