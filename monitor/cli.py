@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             print(f"availmon: error: {line}", file=sys.stderr)
     except (UserError, StoreError, ProbeSetupError) as exc:
-        print(f"availmon: error: {exc}", file=sys.stderr)
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"availmon: error: {one_line}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     return USAGE_ERROR
@@ -233,7 +234,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     config = _load(args)
     unknown = [n for n in args.names if config.target(n) is None]
     if unknown:
-        raise UserError(f"unknown target(s): {', '.join(unknown)} (see {args.config})")
+        raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} "
+                        f"(see {args.config})")
     ok = True
     for name in args.names:
         target = config.target(name)
@@ -471,10 +473,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     unknown = [g for g in args.group if g not in config.groups]
     if unknown:
-        raise UserError(f"unknown group(s): {', '.join(unknown)} (see {args.config})")
+        raise UserError(f"unknown group(s): {', '.join(map(repr, unknown))} "
+                        f"(see {args.config})")
     unknown = [t for t in args.target if config.target(t) is None]
     if unknown:
-        raise UserError(f"unknown target(s): {', '.join(unknown)} (see {args.config})")
+        raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} "
+                        f"(see {args.config})")
     targets = None
     if args.group or args.target:
         targets = [t for t in config.targets

@@ -7,6 +7,7 @@ reported at once, never as a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -22,6 +23,7 @@ import yaml
 
 from monitor.periods import MAX_YEAR, MIN_YEAR, PeriodError, current_period
 from monitor.probes import REGISTRY, probe_module
+from monitor.probes._common import show
 from monitor.probes.base import SettingError
 from monitor.schedule import (
     Schedule,
@@ -179,7 +181,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 30s, 5m or 500ms, got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = float(value) if -1e18 < value < 1e18 else math.inf
     elif isinstance(value, str) and (m := DURATION_RE.match(value)):
         seconds = float(m.group(1)) * UNITS[m.group(2)]
     else:
@@ -195,7 +197,7 @@ def parse_ratio(value: object, what: str = "objective") -> float:
         raise ValueError(f"{what} must be a percentage like 99% or a ratio like 0.99")
     ratio: float | None = None
     if isinstance(value, int | float):
-        ratio = float(value)
+        ratio = float(value) if -1e18 < value < 1e18 else math.inf
     elif isinstance(value, str):
         text = value.strip()
         try:
@@ -228,9 +230,13 @@ def parse_local_datetime(value: object, timezone: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(timezone))
     try:
-        return dt.timestamp()
-    except (OverflowError, ValueError) as exc:
-        raise ValueError(f"date-time out of range: {_show(value)}") from exc
+        instant = dt.timestamp()
+        # It must also be showable in local time, in reports and listings.
+        if not 1900 <= datetime.fromtimestamp(instant, ZoneInfo(timezone)).year <= 9998:
+            raise ValueError
+    except (OverflowError, ValueError, OSError):
+        raise ValueError(f"date-time out of range (years 1900-9998): {_show(value)}") from None
+    return instant
 
 
 def parse_listen(value: object) -> tuple[str, int]:
@@ -239,14 +245,12 @@ def parse_listen(value: object) -> tuple[str, int]:
         raise ValueError(f"expected HOST:PORT like 0.0.0.0:{DEFAULT_PORT}, got {_show(value)}")
     host, _, port_text = value.rpartition(":")
     host = host.strip("[]")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ValueError(f"port must be 1-65535, got {_show(port_text)}")
     return host or "0.0.0.0", int(port_text)
 
 
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+_show = show  # bounded in time and size, even for a "billion laughs" of YAML aliases
 
 
 class _Problems:
@@ -322,6 +326,10 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None,
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError([f"{file}: {where}not valid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{file}: not valid YAML: nested too deeply"]) from None
+    except ValueError as exc:  # e.g. an integer longer than Python will convert
+        raise ConfigError([f"{file}: not valid YAML: {str(exc).splitlines()[0]}"]) from None
     return parse(raw, file, os.environ if env is None else env, now)
 
 
@@ -571,7 +579,7 @@ def _parse_targets(
             seen.add(name)
             path = f"targets[{i}] ({name})"
         type_name = raw.get("type")
-        if type_name not in REGISTRY:
+        if not isinstance(type_name, str) or type_name not in REGISTRY:
             problems.add(f"{path}.type", f"expected one of: {', '.join(REGISTRY)}")
             continue
         module = probe_module(type_name)
@@ -580,6 +588,7 @@ def _parse_targets(
         group = raw.get("group", "default")
         if not isinstance(group, str) or not NAME_RE.match(group):
             problems.add(f"{path}.group", "expected a group name")
+            group = ""
         elif group not in groups:
             if "groups" in top and group != "default":
                 problems.add(f"{path}.group", f"unknown group {group!r} (not under groups:)")
@@ -592,7 +601,7 @@ def _parse_targets(
             problems.add(f"{path}.timeout",
                          f"must be less than the interval ({merged['interval']})")
         schedule = merged["schedule"]
-        if schedule not in schedules:
+        if not isinstance(schedule, str) or schedule not in schedules:
             problems.add(f"{path}.schedule", f"unknown schedule {_show(schedule)}")
         objective = groups[group].objective if group in groups else global_objective
         if "objective" in raw:

@@ -198,4 +198,4 @@ def test_probe_command(tmp_path, server):
     unknown = subprocess.run([sys.executable, "-m", "monitor", "probe", "-c",
                               str(daemon.config), "nope"], capture_output=True, text=True,
                              timeout=30)
-    assert unknown.returncode == 2 and "unknown target(s): nope" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown target(s): 'nope'" in unknown.stderr
