@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -89,6 +89,9 @@ class DaemonCollector(Collector):
         yield GaugeMetricFamily("availmon_store_healthy",
                                 "Whether the last write to the database succeeded.",
                                 value=1.0 if runner.store_healthy else 0.0)
+        yield CounterMetricFamily("availmon_store_errors",
+                                  "Database writes that failed (and were retried).",
+                                  value=runner.store_errors)
         yield from runner.lateness.collect()
 
 
@@ -153,6 +156,12 @@ def render_targets(runner: Runner, now: float) -> str:
                 if key in DETAIL_METRICS:
                     name, help_text, extra = DETAIL_METRICS[key]
                     out.add(name, g, help_text, labels + extra, value)
+        out.add("availmon_target_info", g,
+                "Static facts about a target: 1, with its schedule as a label.",
+                f'{labels},schedule="{_escape(t.schedule)}"', 1.0)
+        if live.last_at is not None:
+            out.add("availmon_last_probe_timestamp_seconds", g,
+                    "When the target was last probed.", labels, live.last_at)
         state = live.state
         out.add("availmon_target_up", g, "0 while an outage of the target is open, else 1.",
                 labels, 0.0 if state.down else 1.0)
@@ -180,6 +189,8 @@ TARGET_FIGURES = (  # name, help: one sample per target and period
     ("availmon_downtime_seconds", "Scheduled time in outages, period to date."),
     ("availmon_error_budget_remaining_seconds",
      "Allowed downtime for the whole period less downtime so far."),
+    ("availmon_error_budget_seconds",
+     "Allowed downtime for the whole period: (1 - objective) x its scheduled seconds."),
 )
 GROUP_FIGURES = (
     ("availmon_group_uptime_ratio",
@@ -189,14 +200,16 @@ GROUP_FIGURES = (
     ("availmon_group_downtime_seconds", "Sum of the members' downtime seconds."),
     ("availmon_group_error_budget_remaining_seconds",
      "The group's allowed downtime for the period less its downtime so far."),
+    ("availmon_group_error_budget_seconds",
+     "The group's allowed downtime for the whole period."),
 )
 
 
 def _figure_lines(names: tuple[tuple[str, str], ...], labels: str, lives: tuple[Live, ...],
                   out: tuple[list[str], ...]) -> None:
     """Append one entity's five figures for every period (the scrape's hot loop)."""
-    ratio, scheduled, monitored, down, budget = out
-    n_ratio, n_sched, n_mon, n_down, n_budget = (name for name, _ in names)
+    ratio, scheduled, monitored, down, budget, allowed = out
+    n_ratio, n_sched, n_mon, n_down, n_budget, n_allowed = (name for name, _ in names)
     for kind, live in zip(KINDS, lives, strict=True):
         pl = f'{labels},period="{kind}"}} '
         seconds = live.seconds
@@ -206,6 +219,7 @@ def _figure_lines(names: tuple[tuple[str, str], ...], labels: str, lives: tuple[
         monitored.append(f"{n_mon}{{{pl}{float(seconds.monitored)!r}\n")
         down.append(f"{n_down}{{{pl}{float(seconds.down)!r}\n")
         budget.append(f"{n_budget}{{{pl}{float(live.error_budget_remaining)!r}\n")
+        allowed.append(f"{n_allowed}{{{pl}{float(live.error_budget_remaining + seconds.down)!r}\n")
 
 
 def _in_year(objective: Objective, year: str) -> float:

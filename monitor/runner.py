@@ -66,6 +66,7 @@ class LiveTarget:
     state: TargetState = field(default_factory=TargetState)
     outage: OutageRecord | None = None
     last: ProbeResult | None = None
+    last_at: float | None = None
     successes: int = 0
     failures: int = 0
     outages_total: int = 0
@@ -299,7 +300,7 @@ class Runner:
                 live.successes += 1
             else:
                 live.failures += 1
-            live.last = result
+            live.last, live.last_at = result, at
             state, transition = observe(live.state, result.success, at, result.cause,
                                         live.target.failures_before_down)
             if isinstance(transition, Opened):

@@ -178,6 +178,13 @@ def test_exported_figures(setup):
     assert samples[("availmon_group_uptime_ratio",
                     (("group", "systems"), ("period", "year")))] == 1.0
     assert samples[("availmon_in_maintenance", (("group", "systems"), ("target", "web")))] == 0
+    # Whole-day budget: 1% of 10 h = 360 s (the remaining figure plus downtime so far).
+    assert samples[("availmon_error_budget_seconds", key)] == 360
+    assert samples[("availmon_target_info", (("group", "systems"), ("schedule", "office"),
+                                             ("target", "web"), ("type", "tcp")))] == 1
+    assert samples[("availmon_last_probe_timestamp_seconds",
+                    (("group", "systems"), ("target", "web"), ("type", "tcp")))] == clock.now
+    assert samples[("availmon_store_errors_total", ())] == 0
 
 
 def test_no_monitored_time_means_no_ratio(setup):
