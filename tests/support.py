@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 
 class FakeClock:
@@ -66,3 +71,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=10)
+
+
+@contextmanager
+def silent_namespace(prefix: str, host_ip: str, ns_ip: str) -> Iterator[str]:
+    """A network namespace of our own behind a /30 veth link, whose kernel ignores echo
+    requests: ``ns_ip`` is an address that never answers a ping (or a responder the test
+    starts inside the namespace answers instead). Skips where namespaces cannot be made."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    tag = f"{os.getpid() % 100000}"
+    ns, host_if, ns_if = f"availmon-{prefix}{tag}", f"av{prefix}h{tag}", f"av{prefix}n{tag}"
+    try:
+        _ip("netns", "add", ns)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"cannot create a network namespace here: {exc}")
+    try:
+        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        _ip("link", "set", ns_if, "netns", ns)
+        _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
+        _ip("link", "set", host_if, "up")
+        _ip("netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+        _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        _ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+        yield ns
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot set up the veth link: {exc.stderr.strip()}")
+    finally:
+        _ip("link", "del", host_if, check=False)
+        _ip("netns", "del", ns, check=False)

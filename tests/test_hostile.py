@@ -7,7 +7,6 @@ creates and removes (169.254.214.0/30). Every server here is bounded in time and
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 import trustme
 
 from monitor.probes import http, icmp
+from tests.support import silent_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -250,8 +250,6 @@ def test_trickling_targets_do_not_delay_a_healthy_one() -> None:
 HOST_IP, NS_IP = "169.254.214.1", "169.254.214.2"
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=10)
 
 
 RESPONDER = r"""
@@ -293,28 +291,8 @@ while time.monotonic() < end:
 @pytest.fixture(scope="module")
 def echo_ns() -> Iterator[str]:
     """A namespace whose kernel ignores echo requests; a raw-socket responder answers instead."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("network namespaces need root and iproute2")
-    tag = f"{os.getpid() % 100000}"
-    ns, host_if, ns_if = f"availmon-h{tag}", f"avhh{tag}", f"avhn{tag}"
-    try:
-        _ip("netns", "add", ns)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc}")
-    try:
-        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _ip("link", "set", ns_if, "netns", ns)
-        _ip("addr", "add", f"{HOST_IP}/30", "dev", host_if)
-        _ip("link", "set", host_if, "up")
-        _ip("netns", "exec", ns, "ip", "addr", "add", f"{NS_IP}/30", "dev", ns_if)
-        _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
-        _ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+    with silent_namespace("x", HOST_IP, NS_IP) as ns:
         yield ns
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot set up the veth link: {exc.stderr.strip()}")
-    finally:
-        _ip("link", "del", host_if, check=False)
-        _ip("netns", "del", ns, check=False)
 
 
 def _responder(ns: str, mode: str) -> subprocess.Popen[str]:
@@ -335,7 +313,8 @@ def test_icmp_reply_must_match_identifier(echo_ns: str, mode: str, success: bool
                                           privileged: bool) -> None:
     """Replies with another identifier (or sequence) are not ours: 100% packet loss."""
     if not privileged:
-        _ip("netns", "exec", echo_ns, "true")  # namespace still there
+        subprocess.run(["ip", "netns", "exec", echo_ns, "true"], check=True,
+                       timeout=10)  # namespace still there
         with open("/proc/sys/net/ipv4/ping_group_range") as fh:
             lo, hi = (int(x) for x in fh.read().split())
         if not lo <= os.getgid() <= hi:

@@ -20,41 +20,19 @@ import pytest
 
 from monitor.probes import icmp
 from monitor.probes.base import SettingError
+from tests.support import silent_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_IP, NS_IP = "169.254.213.1", "169.254.213.2"
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=10)
 
 
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
     """A namespace behind a veth link whose address ignores echo requests."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("network namespaces need root and iproute2")
-    tag = f"{os.getpid() % 100000}"
-    ns, host_if, ns_if = f"availmon-t{tag}", f"avmh{tag}", f"avmn{tag}"
-    try:
-        _ip("netns", "add", ns)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc}")
-    try:
-        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _ip("link", "set", ns_if, "netns", ns)
-        _ip("addr", "add", f"{HOST_IP}/30", "dev", host_if)
-        _ip("link", "set", host_if, "up")
-        _ip("netns", "exec", ns, "ip", "addr", "add", f"{NS_IP}/30", "dev", ns_if)
-        _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
-        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        _ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+    with silent_namespace("t", HOST_IP, NS_IP) as ns:
         yield ns
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot set up the veth link: {exc.stderr.strip()}")
-    finally:
-        _ip("link", "del", host_if, check=False)
-        _ip("netns", "del", ns, check=False)
 
 
 def ping(host: str, timeout: float = 2.0, **raw: object):
