@@ -32,6 +32,10 @@ from monitor.tracker import Closed, Opened, TargetState, observe, resumed
 
 log = logging.getLogger("availmon")
 
+# A probe mostly waits (an ICMP probe sends 3 echoes 0.2 s apart; an HTTP probe waits on
+# the server), so the pool bounds probes in flight, not CPU: 10,000 targets at 60 s with
+# ~0.5 s per probe need ~85 in flight, failing ones up to their timeout (BENCHMARKS.md).
+PROBE_WORKERS = 256
 TOTALS_EVERY = 5.0  # seconds between checks for corrections, period ends and folding
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -91,7 +95,8 @@ def run_probe(target: Target) -> ProbeResult:
 
 class Runner:
     def __init__(
-        self, config: Config, store: Store, clock: Clock | None = None, workers: int = 64
+        self, config: Config, store: Store, clock: Clock | None = None,
+        workers: int = PROBE_WORKERS,
     ) -> None:
         self.config = config
         self.store = store
@@ -109,7 +114,10 @@ class Runner:
         self._lock = threading.RLock()
         self._stopped = False
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)}, timezone=UTC
+            executors={"default": ThreadPoolExecutor(workers),
+                       # the daemon's own jobs never wait behind a backlog of probes
+                       "housekeeping": ThreadPoolExecutor(2)},
+            timezone=UTC
         )
 
     # -- lifecycle -------------------------------------------------------
@@ -149,7 +157,8 @@ class Runner:
         for job_id, job, every in (("heartbeat", self.heartbeat, self.config.heartbeat),
                                    ("totals", self.maintain_totals, TOTALS_EVERY)):
             self._scheduler.add_job(job, IntervalTrigger(seconds=every), id=job_id,
-                                    max_instances=1, coalesce=True, replace_existing=True)
+                                    executor="housekeeping", max_instances=1, coalesce=True,
+                                    replace_existing=True)
 
     def on_clock_step(self, step: float) -> None:
         """The wall clock jumped (NTP): re-anchor every job at the new now.
