@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.probes.base import ProbeSetupError
+from monitor.daemon import check_probe_types
 from monitor.runner import run_probe
 from monitor.shard import parse_shard, select
 from monitor.store import Outage, Store, StoreError
@@ -232,6 +233,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     config = _load(args)
+    check_probe_types(config)
     unknown = [n for n in args.names if config.target(n) is None]
     if unknown:
         raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} "
