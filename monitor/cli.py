@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from monitor import __version__, webconfig
 from monitor import config as config_mod
-from monitor.probes.base import ProbeSetupError
 from monitor.daemon import check_probe_types
+from monitor.probes.base import ProbeSetupError
 from monitor.runner import run_probe
 from monitor.shard import parse_shard, select
 from monitor.store import Outage, Store, StoreError
