@@ -8,8 +8,11 @@ extras=${1:-}
 need=""
 python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
 command -v python3 >/dev/null 2>&1 || need="$need python3 python3-venv"
+installed() {  # "deinstall ok config-files" (removed, config kept) does not count
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
 for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+    installed "$pkg" || need="$need $pkg"
 done
 if [ -n "$need" ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 # prometheus: prometheus + promtool (rules, dashboards, end-to-end test);
 # systemd: systemd-analyze (verify and security-check systemd/availmon.service).
 had_prometheus=no
-dpkg -s prometheus >/dev/null 2>&1 && had_prometheus=yes
+dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed" \
+    && had_prometheus=yes
 sh scripts/setup.sh test iproute2 procps prometheus systemd
 if [ "$had_prometheus" = no ]; then
     # Its postinst may start the system service (listening on :9090); the tests run their
