@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import free_port, http_server
 
-ROUNDS = 6
+ROUNDS = 10
 
 
 def scrape(port: int) -> tuple[float, list[float]]:
