@@ -128,6 +128,7 @@ class PeriodFigures:
     groups: tuple[GroupResult, ...]
     outages: tuple[Outage, ...]
     maintenance: tuple[MaintenanceEntry, ...]
+    outage_downtimes: dict[int, float]  # outage id -> its own downtime here (excluded: 0)
 
 
 def compute(
@@ -151,20 +152,24 @@ def compute(
     policy = Policy(config.unmonitored)
     upto = min(period.end, now)
     entries = maintenance_entries(config, store.maintenance(), period.start, period.end)
-    results, shown_outages = [], []
+    results, shown_outages, downtimes = [], [], {}
     for target in chosen:
         own = config.schedule_of(target)
         working = config.schedules[what_if_schedule] if what_if_schedule else own
         outages = store.outages(target=target.name, since=period.start, until=upto)
         shown_outages.extend(outages)
-        results.append(TargetResult(target, target_figures(
+        counted = [o for o in outages if not o.excluded]
+        figures = target_figures(
             working=working,
             coverage=coverage_for(target, own, store.coverage(target.name, period.start, upto)),
-            outages=outage_spans(outages),
+            outages=outage_spans(counted),
             maintenance=maintenance_for(target, entries),
             start=period.start, end=period.end, now=now, policy=policy,
             objective=objective_at(config, target.objective, period.start),
-        )))
+        )
+        downtimes.update(dict.fromkeys((o.id for o in outages), 0.0))
+        downtimes.update(zip((o.id for o in counted), figures.outage_downtimes, strict=True))
+        results.append(TargetResult(target, figures))
     groups = []
     for name in dict.fromkeys(t.group for t in chosen):
         members = [r for r in results if r.target.group == name]
@@ -177,4 +182,5 @@ def compute(
         what_if_schedule=what_if_schedule, targets=tuple(results), groups=tuple(groups),
         outages=tuple(sorted(shown_outages, key=lambda o: (o.start, o.id))),
         maintenance=tuple(e for e in entries if any(e.applies_to(t) for t in chosen)),
+        outage_downtimes=downtimes,
     )

@@ -11,9 +11,8 @@ The document built by :func:`document` is the reference representation (the ``--
 json`` machine contract). Every other format is rendered **from that same document**, never
 from the figures again, so all formats agree by construction; the tests check it.
 
-Gathering (:func:`gather`) reads the store once more than ``figures.compute`` does, for one
-thing the figures do not carry: each outage's *counted* downtime within the period
-(:func:`outage_downtimes`, built from the same inputs as ``figures.compute``).
+Each outage's *counted* downtime within the period comes from ``figures.compute`` (the
+same calculation as the target's downtime, outage by outage).
 
 Display decisions (auditors read these):
 
@@ -30,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -41,11 +40,8 @@ from monitor.config import Config, Target
 from monitor.figures import (
     PeriodFigures,
     compute,
-    coverage_for,
-    maintenance_for,
     objective_year,
 )
-from monitor.intervals import clip, intersect, subtract, total
 from monitor.periods import Period
 from monitor.schedule import DAY_NAMES, Schedule
 from monitor.store import Store
@@ -55,7 +51,6 @@ __all__ = [
     "document",
     "gather",
     "gather_many",
-    "outage_downtimes",
     "render",
     "render_csv",
     "render_html",
@@ -100,48 +95,6 @@ POLICY_TEXT = {
 # ------------------------------------------------------------------ gathering
 
 
-def _scheduled_set(config: Config, figs: PeriodFigures, target: Target) -> list:
-    """scheduled = W - M for ``target`` over the figures' window (as in ``sla``)."""
-    working = (config.schedules[figs.what_if_schedule] if figs.what_if_schedule
-               else config.schedule_of(target))
-    start, upto = figs.period.start, min(figs.period.end, figs.now)
-    w = working.open_intervals(start, upto) if upto > start else []
-    return subtract(w, maintenance_for(target, figs.maintenance))
-
-
-def outage_downtimes(config: Config, store: Store, figs: PeriodFigures) -> dict[int, float]:
-    """Each shown outage's counted downtime within the period: scheduled ∩ its counted span.
-
-    The same inputs as ``figures.compute``: detected outages count only inside coverage
-    (``figures.coverage_for``), manual ones over their whole span, an open one up to now,
-    excluded ones not at all (0). Overlapping outages of one target each show their own
-    downtime, so their sum may exceed the target's (union) downtime.
-    """
-    start, upto = figs.period.start, min(figs.period.end, figs.now)
-    by_target = {r.target.name: r.target for r in figs.targets}
-    cache: dict[str, tuple[list, list]] = {}
-    result: dict[int, float] = {}
-    for o in figs.outages:
-        target = by_target.get(o.target)
-        if target is None or o.excluded:
-            result[o.id] = 0.0
-            continue
-        if o.target not in cache:
-            coverage = coverage_for(target, config.schedule_of(target),
-                                    store.coverage(target.name, start, upto))
-            cache[o.target] = (_scheduled_set(config, figs, target), coverage)
-        scheduled, coverage = cache[o.target]
-        end = figs.now if o.end is None else o.end
-        if not end > o.start:
-            spans = []
-        elif o.source == "detected":
-            spans = clip(coverage, o.start, end)
-        else:
-            spans = [(o.start, end)]
-        result[o.id] = total(intersect(scheduled, spans)) if spans else 0.0
-    return result
-
-
 def gather(
     config: Config,
     store: Store,
@@ -158,7 +111,7 @@ def gather(
     def one(p: Period) -> Doc:
         figs = compute(config, store, p, now, targets=targets,
                        what_if_schedule=what_if_schedule)
-        return document(config, figs, outage_downtimes(config, store, figs))
+        return document(config, figs)
 
     doc = one(period)
     doc["previous"] = one(previous) if previous is not None else None
@@ -248,8 +201,7 @@ def _basis(config: Config, figs: PeriodFigures) -> Doc:
     }
 
 
-def document(config: Config, figs: PeriodFigures,
-             outage_downtime: Mapping[int, float] | None = None) -> Doc:
+def document(config: Config, figs: PeriodFigures) -> Doc:
     """The JSON-able report document of one period (``previous`` is set by :func:`gather`).
 
     Field names are the machine contract of ``availmon report --format json``. ``basis``
@@ -257,7 +209,7 @@ def document(config: Config, figs: PeriodFigures,
     calculation from the document alone.
     """
     tz = ZoneInfo(config.timezone)
-    downtime = outage_downtime or {}
+    downtime = figs.outage_downtimes
     return {
         "period": {
             "label": figs.period.label,

@@ -86,6 +86,7 @@ class Figures:
     period_scheduled_seconds: float  # W - M over the whole period (the budget's base)
     outages: int  # outages with downtime > 0 in this window
     longest_outage_seconds: float  # max single-outage downtime in this window (0 if none)
+    outage_downtimes: tuple[float, ...] = ()  # each given outage's downtime, in order
 
 
 @dataclass(frozen=True)
@@ -190,16 +191,11 @@ def target_figures(
     unmonitored_s = total(subtract(scheduled, monitored_set))
     maintenance_s = total(intersect(w, m))
 
-    count = 0
-    longest = 0.0
-    for spans in per_outage:
-        if not spans:
-            continue
-        # Only scheduled time near this outage can meet it: clip before intersecting.
-        mine = total(intersect(clip(scheduled, spans[0][0], spans[-1][1]), spans))
-        if mine > 0:
-            count += 1
-            longest = max(longest, mine)
+    # Only scheduled time near an outage can meet it: clip before intersecting.
+    each = tuple(total(intersect(clip(scheduled, spans[0][0], spans[-1][1]), spans))
+                 if spans else 0.0 for spans in per_outage)
+    count = sum(1 for mine in each if mine > 0)
+    longest = max(each, default=0.0)
 
     ratio, met = _ratio_and_met(
         policy,
@@ -231,6 +227,7 @@ def target_figures(
         period_scheduled_seconds=period_scheduled,
         outages=count,
         longest_outage_seconds=longest,
+        outage_downtimes=each,
     )
 
 
