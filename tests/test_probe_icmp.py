@@ -7,9 +7,11 @@ namespace fixture creates and removes.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -211,3 +213,30 @@ def test_bad_settings(raw: dict[str, object], key: str) -> None:
     with pytest.raises(SettingError) as info:
         icmp.parse_settings(raw, {})
     assert info.value.key == key
+
+
+def test_start_returns_at_once_and_holds_no_thread_per_probe() -> None:
+    """200 probes begun from one thread: each returns before its 3rd echo is due, every
+    result comes from the engine's result thread, and no thread is started per probe."""
+    icmp.run(icmp.Settings(host="127.0.0.1", count=1), 2)  # the engine's threads exist
+    threads_before = set(threading.enumerate())
+    results: queue.SimpleQueue[tuple[int, object, str]] = queue.SimpleQueue()
+    for i in range(200):
+        icmp.start(icmp.Settings(host=f"127.3.{i // 250}.{i % 250 + 1}"), 3.0,
+                   lambda r, i=i: results.put((i, r, threading.current_thread().name)))
+        if i == 0:
+            # 3 echoes 0.2 s apart: the first probe cannot have ended yet
+            assert results.empty()
+    assert set(threading.enumerate()) - threads_before == set()
+    got = [results.get(timeout=10) for _ in range(200)]
+    assert sorted(i for i, _, _ in got) == list(range(200))
+    assert {name for _, _, name in got} == {"icmp-results"}
+    assert all(r.success and r.details["icmp_packet_loss_ratio"] == 0  # type: ignore[attr-defined]
+               for _, r, _ in got)
+
+
+def test_host_name_is_resolved_off_the_callers_thread() -> None:
+    results: queue.SimpleQueue[object] = queue.SimpleQueue()
+    icmp.start(icmp.Settings(host="localhost", count=1), 2.0, results.put)
+    r = results.get(timeout=5)
+    assert r.success, r.cause  # type: ignore[attr-defined]

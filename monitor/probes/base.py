@@ -1,13 +1,16 @@
 """What every probe type returns and how its settings are rejected.
 
 One signature for every probe (blackbox_exporter style): ``run(settings, timeout)``.
-The runner owns deadlines, scheduling and the common metrics; a probe only
+A probe that waits on sockets without holding a thread (icmp) also offers
+``start(settings, timeout, done)``, which returns at once and calls ``done(result)``
+later. The runner owns deadlines, scheduling and the common metrics; a probe only
 measures one target once and never raises for that target's failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import queue
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -39,3 +42,13 @@ class SettingError(ValueError):
 
 class ProbeSetupError(RuntimeError):
     """The probe type cannot work on this machine at all (e.g. no ICMP socket)."""
+
+
+Done = Callable[[ProbeResult], None]
+
+
+def wait(begin: Callable[[Done], object]) -> ProbeResult:
+    """Call ``begin(done)``, a probe started the ``start`` way, and wait for its result."""
+    results: queue.SimpleQueue[ProbeResult] = queue.SimpleQueue()
+    begin(results.put)
+    return results.get()

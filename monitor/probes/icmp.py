@@ -10,15 +10,18 @@ We drive icmplib's ``ICMPv4Socket``/``ICMPv6Socket`` ourselves rather than calli
 ``icmplib.ping``, which opens a socket per call: a raw socket sees *all* ICMP traffic on
 the host, so with N probes in flight every packet was parsed N times (measured: 1.6 ms
 of CPU per probe alone, 14 ms with 64 in flight; BENCHMARKS.md). Instead one socket per
-(address family, mode) is shared by all probes, and one receiver thread parses each
-packet once and hands it to the probe waiting for its sequence number. Sequence numbers
-are allocated process-wide, so they identify a request even on datagram sockets, where
-the kernel rewrites the identifier; replies are still checked against the request's
-identifier and, for echo replies on raw sockets, its source address.
+(address family, mode) is shared by all probes, and one engine thread sends every
+probe's echoes on time, parses each packet once and matches it to its probe by sequence
+number: no thread waits per probe (``start`` returns at once; ``run`` waits for the
+result, for the CLI and tests). Sequence numbers are allocated process-wide, so they
+identify a request even on datagram sockets, where the kernel rewrites the identifier;
+replies are still checked against the request's identifier and, for echo replies on raw
+sockets, its source address.
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import itertools
 import logging
@@ -27,9 +30,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
@@ -39,7 +42,7 @@ from icmplib.utils import unique_identifier
 
 from monitor.probes import _common
 from monitor.probes._common import show
-from monitor.probes.base import ProbeResult, ProbeSetupError, SettingError
+from monitor.probes.base import Done, ProbeResult, ProbeSetupError, SettingError, wait
 
 KEYS: frozenset[str] = frozenset({"host", "count", "max_loss"})
 
@@ -135,157 +138,247 @@ def detect_privileged() -> bool:
 
 log = logging.getLogger("availmon")
 
+_POLL = 0.02  # the engine's longest sleep, so it picks up probes begun by other threads
+_RECEIVE_BUFFER = 4 * 1024 * 1024
+# icmplib draws a random payload per request unless given one; that cost as much as the send
+_PAYLOAD = b"availmon".ljust(56, b"\0")
 
-class _SharedSocket:
-    """One ICMP socket and one receiver thread shared by every probe of a kind."""
+
+@dataclass(eq=False)
+class _Probe:
+    """One probe in flight: its echoes, the replies so far, and its deadline."""
+
+    address: str
+    ident: int
+    count: int
+    interval: float
+    started: float  # time.monotonic()
+    deadline: float
+    max_loss: float | None
+    reply_type: int
+    error_types: tuple[int, ...]
+    done: Done
+    sequences: list[int] = field(default_factory=list)
+    sent: dict[int, ICMPRequest] = field(default_factory=dict)  # sequence -> request
+    rtts: dict[int, float] = field(default_factory=dict)
+    errors: set[int] = field(default_factory=set)
+    next_send: float = 0.0
+    send_error: str | None = None  # why the first echo could not be sent
+    finished: bool = False
+
+    def wake(self) -> float:
+        return min(self.next_send, self.deadline) if len(self.sent) < self.count \
+            else self.deadline
+
+    def answered(self) -> bool:
+        return len(self.sent) == self.count and len(self.rtts) + len(self.errors) == self.count
+
+    def result(self) -> ProbeResult:
+        duration = time.monotonic() - self.started
+        if self.send_error is not None:
+            return ProbeResult(False, duration, self.send_error, {})
+        loss = 1 - len(self.rtts) / self.count
+        details: dict[str, float] = {"icmp_packet_loss_ratio": loss}
+        if self.rtts:
+            details["icmp_rtt_seconds"] = sum(self.rtts.values()) / len(self.rtts)
+        ok = bool(self.rtts) if self.max_loss is None else loss <= self.max_loss + 1e-9
+        if ok:
+            return ProbeResult(True, duration, None, details)
+        if self.errors and not self.rtts and len(self.errors) == len(self.sent):
+            cause = "destination unreachable"
+        else:
+            cause = f"{round(loss * 100):d}% packet loss"
+        return ProbeResult(False, duration, cause, details)
+
+
+class _Engine:
+    """One ICMP socket shared by every probe of a (family, mode), driven by one thread.
+
+    The engine thread sends each probe's echoes on time, parses every packet once,
+    matches it to its probe by sequence number and ends probes when all echoes are
+    answered or the deadline passes; so no thread waits per probe. A second thread
+    hands results to their callbacks, so a slow callback (a database write) never
+    delays an echo or skews a round-trip time.
+    """
 
     def __init__(self, family: int, privileged: bool) -> None:
         cls = ICMPv6Socket if family == socket.AF_INET6 else ICMPv4Socket
         self._sock = cls(None, privileged)
-        self._send_lock = threading.Lock()
-        self._waiting: dict[int, queue.SimpleQueue[ICMPReply]] = {}
+        # Probes begin in bursts (a slot at a time) and a raw socket also sees every echo
+        # request: room for thousands of packets, not the default ~200 (capped by rmem_max).
+        self._sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._receive, name="icmp-receiver",
-                                        daemon=True)
-        self._thread.start()
+        self._timers: list[tuple[float, int, _Probe]] = []  # a heap of (wake, tiebreak, probe)
+        self._tiebreak = itertools.count()
+        self._waiting: dict[int, _Probe] = {}  # sequence -> probe
+        self._results: queue.SimpleQueue[tuple[_Probe, ProbeResult]] = queue.SimpleQueue()
+        for target, name in ((self._run, "icmp-engine"), (self._deliver, "icmp-results")):
+            threading.Thread(target=target, name=name, daemon=True).start()
 
-    def send(self, request: ICMPRequest) -> None:
-        with self._send_lock:  # icmplib sets socket options per send
-            self._sock.send(request)
-
-    @contextmanager
-    def expecting(self, count: int) -> Iterator[tuple[list[int], queue.SimpleQueue[ICMPReply]]]:
-        """Reserve ``count`` sequence numbers whose replies arrive in the yielded inbox."""
-        inbox: queue.SimpleQueue[ICMPReply] = queue.SimpleQueue()
+    def begin(self, probe: _Probe) -> None:
+        """Take a probe on: reserve its sequence numbers and send its first echo now."""
         with self._lock:
-            sequences = []
-            while len(sequences) < count:
+            while len(probe.sequences) < probe.count:
                 seq = next(_SEQUENCES)
                 if seq not in self._waiting:
-                    self._waiting[seq] = inbox
-                    sequences.append(seq)
-        try:
-            yield sequences, inbox
-        finally:
-            with self._lock:
-                for seq in sequences:
-                    self._waiting.pop(seq, None)
+                    self._waiting[seq] = probe
+                    probe.sequences.append(seq)
+            self._advance(probe, time.monotonic())
 
-    def _receive(self) -> None:
+    def _run(self) -> None:
         while True:
             try:
-                reply = self._sock.receive(None, 1.0)
-            except TimeoutExceeded:
-                continue
-            except ICMPLibError as exc:  # keep receiving; a probe will time out, not hang
-                log.warning("ICMP receive failed: %s", exc)
+                self._step()
+            except Exception:  # keep probing; the probes concerned end at their deadline
+                log.exception("ICMP engine error (a bug in availmon)")
                 time.sleep(0.1)
-                continue
-            inbox = self._waiting.get(reply.sequence)
-            if inbox is not None:
-                inbox.put(reply)
+
+    def _step(self) -> None:
+        with self._lock:
+            wait = self._timers[0][0] - time.monotonic() if self._timers else _POLL
+        reply = None
+        try:
+            reply = self._sock.receive(None, min(max(wait, 0.0005), _POLL))
+        except TimeoutExceeded:
+            pass
+        except ICMPLibError as exc:  # keep receiving; probes end at their deadline
+            log.warning("ICMP receive failed: %s", exc)
+            time.sleep(0.1)
+        with self._lock:
+            if reply is not None:
+                self._match(reply)
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                self._advance(heapq.heappop(self._timers)[2], now)
+
+    def _advance(self, probe: _Probe, now: float) -> None:
+        """Send the probe's next echo if due, end it at its deadline, else wait again."""
+        if probe.finished:
+            return
+        if now >= probe.deadline:
+            self._finish(probe)
+            return
+        if len(probe.sent) < probe.count and now >= probe.next_send:
+            request = ICMPRequest(destination=probe.address, id=probe.ident,
+                                  sequence=probe.sequences[len(probe.sent)], payload=_PAYLOAD)
+            try:
+                self._sock.send(request)  # request.id becomes the kernel's on DGRAM sockets
+            except ICMPLibError as exc:
+                if not probe.sent:
+                    text = re.sub(r"^\[Errno \d+\]\s*", "", str(exc)).strip().lower()
+                    probe.send_error = text or "cannot send ICMP echo request"
+                self._finish(probe)  # judge what we have
+                return
+            probe.sent[request.sequence] = request
+            probe.next_send = now + probe.interval
+        heapq.heappush(self._timers, (probe.wake(), next(self._tiebreak), probe))
+
+    def _match(self, reply: ICMPReply) -> None:
+        probe = self._waiting.get(reply.sequence)
+        request = probe.sent.get(reply.sequence) if probe is not None else None
+        if probe is None or request is None or reply.id != request.id:
+            return
+        if reply.sequence in probe.rtts or reply.sequence in probe.errors:
+            return
+        if reply.type == probe.reply_type and _same_ip(reply.source, probe.address):
+            probe.rtts[reply.sequence] = max(reply.time - request.time, 0.0)
+        elif reply.type in probe.error_types:
+            probe.errors.add(reply.sequence)
+        if probe.answered():
+            self._finish(probe)
+
+    def _finish(self, probe: _Probe) -> None:
+        probe.finished = True
+        for seq in probe.sequences:
+            self._waiting.pop(seq, None)
+        self._results.put((probe, probe.result()))
+
+    def _deliver(self) -> None:
+        while True:
+            probe, result = self._results.get()
+            try:
+                probe.done(result)
+            except Exception:
+                log.exception("handling an ICMP probe result failed (a bug in availmon)")
 
 
 _SEQUENCES = (n & 0xFFFF for n in itertools.count())
-_shared: dict[tuple[int, bool], _SharedSocket] = {}
-_shared_lock = threading.Lock()
+_engines: dict[tuple[int, bool], _Engine] = {}
+_engines_lock = threading.Lock()
 
 
-def _shared_socket(family: int, privileged: bool) -> _SharedSocket:
-    with _shared_lock:
-        shared = _shared.get((family, privileged))
-        if shared is None:
-            shared = _shared[(family, privileged)] = _SharedSocket(family, privileged)
-        return shared
+def _engine(family: int, privileged: bool) -> _Engine:
+    with _engines_lock:
+        engine = _engines.get((family, privileged))
+        if engine is None:
+            engine = _engines[(family, privileged)] = _Engine(family, privileged)
+        return engine
 
 
 def _same_ip(a: str | None, b: str) -> bool:
     if a is None:
         return True  # the socket did not tell us; identifier and sequence must do
+    if a == b:
+        return True
     try:
         return ipaddress.ip_address(a.split("%")[0]) == ipaddress.ip_address(b.split("%")[0])
     except ValueError:
         return False
 
 
-def run(settings: Settings, timeout: float) -> ProbeResult:
-    """Send ``count`` echo requests and wait for replies until the deadline."""
-    start = time.monotonic()
-    deadline = start + timeout
+def start(settings: Settings, timeout: float, done: Done) -> None:
+    """Begin a probe: ``count`` echo requests, replies awaited until the deadline.
 
-    def result(success: bool, cause: str | None, details: dict[str, float]) -> ProbeResult:
-        return ProbeResult(success, time.monotonic() - start, None if success else cause, details)
-
+    Returns at once (a host name is resolved on another thread, as that may take until
+    the deadline); ``done(result)`` is called once, by the deadline at the latest.
+    """
+    started = time.monotonic()
     try:
-        addrs = _common.resolve(settings.host, None, deadline, type_=socket.SOCK_DGRAM)
+        ipaddress.ip_address(settings.host)
+    except ValueError:
+        _RESOLVING.submit(_begin_safely, settings, timeout, done, started)
+    else:
+        _begin(settings, timeout, done, started)
+
+
+_RESOLVING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="icmp-resolve")
+
+
+def _begin_safely(settings: Settings, timeout: float, done: Done, started: float) -> None:
+    try:
+        _begin(settings, timeout, done, started)
+    except Exception as exc:  # no caller to raise to: the probe fails, saying why
+        log.error("ICMP probe of %s failed to start: %s", settings.host, exc)
+        done(ProbeResult(False, time.monotonic() - started, str(exc), {}))
+
+
+def _begin(settings: Settings, timeout: float, done: Done, started: float) -> None:
+    try:
+        addrs = _common.resolve(settings.host, None, started + timeout, type_=socket.SOCK_DGRAM)
     except _common.ResolveTimeout:
-        return result(False, _common.timeout_cause(timeout), {})
+        done(ProbeResult(False, time.monotonic() - started, _common.timeout_cause(timeout), {}))
+        return
     except OSError:
-        return result(False, "name resolution failed", {})
+        done(ProbeResult(False, time.monotonic() - started, "name resolution failed", {}))
+        return
     # Prefer IPv4, like ping(8) without -6.
     family, sockaddr = sorted(addrs, key=lambda a: a[0] != socket.AF_INET)[0]
-    address = str(sockaddr[0])
-
     privileged = settings.privileged if settings.privileged is not None else detect_privileged()
     reply_type, *error_types = _V6_TYPES if family == socket.AF_INET6 else _V4_TYPES
-    count = settings.count
-    interval = min(_SEND_INTERVAL, timeout / (2 * count))
-
-    sent: dict[int, ICMPRequest] = {}   # sequence -> request
-    rtts: dict[int, float] = {}
-    errors: set[int] = set()
-    ident = unique_identifier()
     try:
-        shared = _shared_socket(family, privileged)
-        with shared.expecting(count) as (sequences, inbox):
-            next_send = time.monotonic()
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    break
-                if len(sent) < count and now >= next_send:
-                    request = ICMPRequest(destination=address, id=ident,
-                                          sequence=sequences[len(sent)])
-                    shared.send(request)  # request.id becomes the kernel's on DGRAM sockets
-                    sent[request.sequence] = request
-                    next_send = now + interval
-                    continue
-                if len(sent) == count and len(rtts) + len(errors) == count:
-                    break
-                wake = deadline if len(sent) == count else min(next_send, deadline)
-                try:
-                    reply = inbox.get(timeout=max(wake - now, 0.001))
-                except queue.Empty:
-                    continue
-                request = sent.get(reply.sequence)
-                if request is None or reply.id != request.id:
-                    continue
-                if reply.sequence in rtts or reply.sequence in errors:
-                    continue
-                if reply.type == reply_type and _same_ip(reply.source, address):
-                    rtts[reply.sequence] = max(reply.time - request.time, 0.0)
-                elif reply.type in error_types:
-                    errors.add(reply.sequence)
+        engine = _engine(family, privileged)
     except SocketPermissionError as exc:
         raise ProbeSetupError(
             "cannot open an ICMP socket: run as root or grant CAP_NET_RAW, or put this "
             "process's group inside sysctl net.ipv4.ping_group_range"
         ) from exc
-    except ICMPLibError as exc:
-        if not sent:
-            text = re.sub(r"^\[Errno \d+\]\s*", "", str(exc)).strip().lower()
-            return result(False, text or "cannot send ICMP echo request", {})
-        # a later send failed: judge what we have
+    engine.begin(_Probe(
+        address=str(sockaddr[0]), ident=unique_identifier(), count=settings.count,
+        interval=min(_SEND_INTERVAL, timeout / (2 * settings.count)), started=started,
+        deadline=started + timeout, max_loss=settings.max_loss, reply_type=reply_type,
+        error_types=tuple(error_types), done=done))
 
-    loss = 1 - len(rtts) / count
-    details: dict[str, float] = {"icmp_packet_loss_ratio": loss}
-    if rtts:
-        details["icmp_rtt_seconds"] = sum(rtts.values()) / len(rtts)
-    ok = bool(rtts) if settings.max_loss is None else loss <= settings.max_loss + 1e-9
-    if ok:
-        return result(True, None, details)
-    if errors and not rtts and len(errors) == len(sent):
-        cause = "destination unreachable"
-    else:
-        cause = f"{round(loss * 100):d}% packet loss"
-    return result(False, cause, details)
+
+def run(settings: Settings, timeout: float) -> ProbeResult:
+    """Probe once and wait for the result."""
+    return wait(lambda done: start(settings, timeout, done))
