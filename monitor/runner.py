@@ -1,11 +1,15 @@
 """Runs the probes on schedule and turns their results into durable outages.
 
-APScheduler fires one job per target every ``interval`` (first runs spread
-across the interval by a stable hash of the name, so restarts don't stampede);
-a job probes only inside the target's working hours unless
-``probe_outside_hours``. Each result goes through the pure tracker, and a
-transition is committed to the store *before* live state changes, so whatever
-/metrics has shown is on disk. Time comes from an injected clock.
+Each target is due every ``interval`` from a stable offset (a hash of its name,
+so first runs are spread and restarts don't stampede). Targets whose offsets
+fall in the same ``SLOT`` of the same interval share one APScheduler job, which
+begins their probes one after the other: per-job scheduling cost is paid once per
+slot, not once per probe (BENCHMARKS.md). A target is probed only inside its
+working hours unless ``probe_outside_hours``. Probe types with ``start`` (icmp)
+return at once and report from their own thread; the others run on a pool.
+Each result goes through the pure tracker, and a transition is committed to
+the store *before* live state changes, so whatever /metrics has shown is on
+disk. Time comes from an injected clock.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor as ProbePool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -25,17 +30,18 @@ from prometheus_client import Histogram
 
 from monitor.config import Config, Target
 from monitor.probes import probe_module
-from monitor.probes.base import ProbeResult
+from monitor.probes.base import Done, ProbeResult, wait
 from monitor.store import Store, StoreError
 from monitor.totals import RunningTotals
 from monitor.tracker import Closed, Opened, TargetState, observe, resumed
 
 log = logging.getLogger("availmon")
 
-# A probe mostly waits (an ICMP probe sends 3 echoes 0.2 s apart; an HTTP probe waits on
-# the server), so the pool bounds probes in flight, not CPU: 10,000 targets at 60 s with
-# ~0.5 s per probe need ~85 in flight, failing ones up to their timeout (BENCHMARKS.md).
+# An HTTP or TCP probe holds a pool thread while it waits on the server, so the pool bounds
+# those probes in flight, not CPU: 1,000 HTTP targets at 60 s whose servers all hang for a
+# 5 s timeout need ~85 threads. ICMP probes hold none. Threads start only as needed.
 PROBE_WORKERS = 256
+SLOT = 0.25  # seconds: targets due within one slot of an interval are begun by one job
 TOTALS_EVERY = 5.0  # seconds between checks for corrections, period ends and folding
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -75,6 +81,7 @@ class LiveTarget:
     failures: int = 0
     outages_total: int = 0
     first_run: float = 0.0
+    in_flight: bool = False  # a probe has begun and not reported yet
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -83,14 +90,47 @@ def spread_offset(name: str, interval: float) -> float:
     return zlib.crc32(name.encode()) / 2**32 * interval
 
 
-def run_probe(target: Target) -> ProbeResult:
-    """Probe once; a bug in a probe becomes a failed result, never a dead job."""
+SlotKey = tuple[float, int]  # (interval, offset // SLOT)
+
+
+def slot_of(target: Target) -> SlotKey:
+    """The slot whose job begins this target's probes."""
+    return target.interval, int(spread_offset(target.name, target.interval) // SLOT)
+
+
+@dataclass
+class Slot:
+    """The targets one job begins, and when that job first ran (lateness is against it)."""
+
+    first_run: float
+    names: list[str]
+
+
+def starts(target: Target) -> bool:
+    """Whether the target's probe type begins a probe without holding a thread (icmp)."""
+    return hasattr(probe_module(target.type), "start")
+
+
+def start_probe(target: Target, done: Done) -> None:
+    """Begin one probe; ``done(result)`` gets its result: from the probe's own thread for
+    types that ``start``, else here once it has run. A bug in a probe becomes a failed
+    result, never a dead job."""
+    module = probe_module(target.type)
     started = time.monotonic()
     try:
-        return probe_module(target.type).run(target.settings, target.timeout)
+        if starts(target):
+            module.start(target.settings, target.timeout, done)
+            return
+        result = module.run(target.settings, target.timeout)
     except Exception as exc:  # a probe must not raise; if one does, say so loudly
         log.exception("probe of %s raised (this is a bug in availmon)", target.name)
-        return ProbeResult(False, time.monotonic() - started, f"internal error: {exc}")
+        result = ProbeResult(False, time.monotonic() - started, f"internal error: {exc}")
+    done(result)
+
+
+def run_probe(target: Target) -> ProbeResult:
+    """Probe once and wait for the result."""
+    return wait(lambda done: start_probe(target, done))
 
 
 class Runner:
@@ -113,8 +153,10 @@ class Runner:
         self.totals = RunningTotals(store)
         self._lock = threading.RLock()
         self._stopped = False
+        self._slots: dict[SlotKey, Slot] = {}
+        self._pool = ProbePool(workers, thread_name_prefix="probe")
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers),
+            executors={"default": ThreadPoolExecutor(4),  # slot jobs: they only begin probes
                        # the daemon's own jobs never wait behind a backlog of probes
                        "housekeeping": ThreadPoolExecutor(2)},
             timezone=UTC
@@ -152,6 +194,8 @@ class Runner:
         self._scheduler.start()
 
     def _schedule_all(self) -> None:
+        self._scheduler.remove_all_jobs()
+        self._slots.clear()
         for live in self.live.values():
             self._schedule(live)
         for job_id, job, every in (("heartbeat", self.heartbeat, self.config.heartbeat),
@@ -175,6 +219,7 @@ class Runner:
         with self._lock:
             self._stopped = True
         self._scheduler.shutdown(wait=False)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.store.end_coverage(None, self.clock.time())
 
     def healthy(self) -> bool:
@@ -241,8 +286,8 @@ class Runner:
             self.config = config
             removed = [name for name in old if name not in new]
             for name in removed:
-                self._scheduler.remove_job(_job_id(name))
                 live = self.live.pop(name)
+                self._unschedule(live)
                 with live.lock:
                     if live.outage is not None:
                         live.outage.end = max(now, live.outage.start)
@@ -252,6 +297,7 @@ class Runner:
             self.store.end_coverage([t.name for t in changed], now)
             for target in changed:
                 live = self.live[target.name]
+                self._unschedule(live)
                 live.target = target
                 self._schedule(live)
             added = [t for t in new.values() if t.name not in old]
@@ -268,20 +314,44 @@ class Runner:
         return live
 
     def _schedule(self, live: LiveTarget) -> None:
-        target = live.target
-        live.first_run = self.clock.time() + spread_offset(target.name, target.interval)
-        trigger = IntervalTrigger(seconds=target.interval,
-                                  start_date=datetime.fromtimestamp(live.first_run, UTC))
-        self._scheduler.add_job(
-            self.probe_job, trigger, args=[target.name], id=_job_id(target.name), max_instances=1,
-            coalesce=True, misfire_grace_time=max(1, int(target.interval)),
-            replace_existing=True,
-        )
+        """Put the target in its slot, starting the slot's job if it is the first."""
+        key = slot_of(live.target)
+        slot = self._slots.get(key)
+        if slot is None:
+            interval, index = key
+            slot = self._slots[key] = Slot(self.clock.time() + index * SLOT, [])
+            trigger = IntervalTrigger(seconds=interval,
+                                      start_date=datetime.fromtimestamp(slot.first_run, UTC))
+            self._scheduler.add_job(
+                self.slot_job, trigger, args=[key], id=slot_id(key), max_instances=1,
+                coalesce=True, misfire_grace_time=max(1, int(interval)), replace_existing=True,
+            )
+        slot.names.append(live.target.name)
+        live.first_run = slot.first_run
+
+    def _unschedule(self, live: LiveTarget) -> None:
+        key = slot_of(live.target)
+        slot = self._slots[key]
+        slot.names.remove(live.target.name)
+        if not slot.names:
+            del self._slots[key]
+            self._scheduler.remove_job(slot_id(key))
 
     # -- probing ---------------------------------------------------------
 
+    def slot_job(self, key: SlotKey) -> None:
+        """One scheduled run of a slot: each target's turn, on the pool if its probe
+        holds a thread while it waits."""
+        slot = self._slots.get(key)
+        for name in list(slot.names) if slot is not None else ():
+            live = self.live.get(name)
+            if live is not None and not starts(live.target):
+                self._pool.submit(self.probe_job, name)
+            else:
+                self.probe_job(name)
+
     def probe_job(self, name: str) -> None:
-        """One scheduled run: gate on working hours, probe, record."""
+        """One target's turn: gate on working hours, begin the probe, record its result."""
         live = self.live.get(name)
         if live is None:
             return
@@ -292,7 +362,16 @@ class Runner:
             self.lateness.observe(late)
         if not self.in_hours(target, now):
             return
-        self.record(name, run_probe(target), now)
+        with live.lock:
+            if live.in_flight:  # never two probes of one target at once (after a reschedule)
+                return
+            live.in_flight = True
+
+        def done(result: ProbeResult) -> None:
+            live.in_flight = False
+            self.record(name, result, now)
+
+        start_probe(target, done)
 
     def in_hours(self, target: Target, at: float) -> bool:
         return target.probe_outside_hours or self.config.schedule_of(target).is_open(at)
@@ -333,8 +412,9 @@ def _one_line(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
-def _job_id(target: str) -> str:
-    return f"probe:{target}"
+def slot_id(key: SlotKey) -> str:
+    interval, index = key
+    return f"probe:{interval:g}s/{index}"
 
 
 def clock_step(offset: float, wall: float, monotonic: float, tolerance: float = 2.0

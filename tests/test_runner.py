@@ -178,6 +178,8 @@ def test_clock_step_detection():
 def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
     import time
 
+    from monitor.runner import slot_id, slot_of
+
     store = Store(tmp_path / "a.db")
     config = config_mod.parse({"targets": [
         {"name": "a", "type": "http", "url": server.url, "interval": "1h", "timeout": "1s"},
@@ -187,7 +189,7 @@ def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
     try:
         before = runner.live["a"].first_run
         runner.on_clock_step(-3600)
-        job = runner._scheduler.get_job("probe:a")
+        job = runner._scheduler.get_job(slot_id(slot_of(runner.live["a"].target)))
         now = time.time()
         # Re-anchored: the next run is the stable spread offset after *now*, within the
         # interval, whatever the wall clock did.
@@ -197,3 +199,57 @@ def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
         assert runner._scheduler.get_job("heartbeat") is not None
     finally:
         runner.stop()
+
+
+def test_targets_due_in_one_slot_share_a_job_and_reload_keeps_slots_exact(tmp_path):
+    from monitor.runner import slot_id, slot_of
+
+    def targets(names, interval):
+        return [{"name": n, "type": "tcp", "host": "127.0.0.1", "port": 9,
+                 "interval": interval, "timeout": "0.5s"} for n in names]
+
+    def probe_jobs(runner):
+        return {j.id for j in runner._scheduler.get_jobs() if j.id.startswith("probe:")}
+
+    def expected(runner):
+        return {slot_id(slot_of(live.target)) for live in runner.live.values()}
+
+    store = Store(tmp_path / "a.db")
+    first = config_mod.parse({"targets": targets([f"t{i}" for i in range(40)], "1s")},
+                             "t.yaml", {})
+    runner = Runner(first, store)
+    runner.start()
+    try:
+        assert probe_jobs(runner) == expected(runner)
+        assert len(probe_jobs(runner)) <= 4          # a 1 s interval has four 0.25 s slots
+        names = [n for slot in runner._slots.values() for n in slot.names]
+        assert sorted(names) == sorted(runner.live)  # each target in exactly one slot
+        second = config_mod.parse({"targets": targets([f"t{i}" for i in range(5)], "1s")
+                                   + targets([f"t{i}" for i in range(5, 10)], "1h")},
+                                  "t.yaml", {})
+        runner.reload(second)
+        assert probe_jobs(runner) == expected(runner)  # no job left for an emptied slot
+        names = [n for slot in runner._slots.values() for n in slot.names]
+        assert sorted(names) == sorted(runner.live) == sorted(f"t{i}" for i in range(10))
+    finally:
+        runner.stop()
+
+
+def test_icmp_probe_reports_later_and_never_overlaps_itself(tmp_path):
+    import time
+
+    config = config_mod.parse({"targets": [
+        {"name": "ping", "type": "icmp", "host": "127.0.0.1", "count": 3,
+         "interval": "30s", "timeout": "2s", "schedule": "always"}]}, "t.yaml", {})
+    runner = Runner(config, Store(tmp_path / "a.db"), FakeClock(WED_10))
+    runner.resume()
+    live = runner.live["ping"]
+    runner.probe_job("ping")      # returns once the first echo is out (3 echoes 0.2 s apart)
+    assert live.in_flight and live.last is None
+    runner.probe_job("ping")      # still in flight: not begun a second time
+    for _ in range(100):          # the result arrives from the ICMP engine
+        if live.last is not None:
+            break
+        time.sleep(0.05)
+    assert live.last is not None and live.last.success
+    assert (live.successes, live.failures, live.in_flight) == (1, 0, False)
