@@ -29,6 +29,7 @@ group and is killed in ``finally``. Only 127.0.0.0/8 is ever contacted.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -104,10 +105,14 @@ def status_kb(pid: int, key: str) -> int:
 
 
 def fetch(url: str, timeout: float = 30.0) -> tuple[bytes, float]:
+    """GET url as Prometheus scrapes (asking for gzip); the body and the seconds it took."""
     assert_loopback(url)
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         body = resp.read()
+        if resp.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
     return body, time.perf_counter() - t0
 
 
