@@ -3,12 +3,14 @@
 Usage: .venv/bin/python bench/scrape.py [N ...]   (default: 1000 10000)
 
 Builds a database with 30 days of coverage (a restart a week) and a few outages per
-target, then times: the start-up rebuild of the running totals, and a full scrape
-(collect + exposition) as Prometheus would see it. Nothing is probed; no network.
+target, then times: the start-up rebuild of the running totals, a full scrape
+(collect + exposition) as Prometheus would see it, and its gzip at level 1 as web.py
+sends it (Prometheus always asks for gzip). Nothing is probed; no network.
 """
 
 from __future__ import annotations
 
+import gzip
 import sys
 import tempfile
 import time
@@ -57,7 +59,8 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
-    print(f"{'targets':>8} {'rebuild s':>10} {'scrape s':>9} {'scrape MB':>10} {'series':>8}")
+    print(f"{'targets':>8} {'rebuild s':>10} {'scrape s':>9} {'gzip s':>7} {'scrape MB':>10}"
+          f" {'gzip MB':>8} {'series':>8}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as folder:
             config, store, now = build(n, Path(folder))
@@ -71,8 +74,12 @@ def main() -> None:
             t0 = time.perf_counter()
             body = exposition(runner, registry)
             scrape = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            packed = gzip.compress(body, compresslevel=1)  # as monitor/web.py does
+            packing = time.perf_counter() - t0
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-            print(f"{n:>8} {rebuild:>10.2f} {scrape:>9.3f} {len(body) / 1e6:>10.1f} {series:>8}")
+            print(f"{n:>8} {rebuild:>10.2f} {scrape:>9.3f} {packing:>7.3f} {len(body) / 1e6:>10.1f}"
+                  f" {len(packed) / 1e6:>8.2f} {series:>8}")
             store.close()
 
 

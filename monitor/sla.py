@@ -264,15 +264,27 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
 def live_ratio(policy: Policy) -> Callable[[float, float, float, float], float | None]:
     """The policy's ratio over (scheduled, monitored, unmonitored, down) in plain floats,
     for the live metrics' running totals: a scrape computes 50,000 of them, so the policy
-    is resolved once here. Reports use the exact path in ``target_figures``."""
-    policy = Policy(policy)
+    is resolved once here. Reports use the exact path in ``target_figures``.
+
+    Which seconds make up the terms is read off ``_terms`` itself (fed one bit per
+    argument; it only picks and adds them), so the formula stays defined once while
+    the closure does no enum dispatch or generic call per figure.
+    """
+    numerator, denominator = _terms(Policy(policy), 1, 2, 4, 8)
+    if numerator not in (8, 8 + 4) or denominator not in (1, 2):
+        raise AssertionError(f"live_ratio cannot express the terms of {policy!r}")
+    with_unmonitored = numerator == 8 + 4  # down + unmonitored, added in _terms' order
+    over_monitored = denominator == 2
 
     def ratio(scheduled: float, monitored: float, unmonitored: float,
               down: float) -> float | None:
-        numerator, denominator = _terms(policy, scheduled, monitored, unmonitored, down)
-        if denominator <= 0:
+        below = monitored if over_monitored else scheduled
+        if below <= 0:
             return None
-        return min(1.0, max(0.0, 1 - numerator / denominator))
+        x = 1 - (down + unmonitored if with_unmonitored else down) / below
+        # min(1.0, max(0.0, x)) without two calls; the same result for every float.
+        x = x if x > 0.0 else 0.0
+        return x if x < 1.0 else 1.0
 
     return ratio
 
