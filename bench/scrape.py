@@ -3,23 +3,27 @@
 Usage: .venv/bin/python bench/scrape.py [N ...]   (default: 1000 10000)
 
 Builds a database with 30 days of coverage (a restart a week) and a few outages per
-target, then times: the start-up rebuild of the running totals, a full scrape
-(collect + exposition) as Prometheus would see it, and its gzip at level 1 as web.py
-sends it (Prometheus always asks for gzip). Nothing is probed; no network.
+target, then times: the start-up rebuild of the running totals, rendering the
+/metrics body, and a scrape as Prometheus does it (HTTP GET on loopback asking for
+gzip, through monitor/web.py); and measures the most memory one rendering holds at
+once (tracemalloc peak). Nothing is probed; only loopback.
 """
 
 from __future__ import annotations
 
-import gzip
 import sys
 import tempfile
 import time
+import tracemalloc
+import urllib.request
+from functools import partial
 from pathlib import Path
 
 from monitor import config as config_mod
-from monitor.metrics import DaemonStatus, build_registry, exposition
+from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.runner import Runner
 from monitor.store import Store
+from monitor.web import MetricsServer
 
 DAY = 86400.0
 
@@ -59,8 +63,8 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
-    print(f"{'targets':>8} {'rebuild s':>10} {'scrape s':>9} {'gzip s':>7} {'scrape MB':>10}"
-          f" {'gzip MB':>8} {'series':>8}")
+    print(f"{'targets':>8} {'rebuild s':>10} {'render s':>9} {'scrape s':>9} {'MB':>6}"
+          f" {'gzip MB':>8} {'series':>8} {'alloc peak MB':>14}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as folder:
             config, store, now = build(n, Path(folder))
@@ -72,14 +76,28 @@ def main() -> None:
             exposition(runner, registry)  # warm
             runner.clock.now += 30  # type: ignore[attr-defined]
             t0 = time.perf_counter()
-            body = exposition(runner, registry)
-            scrape = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            packed = gzip.compress(body, compresslevel=1)  # as monitor/web.py does
-            packing = time.perf_counter() - t0
+            body = b"".join(exposition(runner, registry))
+            render = time.perf_counter() - t0
+            server = MetricsServer(("127.0.0.1", 0), partial(exposition, runner, registry),
+                                   CONTENT_TYPE)
+            server.start()
+            try:  # as Prometheus scrapes: over HTTP, asking for gzip
+                url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+                request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=60) as resp:
+                    packed = resp.read()
+                scrape = time.perf_counter() - t0
+            finally:
+                server.shutdown()
+                server.server_close()
+            tracemalloc.start()  # the most memory one scrape holds at once
+            exposition(runner, registry)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-            print(f"{n:>8} {rebuild:>10.2f} {scrape:>9.3f} {packing:>7.3f} {len(body) / 1e6:>10.1f}"
-                  f" {len(packed) / 1e6:>8.2f} {series:>8}")
+            print(f"{n:>8} {rebuild:>10.2f} {render:>9.3f} {scrape:>9.3f} {len(body) / 1e6:>6.1f}"
+                  f" {len(packed) / 1e6:>8.2f} {series:>8} {peak / 1e6:>14.1f}")
             store.close()
 
 

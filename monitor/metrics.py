@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from io import StringIO
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -116,27 +116,39 @@ def _target_labels(t: Target) -> str:
     return f'{_labels(t.name, t.group)},type="{t.type}"'
 
 
+def _family_text(name: str, kind: str, help_text: str) -> StringIO:
+    text = StringIO()
+    text.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+    return text
+
+
 class _Families:
-    """Text-format families in order of their first sample, each HELP/TYPE once."""
+    """Text-format families in order of their first sample, each HELP/TYPE once.
+
+    Each family is a StringIO written sample by sample: a line's string is copied
+    into the family's buffer and freed at once. Holding the 360,000 lines of a 10,000
+    target scrape until a final join made each scrape allocate ~40 MB of small strings,
+    and the allocator's arenas grew with them over hours (BENCHMARKS.md, soak).
+    """
 
     def __init__(self) -> None:
         self.order: list[str] = []
-        self.lines: dict[str, list[str]] = {}
+        self.texts: dict[str, StringIO] = {}
 
-    def family(self, name: str, kind: str, help_text: str) -> list[str]:
-        """The family's lines, to append samples to (created, with HELP/TYPE, if new)."""
-        lines = self.lines.get(name)
-        if lines is None:
+    def family(self, name: str, kind: str, help_text: str) -> StringIO:
+        """The family's text, to write samples to (created, with HELP/TYPE, if new)."""
+        text = self.texts.get(name)
+        if text is None:
             self.order.append(name)
-            lines = self.lines[name] = [f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"]
-        return lines
+            text = self.texts[name] = _family_text(name, kind, help_text)
+        return text
 
     def add(self, name: str, kind: str, help_text: str, labels: str, value: float) -> None:
-        self.family(name, kind, help_text).append(f"{name}{{{labels}}} {float(value)!r}\n")
+        self.family(name, kind, help_text).write(f"{name}{{{labels}}} {float(value)!r}\n")
 
-    def text(self) -> str:
-        # One join over every line: joining each family first copies the 28 MB twice.
-        return "".join(chain.from_iterable(self.lines[name] for name in self.order))
+    def chunks(self) -> list[bytes]:
+        """The families in order, each encoded and its text freed before the next."""
+        return [self.texts.pop(name).getvalue().encode() for name in list(self.order)]
 
 
 class _Reprs(dict[float, str]):
@@ -157,7 +169,7 @@ class _Reprs(dict[float, str]):
 ONE, ZERO = repr(1.0), repr(0.0)
 
 
-def render_targets(runner: Runner, now: float) -> str:
+def render_targets(runner: Runner, now: float) -> list[bytes]:
     """The per-target and per-group families in the Prometheus text format.
 
     Each family's lines are fetched once, when its first sample appears (the order
@@ -180,13 +192,13 @@ def render_targets(runner: Runner, now: float) -> str:
                 success = family("probe_success", g, "Whether the last probe succeeded.")
                 duration = family("probe_duration_seconds", g,
                                   "How many seconds the last probe took.")
-            success.append(f"probe_success{{{labels}}} {ONE if last.success else ZERO}\n")
-            duration.append(
+            success.write(f"probe_success{{{labels}}} {ONE if last.success else ZERO}\n")
+            duration.write(
                 f"probe_duration_seconds{{{labels}}} {float(last.duration_seconds)!r}\n")
             for key, value in last.details.items():
                 if key in DETAIL_METRICS:
                     name, help_text, extra = DETAIL_METRICS[key]
-                    family(name, g, help_text).append(
+                    family(name, g, help_text).write(
                         f"{name}{{{labels}{extra}}} {float(value)!r}\n")
         if info is None:
             info = family("availmon_target_info", g,
@@ -194,12 +206,12 @@ def render_targets(runner: Runner, now: float) -> str:
         schedule = schedules.get(t.schedule)
         if schedule is None:
             schedule = schedules[t.schedule] = _escape(t.schedule)
-        info.append(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
+        info.write(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
         if live.last_at is not None:
             if stamps is None:
                 stamps = family("availmon_last_probe_timestamp_seconds", g,
                                 "When the target was last probed.")
-            stamps.append(
+            stamps.write(
                 f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(live.last_at)!r}\n")
         if up is None or outages is None or starts is None or probes is None:
             up = family("availmon_target_up", g,
@@ -212,18 +224,18 @@ def render_targets(runner: Runner, now: float) -> str:
             probes = family("availmon_probes_total", "counter",
                             "Probes run by this process, by result.")
         state = live.state
-        up.append(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
-        outages.append(f"availmon_outages_total{{{labels}}} {counts[live.outages_total]}\n")
+        up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
+        outages.write(f"availmon_outages_total{{{labels}}} {counts[live.outages_total]}\n")
         if state.outage_start is not None:
             cause = _escape(live.outage.cause if live.outage else "")
-            starts.append(f'availmon_outage_start_timestamp_seconds{{{labels},cause="{cause}"}}'
+            starts.write(f'availmon_outage_start_timestamp_seconds{{{labels},cause="{cause}"}}'
                           f" {float(state.outage_start)!r}\n")
-        probes.append(f'availmon_probes_total{{{labels},result="success"}}'
+        probes.write(f'availmon_probes_total{{{labels},result="success"}}'
                       f" {counts[live.successes]}\n"
                       f'availmon_probes_total{{{labels},result="failure"}}'
                       f" {counts[live.failures]}\n")
     _render_figures(out, runner, now)
-    return out.text()
+    return out.chunks()
 
 
 TARGET_FIGURES = (  # name, help: one sample per target and period
@@ -255,7 +267,7 @@ GROUP_NAMES = tuple(name for name, _ in GROUP_FIGURES)
 _PERIODS = tuple(f',period="{kind}"}} ' for kind in KINDS)  # each line's last label
 
 
-def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[list[str], ...],
+def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[StringIO, ...],
                   reprs: _Reprs) -> None:
     """Append one entity's figures for the five periods (the scrape's hot loop).
 
@@ -269,29 +281,29 @@ def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[list
      s3, m3, _, d3, r3, b3, s4, m4, _, d4, r4, b4) = row
     o = "{" + labels  # each line: name, o, period, value
     if r0 is not None:
-        ratio.append(f"{n_ratio}{o}{q0}{reprs[r0]}\n")
+        ratio.write(f"{n_ratio}{o}{q0}{reprs[r0]}\n")
     if r1 is not None:
-        ratio.append(f"{n_ratio}{o}{q1}{reprs[r1]}\n")
+        ratio.write(f"{n_ratio}{o}{q1}{reprs[r1]}\n")
     if r2 is not None:
-        ratio.append(f"{n_ratio}{o}{q2}{reprs[r2]}\n")
+        ratio.write(f"{n_ratio}{o}{q2}{reprs[r2]}\n")
     if r3 is not None:
-        ratio.append(f"{n_ratio}{o}{q3}{reprs[r3]}\n")
+        ratio.write(f"{n_ratio}{o}{q3}{reprs[r3]}\n")
     if r4 is not None:
-        ratio.append(f"{n_ratio}{o}{q4}{reprs[r4]}\n")
+        ratio.write(f"{n_ratio}{o}{q4}{reprs[r4]}\n")
     n = n_sched
-    scheduled.append(f"{n}{o}{q0}{reprs[s0]}\n{n}{o}{q1}{reprs[s1]}\n{n}{o}{q2}{reprs[s2]}\n"
+    scheduled.write(f"{n}{o}{q0}{reprs[s0]}\n{n}{o}{q1}{reprs[s1]}\n{n}{o}{q2}{reprs[s2]}\n"
                      f"{n}{o}{q3}{reprs[s3]}\n{n}{o}{q4}{reprs[s4]}\n")
     n = n_mon
-    monitored.append(f"{n}{o}{q0}{reprs[m0]}\n{n}{o}{q1}{reprs[m1]}\n{n}{o}{q2}{reprs[m2]}\n"
+    monitored.write(f"{n}{o}{q0}{reprs[m0]}\n{n}{o}{q1}{reprs[m1]}\n{n}{o}{q2}{reprs[m2]}\n"
                      f"{n}{o}{q3}{reprs[m3]}\n{n}{o}{q4}{reprs[m4]}\n")
     n = n_down
-    down.append(f"{n}{o}{q0}{reprs[d0]}\n{n}{o}{q1}{reprs[d1]}\n{n}{o}{q2}{reprs[d2]}\n"
+    down.write(f"{n}{o}{q0}{reprs[d0]}\n{n}{o}{q1}{reprs[d1]}\n{n}{o}{q2}{reprs[d2]}\n"
                 f"{n}{o}{q3}{reprs[d3]}\n{n}{o}{q4}{reprs[d4]}\n")
     n = n_budget
-    budget.append(f"{n}{o}{q0}{reprs[b0]}\n{n}{o}{q1}{reprs[b1]}\n{n}{o}{q2}{reprs[b2]}\n"
+    budget.write(f"{n}{o}{q0}{reprs[b0]}\n{n}{o}{q1}{reprs[b1]}\n{n}{o}{q2}{reprs[b2]}\n"
                   f"{n}{o}{q3}{reprs[b3]}\n{n}{o}{q4}{reprs[b4]}\n")
     n = n_allowed  # shown as remaining + down, so the two budget lines always agree
-    allowed.append(f"{n}{o}{q0}{reprs[b0 + d0]}\n{n}{o}{q1}{reprs[b1 + d1]}\n"
+    allowed.write(f"{n}{o}{q0}{reprs[b0 + d0]}\n{n}{o}{q1}{reprs[b1 + d1]}\n"
                    f"{n}{o}{q2}{reprs[b2 + d2]}\n{n}{o}{q3}{reprs[b3 + d3]}\n"
                    f"{n}{o}{q4}{reprs[b4 + d4]}\n")
 
@@ -309,8 +321,7 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
         return
     g = "gauge"
     reprs = _Reprs()
-    lines = tuple([f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"]
-                  for name, help_text in TARGET_FIGURES)
+    lines = tuple(_family_text(name, g, help_text) for name, help_text in TARGET_FIGURES)
     # The objectives in force now: the current reporting year's (labelled once per scrape;
     # targets share a few Objective objects, so each is resolved once).
     year = current_period("year", now, config.timezone, config.year_start_month).label
@@ -327,18 +338,17 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
         objective = in_year.get(id(t.objective))
         if objective is None:
             objective = in_year[id(t.objective)] = reprs[_in_year(t.objective, year)]
-        objectives.append(f"availmon_uptime_objective_ratio{{{labels}}} {objective}\n")
+        objectives.write(f"availmon_uptime_objective_ratio{{{labels}}} {objective}\n")
         flag = maintenance.get(t.name)
         if flag is not None:
             if in_maint is None:
                 in_maint = out.family("availmon_in_maintenance", g,
                                       "1 while a maintenance window applies to the target.")
-            in_maint.append(f"availmon_in_maintenance{{{labels}}} {ONE if flag else ZERO}\n")
+            in_maint.write(f"availmon_in_maintenance{{{labels}}} {ONE if flag else ZERO}\n")
         row = rows_of(t.name)
         if row is not None:
             _figure_lines(TARGET_NAMES, labels, row, lines, reprs)
-    group_lines = tuple([f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"]
-                        for name, help_text in GROUP_FIGURES)
+    group_lines = tuple(_family_text(name, g, help_text) for name, help_text in GROUP_FIGURES)
     for group, row in sorted(snapshot.groups.items()):
         _figure_lines(GROUP_NAMES, f'group="{_escape(group)}"', row, group_lines, reprs)
     for name, group in sorted(config.groups.items()):
@@ -348,9 +358,9 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     for (name, _), family in zip((*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines),
                                  strict=True):
         out.order.append(name)
-        out.lines[name] = family
+        out.texts[name] = family
 
 
-def exposition(runner: Runner, registry: CollectorRegistry) -> bytes:
-    """The whole /metrics body."""
-    return generate_latest(registry) + render_targets(runner, runner.clock.time()).encode()
+def exposition(runner: Runner, registry: CollectorRegistry) -> list[bytes]:
+    """The whole /metrics body, in chunks (one per family): never one 37 MB copy."""
+    return [generate_latest(registry), *render_targets(runner, runner.clock.time())]

@@ -542,7 +542,7 @@ def _open_outage_causes(runner) -> list[str]:
 
     from monitor.metrics import DaemonStatus, build_registry, exposition
 
-    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
+    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
     causes = []
     for family in text_string_to_metric_families(text):
         if family.name == "availmon_outage_start_timestamp_seconds":

@@ -105,7 +105,7 @@ def runner(tmp_path):
 
 
 def test_text_families_are_contiguous_with_one_header(runner):
-    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
+    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
     seen: list[str] = []
     for line in text.splitlines():
         if line.startswith("# HELP "):
@@ -123,7 +123,7 @@ def test_text_families_are_contiguous_with_one_header(runner):
 def test_figures_in_text_are_the_snapshot_values(runner):
     now = runner.clock.now
     snapshot = runner.totals.snapshot(runner.config, now)
-    text = render_targets(runner, now)
+    text = b"".join(render_targets(runner, now)).decode()
     for t in runner.config.targets:
         for kind in KINDS:
             live = snapshot.target(t.name, kind)

@@ -316,7 +316,7 @@ def _play(runner: Runner, clock: Clock, until: float) -> None:
 
 
 def _samples(runner: Runner) -> dict:
-    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
+    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 

@@ -163,7 +163,7 @@ def test_corrections_apply_at_once(setup, tmp_path):
 def test_exported_figures(setup):
     _config, _store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 9, 0), down=[])
-    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
+    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in text_string_to_metric_families(text) for s in fam.samples}
     key = (("group", "systems"), ("period", "day"), ("target", "web"))
@@ -192,6 +192,6 @@ def test_no_monitored_time_means_no_ratio(setup):
     # Saturday: no working hours at all this day -> ratio absent, never 1.
     clock.now = utc(2024, 3, 9, 12, 0)
     runner.totals.rebuild(config, clock.now)
-    text = exposition(runner, build_registry(runner, DaemonStatus())).decode()
+    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
     assert 'availmon_uptime_ratio{target="web",group="systems",period="day"}' not in text
     assert 'availmon_scheduled_seconds{target="web",group="systems",period="day"} 0.0' in text

@@ -12,7 +12,7 @@ from monitor.web import MetricsServer
 
 @pytest.fixture
 def server():
-    srv = MetricsServer(("127.0.0.1", 0), lambda: b"availmon_up 1.0\n" * 1000,
+    srv = MetricsServer(("127.0.0.1", 0), lambda: [b"availmon_up 1.0\n" * 1000],
                         "text/plain; version=0.0.4")
     srv.start()
     yield srv.server_address[1]

@@ -46,7 +46,7 @@ def serve():
     servers = []
 
     def start(web: webconfig.WebConfig) -> str:
-        srv = MetricsServer(("127.0.0.1", 0), lambda: BODY, "text/plain", web)
+        srv = MetricsServer(("127.0.0.1", 0), lambda: [BODY], "text/plain", web)
         srv.start()
         servers.append(srv)
         return f"https://127.0.0.1:{srv.server_address[1]}/metrics"
