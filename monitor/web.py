@@ -37,7 +37,8 @@ class MetricsServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
-        self.body = body
+        self._body = body
+        self._rendering = threading.Lock()
         self.content_type = content_type
         self.web = web or WebConfig(None, None)
 
@@ -51,6 +52,12 @@ class MetricsServer(ThreadingHTTPServer):
                 request.close()  # plain HTTP or a bad certificate: no TLS, no answer
                 return
         super().finish_request(request, client_address)
+
+    def body(self) -> Sequence[bytes]:
+        """One rendering at a time: concurrent scrapes (an HA pair of Prometheus servers)
+        would each hold a whole body (~37 MB at 10,000 targets) at once."""
+        with self._rendering:
+            return self._body()
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="metrics-http", daemon=True)

@@ -57,3 +57,41 @@ def test_other_methods_refused(server, method):
 
 def test_request_body_refused(server):
     assert request(server, "GET", "/metrics", body=b"x" * 10)[0] == 413
+
+
+def test_concurrent_scrapes_render_one_at_a_time_and_chunks_join():
+    """Two Prometheus servers scraping at once must not hold two bodies at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    active, most = 0, 0
+    lock = threading.Lock()
+
+    def body() -> list[bytes]:
+        nonlocal active, most
+        with lock:
+            active += 1
+            most = max(most, active)
+        time.sleep(0.05)  # a slow render, so that the scrapes overlap
+        with lock:
+            active -= 1
+        return [b"a 1.0\n" * 1000, b"b 2.0\n" * 1000]
+
+    srv = MetricsServer(("127.0.0.1", 0), body, "text/plain; version=0.0.4")
+    srv.start()
+    try:
+        port = srv.server_address[1]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(
+                lambda enc: request(port, "GET", "/metrics", {"Accept-Encoding": enc}),
+                ["gzip", "identity", "gzip", "identity"]))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert most == 1
+    expected = b"a 1.0\n" * 1000 + b"b 2.0\n" * 1000
+    for status, headers, data in answers:
+        if headers.get("Content-Encoding") == "gzip":
+            data = gzip.decompress(data)
+        assert status == 200 and data == expected
