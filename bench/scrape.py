@@ -1,17 +1,20 @@
 """How long a /metrics scrape and a full rebuild of the live figures take, by target count.
 
-Usage: .venv/bin/python bench/scrape.py [N ...]   (default: 1000 10000)
+Usage: .venv/bin/python bench/scrape.py [N ...] [--scrapes K] [--glibc-default]
+(default: 1000 10000, 20 scrapes)
 
 Builds a database with 30 days of coverage (a restart a week) and a few outages per
 target, then times: the start-up rebuild of the running totals, rendering the
 /metrics body, and a scrape as Prometheus does it (HTTP GET on loopback asking for
-gzip, through monitor/web.py); and measures the most memory one rendering holds at
-once (tracemalloc peak). Nothing is probed; only loopback.
+gzip, through monitor/web.py; the median of K); and measures the most memory one
+rendering holds at once (tracemalloc peak) and how much the process's RSS grew over
+the K scrapes. Nothing is probed; only loopback.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -20,6 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from monitor import config as config_mod
+from monitor.daemon import tune_malloc
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.runner import Runner
 from monitor.store import Store
@@ -61,11 +65,26 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
     return config, store, now
 
 
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sizes", type=int, nargs="*", default=[1000, 10000])
+    ap.add_argument("--scrapes", type=int, default=20, help="HTTP scrapes per size")
+    ap.add_argument("--glibc-default", action="store_true",
+                    help="leave malloc as glibc sets it (as before the daemon tuned it)")
+    args = ap.parse_args()
+    if not args.glibc_default:
+        tune_malloc()  # as the daemon does
     print(f"{'targets':>8} {'rebuild s':>10} {'render s':>9} {'scrape s':>9} {'MB':>6}"
-          f" {'gzip MB':>8} {'series':>8} {'alloc peak MB':>14}")
-    for n in sizes:
+          f" {'gzip MB':>8} {'series':>8} {'alloc peak MB':>14} {'RSS growth MB':>14}")
+    for n in args.sizes:
         with tempfile.TemporaryDirectory() as folder:
             config, store, now = build(n, Path(folder))
             runner = Runner(config, store, Clock(now))
@@ -81,23 +100,32 @@ def main() -> None:
             server = MetricsServer(("127.0.0.1", 0), partial(exposition, runner, registry),
                                    CONTENT_TYPE)
             server.start()
-            try:  # as Prometheus scrapes: over HTTP, asking for gzip
-                url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
-                request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
-                t0 = time.perf_counter()
-                with urllib.request.urlopen(request, timeout=60) as resp:
-                    packed = resp.read()
-                scrape = time.perf_counter() - t0
+            url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+            times, packed, rss_before = [], 0, rss_mb()
+            try:  # as Prometheus scrapes: over HTTP, asking for gzip (and some without)
+                for k in range(args.scrapes):
+                    runner.clock.now += 7.3  # type: ignore[attr-defined]
+                    gzip = k % 4 != 3
+                    request = urllib.request.Request(
+                        url, headers={"Accept-Encoding": "gzip" if gzip else "identity"})
+                    t0 = time.perf_counter()
+                    with urllib.request.urlopen(request, timeout=60) as resp:
+                        size = len(resp.read())  # the body is not kept: RSS is the server's
+                    if gzip:
+                        times.append(time.perf_counter() - t0)
+                        packed = size
             finally:
                 server.shutdown()
                 server.server_close()
+            growth = rss_mb() - rss_before
             tracemalloc.start()  # the most memory one scrape holds at once
             exposition(runner, registry)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-            print(f"{n:>8} {rebuild:>10.2f} {render:>9.3f} {scrape:>9.3f} {len(body) / 1e6:>6.1f}"
-                  f" {len(packed) / 1e6:>8.2f} {series:>8} {peak / 1e6:>14.1f}")
+            print(f"{n:>8} {rebuild:>10.2f} {render:>9.3f} {statistics.median(times):>9.3f}"
+                  f" {len(body) / 1e6:>6.1f} {packed / 1e6:>8.2f} {series:>8}"
+                  f" {peak / 1e6:>14.1f} {growth:>14.1f}")
             store.close()
 
 
