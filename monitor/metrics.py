@@ -290,22 +290,20 @@ def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[Stri
         ratio.write(f"{n_ratio}{o}{q3}{reprs[r3]}\n")
     if r4 is not None:
         ratio.write(f"{n_ratio}{o}{q4}{reprs[r4]}\n")
-    n = n_sched
-    scheduled.write(f"{n}{o}{q0}{reprs[s0]}\n{n}{o}{q1}{reprs[s1]}\n{n}{o}{q2}{reprs[s2]}\n"
-                     f"{n}{o}{q3}{reprs[s3]}\n{n}{o}{q4}{reprs[s4]}\n")
-    n = n_mon
-    monitored.write(f"{n}{o}{q0}{reprs[m0]}\n{n}{o}{q1}{reprs[m1]}\n{n}{o}{q2}{reprs[m2]}\n"
-                     f"{n}{o}{q3}{reprs[m3]}\n{n}{o}{q4}{reprs[m4]}\n")
-    n = n_down
-    down.write(f"{n}{o}{q0}{reprs[d0]}\n{n}{o}{q1}{reprs[d1]}\n{n}{o}{q2}{reprs[d2]}\n"
-                f"{n}{o}{q3}{reprs[d3]}\n{n}{o}{q4}{reprs[d4]}\n")
-    n = n_budget
-    budget.write(f"{n}{o}{q0}{reprs[b0]}\n{n}{o}{q1}{reprs[b1]}\n{n}{o}{q2}{reprs[b2]}\n"
-                  f"{n}{o}{q3}{reprs[b3]}\n{n}{o}{q4}{reprs[b4]}\n")
-    n = n_allowed  # shown as remaining + down, so the two budget lines always agree
-    allowed.write(f"{n}{o}{q0}{reprs[b0 + d0]}\n{n}{o}{q1}{reprs[b1 + d1]}\n"
-                   f"{n}{o}{q2}{reprs[b2 + d2]}\n{n}{o}{q3}{reprs[b3 + d3]}\n"
-                   f"{n}{o}{q4}{reprs[b4 + d4]}\n")
+    scheduled.write(_five(n_sched, o, reprs, s0, s1, s2, s3, s4))
+    monitored.write(_five(n_mon, o, reprs, m0, m1, m2, m3, m4))
+    down.write(_five(n_down, o, reprs, d0, d1, d2, d3, d4))
+    budget.write(_five(n_budget, o, reprs, b0, b1, b2, b3, b4))
+    # shown as remaining + down, so the two budget lines always agree
+    allowed.write(_five(n_allowed, o, reprs, b0 + d0, b1 + d1, b2 + d2, b3 + d3, b4 + d4))
+
+
+def _five(name: str, o: str, reprs: _Reprs, v0: float, v1: float, v2: float, v3: float,
+          v4: float) -> str:
+    """One family's five period lines for one entity, as one string."""
+    q0, q1, q2, q3, q4 = _PERIODS
+    return (f"{name}{o}{q0}{reprs[v0]}\n{name}{o}{q1}{reprs[v1]}\n{name}{o}{q2}{reprs[v2]}\n"
+            f"{name}{o}{q3}{reprs[v3]}\n{name}{o}{q4}{reprs[v4]}\n")
 
 
 def _in_year(objective: Objective, year: str) -> float:
