@@ -431,7 +431,7 @@ def maintenance_remove(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from monitor import report as report_mod
-    from monitor.periods import (
+    from monitor.figures.periods import (
         PeriodError,
         current_period,
         date_range,

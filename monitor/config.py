@@ -21,11 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from monitor.periods import MAX_YEAR, MIN_YEAR, PeriodError, current_period
-from monitor.probes import REGISTRY, probe_module
-from monitor.probes._common import show
-from monitor.probes.base import SettingError
-from monitor.schedule import (
+from monitor.figures.periods import MAX_YEAR, MIN_YEAR, PeriodError, current_period
+from monitor.figures.schedule import (
     Schedule,
     ScheduleError,
     WeeklyRange,
@@ -34,6 +31,9 @@ from monitor.schedule import (
     parse_hours,
     parse_weekly,
 )
+from monitor.probes import REGISTRY, probe_module
+from monitor.probes._common import show
+from monitor.probes.base import SettingError
 
 DEFAULT_PORT = 9430
 DEFAULT_OBJECTIVE = 0.99
@@ -79,7 +79,7 @@ class Objective:
         objective: {default: 99%, 2023/24: 99.3%, 2024/25: 99.5%}
 
     Labels follow ``reporting.year_start_month``: ``2024`` when it is 1, ``2024/25``
-    otherwise (:func:`monitor.periods.reporting_year_label`).
+    otherwise (:func:`monitor.figures.periods.reporting_year_label`).
 
     Precedence, for one reporting year: the target's entry for that year, else the target's
     ``default``; a target that names neither (no ``objective`` at all, or a mapping without

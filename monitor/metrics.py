@@ -27,9 +27,9 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.config import DEFAULT_OBJECTIVE, Objective, Target
-from monitor.periods import current_period
+from monitor.figures.periods import current_period
+from monitor.figures.totals import KINDS, Row
 from monitor.runner import Runner
-from monitor.totals import KINDS, Row
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

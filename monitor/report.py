@@ -11,7 +11,7 @@ The document built by :func:`document` is the reference representation (the ``--
 json`` machine contract). Every other format is rendered **from that same document**, never
 from the figures again, so all formats agree by construction; the tests check it.
 
-Each outage's *counted* downtime within the period comes from ``figures.compute`` (the
+Each outage's *counted* downtime within the period comes from ``history.compute`` (the
 same calculation as the target's downtime, outage by outage).
 
 Display decisions (auditors read these):
@@ -37,13 +37,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, Target
-from monitor.figures import (
+from monitor.figures.history import (
     PeriodFigures,
     compute,
     objective_year,
 )
-from monitor.periods import Period
-from monitor.schedule import DAY_NAMES, Schedule
+from monitor.figures.periods import Period
+from monitor.figures.schedule import DAY_NAMES, Schedule
 from monitor.store import Store
 
 __all__ = [

@@ -29,10 +29,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import Histogram
 
 from monitor.config import Config, Target
+from monitor.figures.totals import RunningTotals
 from monitor.probes import probe_module
 from monitor.probes.base import Done, ProbeResult, wait
 from monitor.store import Store, StoreError
-from monitor.totals import RunningTotals
 from monitor.tracker import Closed, Opened, TargetState, observe, resumed
 
 log = logging.getLogger("availmon")

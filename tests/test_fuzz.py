@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor import config as config_mod
-from monitor import periods, schedule
 from monitor.config import ConfigError
-from monitor.periods import PeriodError
-from monitor.schedule import ScheduleError
+from monitor.figures import periods, schedule
+from monitor.figures.periods import PeriodError
+from monitor.figures.schedule import ScheduleError
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.intervals import Interval, clip, intersect, normalize, subtract, total, union
+from monitor.figures.intervals import Interval, clip, intersect, normalize, subtract, total, union
 
 # ---------------------------------------------------------------- model
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor import config as config_mod
+from monitor.figures.sla import Policy, _terms, live_ratio
+from monitor.figures.totals import FIELDS, KINDS
 from monitor.metrics import DaemonStatus, _Reprs, build_registry, exposition, render_targets
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
-from monitor.sla import Policy, _terms, live_ratio
 from monitor.store import Store
-from monitor.totals import FIELDS, KINDS
 
 
 def utc(*args: int) -> float:

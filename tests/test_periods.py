@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.periods import (
+from monitor.figures.periods import (
     Period,
     PeriodError,
     current_period,

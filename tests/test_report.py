@@ -44,7 +44,7 @@ import yaml
 
 from monitor import config as config_mod
 from monitor import report
-from monitor.periods import parse_period, previous_period
+from monitor.figures.periods import parse_period, previous_period
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.intervals import Interval, normalize, total, union
-from monitor.schedule import (
+from monitor.figures.intervals import Interval, normalize, total, union
+from monitor.figures.schedule import (
     Schedule,
     ScheduleError,
     WeeklyRange,

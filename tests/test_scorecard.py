@@ -43,14 +43,15 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config as config_mod
-from monitor import figures, report
+from monitor import report
 from monitor.config import ConfigError, Objective
+from monitor.figures import history
+from monitor.figures.periods import current_period, parse_period, previous_period
+from monitor.figures.totals import KINDS
 from monitor.metrics import DaemonStatus, build_registry, exposition
-from monitor.periods import current_period, parse_period, previous_period
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
 from monitor.store import Store
-from monitor.totals import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
@@ -365,7 +366,7 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
     snapshot = runner.totals.snapshot(config, clock.now)
     for kind in KINDS:
         period = current_period(kind, clock.now, config.timezone, config.year_start_month)
-        full = figures.compute(config, store, period, clock.now)
+        full = history.compute(config, store, period, clock.now)
         for result in full.targets:
             assert snapshot.target(result.target.name, kind).error_budget_remaining == \
                 pytest.approx(result.figures.error_budget_remaining_seconds, abs=1e-6)

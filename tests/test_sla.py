@@ -21,10 +21,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.intervals import Interval
-from monitor.periods import parse_period
-from monitor.schedule import Schedule, always_schedule, parse_hours
-from monitor.sla import Figures, OutageSpan, Policy, group_figures, target_figures
+from monitor.figures.intervals import Interval
+from monitor.figures.periods import parse_period
+from monitor.figures.schedule import Schedule, always_schedule, parse_hours
+from monitor.figures.sla import Figures, OutageSpan, Policy, group_figures, target_figures
 
 LON = ZoneInfo("Europe/London")
 HOUR = 3600

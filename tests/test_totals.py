@@ -8,13 +8,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config as config_mod
-from monitor import figures
+from monitor.figures import history
+from monitor.figures.periods import current_period
+from monitor.figures.totals import KINDS
 from monitor.metrics import DaemonStatus, build_registry, exposition
-from monitor.periods import current_period
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
 from monitor.store import Store
-from monitor.totals import KINDS
 
 UP = ProbeResult(True, 0.01)
 DOWN = ProbeResult(False, 0.01, "HTTP 503")
@@ -77,7 +77,7 @@ def assert_matches_recomputation(config, store, runner, now):
     snapshot = runner.totals.snapshot(config, now)
     for kind in KINDS:
         period = current_period(kind, now, config.timezone, config.year_start_month)
-        full = figures.compute(config, store, period, now)
+        full = history.compute(config, store, period, now)
         for result in full.targets:
             live = snapshot.target(result.target.name, kind)
             f = result.figures

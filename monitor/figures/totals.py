@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from monitor import figures as figs
 from monitor.config import Config, Objective, Target
-from monitor.intervals import Interval, clip, total
-from monitor.periods import Period, current_period
-from monitor.sla import Figures, Policy, error_budget, live_ratio, target_figures
+from monitor.figures import history
+from monitor.figures.intervals import Interval, clip, total
+from monitor.figures.periods import Period, current_period
+from monitor.figures.sla import Figures, Policy, error_budget, live_ratio, target_figures
 from monitor.store import Outage, Store
 
 KINDS = ("day", "week", "month", "quarter", "year")
@@ -129,7 +129,7 @@ class RunningTotals:
             periods = current_periods(config, now)
             start = min(p.start for p in periods.values())
             end = max(p.end for p in periods.values())
-            entries = figs.maintenance_entries(config, self.store.maintenance(), start, end)
+            entries = history.maintenance_entries(config, self.store.maintenance(), start, end)
             policy = Policy(config.unmonitored)
             targets = {}
 
@@ -138,16 +138,16 @@ class RunningTotals:
                 # would be: against the objective in force at its start.  All but a week
                 # straddling the year boundary start in the current reporting year, and
                 # every period rolls over at the boundary, where this is recomputed.
-                return tuple(figs.objective_at(config, objective, periods[kind].start)
+                return tuple(history.objective_at(config, objective, periods[kind].start)
                              for kind in KINDS)
 
             for target in config.targets:
                 own = config.schedule_of(target)
-                coverage = figs.coverage_for(target, own,
+                coverage = history.coverage_for(target, own,
                                              self.store.coverage(target.name, start, now))
-                outages = figs.outage_spans(
+                outages = history.outage_spans(
                     self.store.outages(target=target.name, since=start, until=now))
-                maintenance = figs.maintenance_for(target, entries)
+                maintenance = history.maintenance_for(target, entries)
                 target_objectives = objectives(target.objective)
                 fs = [target_figures(working=own, coverage=coverage, outages=outages,
                                      maintenance=maintenance, start=periods[kind].start,
@@ -302,7 +302,7 @@ class RunningTotals:
         known = base.group_objectives.get(group)
         if known is not None:
             return known
-        return tuple(figs.objective_at(config, config.groups[group].objective, p.start)
+        return tuple(history.objective_at(config, config.groups[group].objective, p.start)
                      for p in base.periods.values())
 
 
@@ -313,7 +313,7 @@ def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence[Out
         return Seconds()
     own = config.schedule_of(target)
     coverage = [(t0, now)] if target.probe_outside_hours else own.open_intervals(t0, now)
-    f = target_figures(working=own, coverage=coverage, outages=figs.outage_spans(outages),
+    f = target_figures(working=own, coverage=coverage, outages=history.outage_spans(outages),
                        maintenance=clip(tb.maintenance, t0, now), start=t0, end=now, now=now,
                        policy=policy, objective=tb.objectives[0])
     return Seconds.of(f)

@@ -12,10 +12,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.config import Config, Objective, Target
-from monitor.intervals import Interval, normalize, union
-from monitor.periods import Period, current_period
-from monitor.schedule import Schedule
-from monitor.sla import Figures, GroupFigures, OutageSpan, Policy, group_figures, target_figures
+from monitor.figures.intervals import Interval, normalize, union
+from monitor.figures.periods import Period, current_period
+from monitor.figures.schedule import Schedule
+from monitor.figures.sla import (
+    Figures,
+    GroupFigures,
+    OutageSpan,
+    Policy,
+    group_figures,
+    target_figures,
+)
 from monitor.store import CoverageSpan, Maintenance, Outage, Store
 
 

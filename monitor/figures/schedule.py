@@ -1,7 +1,7 @@
 """Working-hours calendars: weekly ranges in a timezone, minus public holidays and closures.
 
 A schedule answers one question for the SLA figures: which instants are working hours?
-The answer is an interval list (``monitor.intervals``) of UTC epoch seconds.
+The answer is an interval list (``monitor.figures.intervals``) of UTC epoch seconds.
 
 Rules, fixed here because the figures depend on them:
 
@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from monitor.intervals import Interval, clip, normalize
+from monitor.figures.intervals import Interval, clip, normalize
 
 __all__ = [
     "Schedule",

@@ -35,8 +35,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
 
-from monitor.intervals import Interval, clip, intersect, normalize, subtract, total, union
-from monitor.schedule import Schedule
+from monitor.figures.intervals import Interval, clip, intersect, normalize, subtract, total, union
+from monitor.figures.schedule import Schedule
 
 __all__ = [
     "Figures",
