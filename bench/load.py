@@ -55,8 +55,7 @@ AVAILMON = ROOT / ".venv" / "bin" / "availmon"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DAY = 86400.0
 LATENESS_RE = re.compile(r'^availmon_probe_lateness_seconds_bucket\{le="([^"]+)"\}\s+(\S+)', re.M)
-PROBES_RE = re.compile(r"^availmon_probes_total\{[^}]*result=\"(success|failure)\"\}\s+(\S+)",
-                       re.M)
+PROBES_RE = re.compile(r"^availmon_probes_total\{[^}]*result=\"(success|failure)\"\}\s+(\S+)", re.M)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -121,8 +120,9 @@ def wait_http(url: str, proc: subprocess.Popen[Any], limit: float) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered "
-                               "(see its log)")
+            raise RuntimeError(
+                f"process exited with {proc.returncode} before {url} answered (see its log)"
+            )
         try:
             fetch(url, timeout=5)
             return time.monotonic() - t0
@@ -139,8 +139,9 @@ class Procs:
 
     def start(self, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen[Any]:
         out = open(log, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, stdout=kw.pop("stdout", out), stderr=out,
-                                start_new_session=True, **kw)
+        proc = subprocess.Popen(
+            argv, stdout=kw.pop("stdout", out), stderr=out, start_new_session=True, **kw
+        )
         self.procs.append(proc)
         return proc
 
@@ -207,8 +208,9 @@ class Workload:
     http_ports: list[int]
 
     @classmethod
-    def make(cls, n: int, interval: float, http_share: float, fail_share: float,
-             servers: int) -> Workload:
+    def make(
+        cls, n: int, interval: float, http_share: float, fail_share: float, servers: int
+    ) -> Workload:
         n_http = round(n * http_share)
         ports = [free_port() for _ in range(servers)] if n_http else []
         n_fail = round(n_http * fail_share)
@@ -248,8 +250,9 @@ def parse_availmon(body: bytes) -> tuple[float, dict[float, float], Counter[str]
     probes: Counter[str] = Counter()
     for result, value in PROBES_RE.findall(text):
         probes[result] += float(value)
-    buckets = {(math.inf if le == "+Inf" else float(le)): float(v)
-               for le, v in LATENESS_RE.findall(text)}
+    buckets = {
+        (math.inf if le == "+Inf" else float(le)): float(v) for le, v in LATENESS_RE.findall(text)
+    }
     return sum(probes.values()), buckets, probes
 
 
@@ -261,25 +264,32 @@ def run_availmon(wl: Workload, args: argparse.Namespace, work: Path, procs: Proc
     db = work / "availmon.db"
     log = work / "availmon.log"
     url = f"http://127.0.0.1:{port}/metrics"
-    proc = procs.start([str(AVAILMON), "run", "-c", str(cfg), "--db", str(db),
-                        "--listen", f"127.0.0.1:{port}"], log, cwd=work)
+    proc = procs.start(
+        [str(AVAILMON), "run", "-c", str(cfg), "--db", str(db), "--listen", f"127.0.0.1:{port}"],
+        log,
+        cwd=work,
+    )
     try:
         try:
             res["startup_s"] = wait_http(url, proc, 300)
         except RuntimeError:
             print(log.read_text()[-2000:], file=sys.stderr)
             raise
-        print(f"  availmon up after {res['startup_s']:.1f}s; warm-up {args.warmup_s:.0f}s",
-              flush=True)
+        print(
+            f"  availmon up after {res['startup_s']:.1f}s; warm-up {args.warmup_s:.0f}s", flush=True
+        )
         time.sleep(args.warmup_s)
 
         def db_bytes() -> int:
             """Live (non-free) bytes of the database as a reader sees it, WAL included."""
             import sqlite3
+
             con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
             try:
-                pages, free, size = (con.execute(f"PRAGMA {p}").fetchone()[0]
-                                     for p in ("page_count", "freelist_count", "page_size"))
+                pages, free, size = (
+                    con.execute(f"PRAGMA {p}").fetchone()[0]
+                    for p in ("page_count", "freelist_count", "page_size")
+                )
             finally:
                 con.close()
             return (pages - free) * size
@@ -312,30 +322,38 @@ def run_availmon(wl: Workload, args: argparse.Namespace, work: Path, procs: Proc
         done = probes_b - probes_a
         scheduled = wl.n * window / wl.interval
         lat = {le: buckets_b.get(le, 0) - buckets_a.get(le, 0) for le in buckets_b}
-        new_log = log.read_bytes()[len(log_a):].decode("utf-8", "replace")
+        new_log = log.read_bytes()[len(log_a) :].decode("utf-8", "replace")
         cpu = cpu_b_pre - cpu_a
         res.update(
-            window_s=window, scheduled=scheduled, done=done,
+            window_s=window,
+            scheduled=scheduled,
+            done=done,
             done_ratio=done / scheduled if scheduled else 0,
-            probes_per_s=done / window, scheduled_per_s=wl.n / wl.interval,
+            probes_per_s=done / window,
+            scheduled_per_s=wl.n / wl.interval,
             failures=res_b["failure"] - res_a["failure"],
             lateness_n=lat.get(math.inf, 0),
-            lat_p50=quantile_from_buckets(lat, 0.50), lat_p99=quantile_from_buckets(lat, 0.99),
+            lat_p50=quantile_from_buckets(lat, 0.50),
+            lat_p99=quantile_from_buckets(lat, 0.99),
             lat_max=max_from_buckets(lat),
             lat_over_1s=(lat.get(math.inf, 0) - lat.get(1.0, 0)) / max(lat.get(math.inf, 0), 1),
-            cpu_s=cpu, cpu_core_pct=100 * cpu / window,
+            cpu_s=cpu,
+            cpu_core_pct=100 * cpu / window,
             cpu_per_1k=1000 * cpu / done if done else math.nan,
             rss_peak_mb=status_kb(proc.pid, "VmHWM") / 1024,
             rss_now_mb=status_kb(proc.pid, "VmRSS") / 1024,
             threads=status_kb(proc.pid, "Threads"),
             scrape_s_max=max(scrape_times),
             scrape_s_med=sorted(scrape_times)[len(scrape_times) // 2],
-            scrape_mb=scrape_sizes[-1] / 1e6, scrapes=len(scrape_times),
-            db_per_day_mb=(db_b - db_a) / window * DAY / 1e6, db_end_mb=db_b / 1e6,
+            scrape_mb=scrape_sizes[-1] / 1e6,
+            scrapes=len(scrape_times),
+            db_per_day_mb=(db_b - db_a) / window * DAY / 1e6,
+            db_end_mb=db_b / 1e6,
             skipped_max_instances=new_log.count("maximum number of running instances"),
             missed=new_log.count("was missed by"),
-            errors=sum(1 for line in new_log.splitlines()
-                       if " ERROR " in line or "Traceback" in line),
+            errors=sum(
+                1 for line in new_log.splitlines() if " ERROR " in line or "Traceback" in line
+            ),
         )
         if args.profile > 0:
             res["profile"] = profile(proc.pid, args.profile, work, args.keep)
@@ -360,9 +378,26 @@ def profile(pid: int, seconds: float, work: Path, keep: Path | None) -> dict:
         return {"error": "py-spy not installed (.venv/bin/pip install py-spy)"}
     out = work / "profile.txt"
     try:
-        subprocess.run([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "50",
-                        "--gil", "--format", "raw", "-o", str(out)],
-                       capture_output=True, timeout=seconds + 60, check=True)
+        subprocess.run(
+            [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(int(seconds)),
+                "-r",
+                "50",
+                "--gil",
+                "--format",
+                "raw",
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            timeout=seconds + 60,
+            check=True,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         return {"error": str(exc)}
     self_c: Counter[str] = Counter()
@@ -419,8 +454,10 @@ def prometheus_yml(wl: Workload, bb_port: int, work: Path) -> str:
 """)
     iv = f"{wl.interval:g}s"
     timeout = f"{min(wl.interval, 10):g}s"
-    return (f"global: {{scrape_interval: {iv}, scrape_timeout: {timeout}, "
-            f"evaluation_interval: {iv}}}\nscrape_configs:\n" + "".join(jobs))
+    return (
+        f"global: {{scrape_interval: {iv}, scrape_timeout: {timeout}, "
+        f"evaluation_interval: {iv}}}\nscrape_configs:\n" + "".join(jobs)
+    )
 
 
 def prom_query(port: int, expr: str, at: float | None = None) -> list[dict]:
@@ -441,20 +478,34 @@ def run_blackbox(wl: Workload, args: argparse.Namespace, work: Path, procs: Proc
     bb_bin = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
     prom_bin = shutil.which("prometheus")
     if not bb_bin or not prom_bin:
-        return {"na": "prometheus-blackbox-exporter / prometheus not installed "
-                      "(apt-get install -y prometheus-blackbox-exporter prometheus)"}
+        return {
+            "na": "prometheus-blackbox-exporter / prometheus not installed "
+            "(apt-get install -y prometheus-blackbox-exporter prometheus)"
+        }
     res: dict[str, Any] = {}
     bb_port, prom_port = free_port(), free_port()
     (work / "blackbox.yml").write_text(BLACKBOX_YML)
     (work / "prometheus.yml").write_text(prometheus_yml(wl, bb_port, work))
-    bb = procs.start([bb_bin, f"--config.file={work / 'blackbox.yml'}",
-                      f"--web.listen-address=127.0.0.1:{bb_port}", "--log.level=warn"],
-                     work / "blackbox.log")
-    prom = procs.start([prom_bin, f"--config.file={work / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={work / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--storage.tsdb.retention.time=1d", "--log.level=warn"],
-                       work / "prometheus.log")
+    bb = procs.start(
+        [
+            bb_bin,
+            f"--config.file={work / 'blackbox.yml'}",
+            f"--web.listen-address=127.0.0.1:{bb_port}",
+            "--log.level=warn",
+        ],
+        work / "blackbox.log",
+    )
+    prom = procs.start(
+        [
+            prom_bin,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+            "--storage.tsdb.retention.time=1d",
+            "--log.level=warn",
+        ],
+        work / "prometheus.log",
+    )
     try:
         wait_http(f"http://127.0.0.1:{bb_port}/metrics", bb, 60)
         wait_http(f"http://127.0.0.1:{prom_port}/-/ready", prom, 120)
@@ -476,30 +527,42 @@ def run_blackbox(wl: Workload, args: argparse.Namespace, work: Path, procs: Proc
         window = t_b - t_a
         time.sleep(min(wl.interval, 15))  # let the last scrapes land before querying
         w = f"{int(window)}s"
-        done = prom_scalar(prom_port, f'sum(count_over_time(up{{job=~"blackbox_.*"}}[{w}]))',
-                           wall_b)
-        ok = prom_scalar(prom_port, f'sum(sum_over_time(probe_success[{w}]))', wall_b)
+        done = prom_scalar(
+            prom_port, f'sum(count_over_time(up{{job=~"blackbox_.*"}}[{w}]))', wall_b
+        )
+        ok = prom_scalar(prom_port, f"sum(sum_over_time(probe_success[{w}]))", wall_b)
         # Prometheus does not scrape itself here: read its own /metrics for the jitter.
         own, _ = fetch(f"http://127.0.0.1:{prom_port}/metrics")
-        jitter = dict(re.findall(
-            r'^prometheus_target_interval_length_seconds\{interval="[^"]*",quantile="([0-9.]+)"\}'
-            r"\s+(\S+)", own.decode(), re.M))  # interval label is Go-style: "30s", "1m"
+        jitter = dict(
+            re.findall(
+                r'^prometheus_target_interval_length_seconds\{interval="[^"]*",quantile="([0-9.]+)"\}'
+                r"\s+(\S+)",
+                own.decode(),
+                re.M,
+            )
+        )  # interval label is Go-style: "30s", "1m"
         jitter = {k: float(v) for k, v in jitter.items()}
         dur_p99 = prom_scalar(
-            prom_port, 'quantile(0.99, scrape_duration_seconds{job=~"blackbox_.*"})')
+            prom_port, 'quantile(0.99, scrape_duration_seconds{job=~"blackbox_.*"})'
+        )
         scheduled = wl.n * window / wl.interval
         cpu_bb, cpu_prom = cpu_b[0] - cpu_a[0], cpu_b[1] - cpu_a[1]
         res.update(
-            window_s=window, scheduled=scheduled, done=done,
-            done_ratio=done / scheduled if scheduled else 0, failures=done - ok,
+            window_s=window,
+            scheduled=scheduled,
+            done=done,
+            done_ratio=done / scheduled if scheduled else 0,
+            failures=done - ok,
             probes_per_s=done / window,
-            cpu_bb_s=cpu_bb, cpu_prom_s=cpu_prom,
+            cpu_bb_s=cpu_bb,
+            cpu_prom_s=cpu_prom,
             cpu_core_pct=100 * (cpu_bb + cpu_prom) / window,
             cpu_per_1k=1000 * (cpu_bb + cpu_prom) / done if done else math.nan,
             cpu_bb_per_1k=1000 * cpu_bb / done if done else math.nan,
             rss_bb_mb=status_kb(bb.pid, "VmHWM") / 1024,
             rss_prom_mb=status_kb(prom.pid, "VmHWM") / 1024,
-            interval_q01=jitter.get("0.01", math.nan), interval_q99=jitter.get("0.99", math.nan),
+            interval_q01=jitter.get("0.01", math.nan),
+            interval_q99=jitter.get("0.99", math.nan),
             scrape_dur_p99=dur_p99,
             tsdb_per_day_mb=(disk_b - disk_a) / window * DAY / 1e6,
             _wall=(wall_a, wall_b),
@@ -531,8 +594,9 @@ def run_fping(wl: Workload, work: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=max(120, len(wl.icmp) * 0.01),
-                              start_new_session=True)
+        proc = subprocess.run(
+            argv, capture_output=True, timeout=max(120, len(wl.icmp) * 0.01), start_new_session=True
+        )
     except subprocess.TimeoutExpired:
         return {"na": "fping timed out"}
     wall = time.monotonic() - t0
@@ -540,9 +604,14 @@ def run_fping(wl: Workload, work: Path) -> dict:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summaries = [ln for ln in proc.stderr.decode().splitlines() if "xmt/rcv/%loss" in ln]
     full = sum(1 for ln in summaries if "3/3/0%" in ln)
-    return {"probes": len(summaries), "replied": full, "wall_s": wall, "cpu_s": cpu,
-            "cpu_per_1k": 1000 * cpu / max(len(summaries), 1),
-            "probes_per_s_limit": len(summaries) / wall if wall else math.nan}
+    return {
+        "probes": len(summaries),
+        "replied": full,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_per_1k": 1000 * cpu / max(len(summaries), 1),
+        "probes_per_s_limit": len(summaries) / wall if wall else math.nan,
+    }
 
 
 # --------------------------------------------------------------------------- table
@@ -575,27 +644,42 @@ def table(cases: list[dict]) -> str:
                 return "n/a (" + d["na"][:40] + ")"
             v = d[key]
             return fmt(v * scale if isinstance(v, float | int) else v, spec)
+
         return get
 
-    row("workload", lambda c: f"{c['n']} @ {c['interval']:g}s ({c['n_icmp']} icmp, "
-                              f"{c['n_http']} http, {c['n_fail']} failing)")
+    row(
+        "workload",
+        lambda c: (
+            f"{c['n']} @ {c['interval']:g}s ({c['n_icmp']} icmp, "
+            f"{c['n_http']} http, {c['n_fail']} failing)"
+        ),
+    )
     row("measuring window (s)", na("availmon", "window_s", ".0f"))
     rows.append(("— availmon —", ["" for _ in cases]))
-    row("probes/s done vs scheduled",
-        lambda c: f"{c['availmon']['probes_per_s']:.1f} / {c['availmon']['scheduled_per_s']:.1f}")
+    row(
+        "probes/s done vs scheduled",
+        lambda c: f"{c['availmon']['probes_per_s']:.1f} / {c['availmon']['scheduled_per_s']:.1f}",
+    )
     row("probes run / scheduled", na("availmon", "done_ratio", ".2%", 1.0))
-    row("lateness p50 / p99 / max",
-        lambda c: f"{c['availmon']['lat_p50']} / {c['availmon']['lat_p99']} / "
-                  f"{c['availmon']['lat_max']}")
+    row(
+        "lateness p50 / p99 / max",
+        lambda c: (
+            f"{c['availmon']['lat_p50']} / {c['availmon']['lat_p99']} / {c['availmon']['lat_max']}"
+        ),
+    )
     row("lateness share > 1 s", na("availmon", "lat_over_1s", ".2%"))
-    row("APScheduler skipped / missed", lambda c: f"{c['availmon']['skipped_max_instances']} / "
-                                                   f"{c['availmon']['missed']}")
+    row(
+        "APScheduler skipped / missed",
+        lambda c: f"{c['availmon']['skipped_max_instances']} / {c['availmon']['missed']}",
+    )
     row("CPU % of one core", na("availmon", "cpu_core_pct", ".1f"))
     row("CPU s per 1,000 probes", na("availmon", "cpu_per_1k", ".3f"))
     row("peak RSS (VmHWM) MB", na("availmon", "rss_peak_mb", ".0f"))
     row("threads", na("availmon", "threads", ".0f"))
-    row("/metrics scrape s (median / max)",
-        lambda c: f"{c['availmon']['scrape_s_med']:.3f} / {c['availmon']['scrape_s_max']:.3f}")
+    row(
+        "/metrics scrape s (median / max)",
+        lambda c: f"{c['availmon']['scrape_s_med']:.3f} / {c['availmon']['scrape_s_max']:.3f}",
+    )
     row("/metrics size MB", na("availmon", "scrape_mb", ".1f"))
     row("db growth MB/day (live pages)", na("availmon", "db_per_day_mb", ".2f"))
     row("start-up s (to first /metrics)", na("availmon", "startup_s", ".1f"))
@@ -604,35 +688,58 @@ def table(cases: list[dict]) -> str:
     row("CPU % of one core (bb+prom)", na("blackbox", "cpu_core_pct", ".1f"))
     row("CPU s per 1,000 probes (bb+prom)", na("blackbox", "cpu_per_1k", ".3f"))
     row("  of which blackbox", na("blackbox", "cpu_bb_per_1k", ".3f"))
-    row("peak RSS MB blackbox / prom",
-        lambda c: (f"{c['blackbox']['rss_bb_mb']:.0f} / {c['blackbox']['rss_prom_mb']:.0f}"
-                   if "na" not in c["blackbox"] else "n/a (" + c["blackbox"]["na"][:40] + ")"))
-    row("scrape interval q01 / q99 s",
-        lambda c: f"{c['blackbox']['interval_q01']:.3f} / {c['blackbox']['interval_q99']:.3f}")
+    row(
+        "peak RSS MB blackbox / prom",
+        lambda c: (
+            f"{c['blackbox']['rss_bb_mb']:.0f} / {c['blackbox']['rss_prom_mb']:.0f}"
+            if "na" not in c["blackbox"]
+            else "n/a (" + c["blackbox"]["na"][:40] + ")"
+        ),
+    )
+    row(
+        "scrape interval q01 / q99 s",
+        lambda c: f"{c['blackbox']['interval_q01']:.3f} / {c['blackbox']['interval_q99']:.3f}",
+    )
     row("TSDB growth MB/day", na("blackbox", "tsdb_per_day_mb", ".1f"))
-    row("ratio CPU availmon / (bb+prom)",
-        lambda c: f"{c['availmon']['cpu_per_1k'] / c['blackbox']['cpu_per_1k']:.2f}x")
+    row(
+        "ratio CPU availmon / (bb+prom)",
+        lambda c: f"{c['availmon']['cpu_per_1k'] / c['blackbox']['cpu_per_1k']:.2f}x",
+    )
+
     def rss_ratio(c: dict) -> str:
         bb = c["blackbox"]
         return f"{c['availmon']['rss_peak_mb'] / (bb['rss_bb_mb'] + bb['rss_prom_mb']):.2f}x"
 
     row("ratio RSS availmon / (bb+prom)", rss_ratio)
     rows.append(("— fping -c 3 (floor) —", ["" for _ in cases]))
-    row("ICMP probes / wall s",
-        lambda c: (f"{c['fping']['probes']} / {c['fping']['wall_s']:.1f}"
-                   if "na" not in c["fping"] else "n/a (" + c["fping"]["na"] + ")"))
+    row(
+        "ICMP probes / wall s",
+        lambda c: (
+            f"{c['fping']['probes']} / {c['fping']['wall_s']:.1f}"
+            if "na" not in c["fping"]
+            else "n/a (" + c["fping"]["na"] + ")"
+        ),
+    )
     row("CPU s per 1,000 ICMP probes", na("fping", "cpu_per_1k", ".3f"))
-    row("ratio availmon / fping (all probes)",
-        lambda c: f"{c['availmon']['cpu_per_1k'] / c['fping']['cpu_per_1k']:.1f}x")
+    row(
+        "ratio availmon / fping (all probes)",
+        lambda c: f"{c['availmon']['cpu_per_1k'] / c['fping']['cpu_per_1k']:.1f}x",
+    )
     width = max(len(r[0]) for r in rows)
     colw = [max(len(r[1][i]) for r in rows) for i in range(len(cases))]
     lines = []
     for label, cells in rows:
-        lines.append("| " + label.ljust(width) + " | " +
-                     " | ".join(c.ljust(colw[i]) for i, c in enumerate(cells)) + " |")
+        lines.append(
+            "| "
+            + label.ljust(width)
+            + " | "
+            + " | ".join(c.ljust(colw[i]) for i, c in enumerate(cells))
+            + " |"
+        )
         if label == "workload":
-            lines.append("|" + "-" * (width + 2) + "|"
-                         + "|".join("-" * (w + 2) for w in colw) + "|")
+            lines.append(
+                "|" + "-" * (width + 2) + "|" + "|".join("-" * (w + 2) for w in colw) + "|"
+            )
     return "\n".join(lines)
 
 
@@ -642,17 +749,31 @@ def table(cases: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", type=int, nargs="+", default=[1000])
-    ap.add_argument("--interval", type=parse_duration, nargs="+", default=[30.0],
-                    help="one for all cases, or one per --targets value")
-    ap.add_argument("--duration", type=parse_duration, default=180.0,
-                    help="measuring window per system (after warm-up), e.g. 90s, 3m")
-    ap.add_argument("--warmup", type=parse_duration, default=None,
-                    help="default: one interval + 15s")
+    ap.add_argument(
+        "--interval",
+        type=parse_duration,
+        nargs="+",
+        default=[30.0],
+        help="one for all cases, or one per --targets value",
+    )
+    ap.add_argument(
+        "--duration",
+        type=parse_duration,
+        default=180.0,
+        help="measuring window per system (after warm-up), e.g. 90s, 3m",
+    )
+    ap.add_argument(
+        "--warmup", type=parse_duration, default=None, help="default: one interval + 15s"
+    )
     ap.add_argument("--http-share", type=float, default=0.1, help="share of targets on HTTP")
     ap.add_argument("--fail-share", type=float, default=0.05, help="share of HTTP returning 503")
     ap.add_argument("--http-servers", type=int, default=4)
-    ap.add_argument("--profile", type=parse_duration, default=0.0,
-                    help="py-spy record this long on availmon after its window (0: off)")
+    ap.add_argument(
+        "--profile",
+        type=parse_duration,
+        default=0.0,
+        help="py-spy record this long on availmon after its window (0: off)",
+    )
     ap.add_argument("--skip", nargs="*", default=[], choices=["availmon", "blackbox", "fping"])
     ap.add_argument("--json", type=Path, help="also write all results here")
     ap.add_argument("--keep", type=Path, help="copy py-spy folded stacks and logs here")
@@ -666,16 +787,22 @@ def main() -> None:
         for n, interval in zip(args.targets, intervals, strict=True):
             args.warmup_s = args.warmup if args.warmup is not None else interval + 15
             wl = Workload.make(n, interval, args.http_share, args.fail_share, args.http_servers)
-            case: dict[str, Any] = {"n": n, "interval": interval, "n_icmp": len(wl.icmp),
-                                    "n_http": len(wl.http),
-                                    "n_fail": sum(f for _, f in wl.http)}
+            case: dict[str, Any] = {
+                "n": n,
+                "interval": interval,
+                "n_icmp": len(wl.icmp),
+                "n_http": len(wl.http),
+                "n_fail": sum(f for _, f in wl.http),
+            }
             with tempfile.TemporaryDirectory(prefix="availmon-load-") as tmp:
                 work = Path(tmp)
                 httpd = None
                 if wl.http_ports:
-                    httpd = procs.start([str(PYTHON), str(ROOT / "bench" / "httpd.py"),
-                                         *map(str, wl.http_ports)], work / "httpd.log",
-                                        stdout=subprocess.PIPE)
+                    httpd = procs.start(
+                        [str(PYTHON), str(ROOT / "bench" / "httpd.py"), *map(str, wl.http_ports)],
+                        work / "httpd.log",
+                        stdout=subprocess.PIPE,
+                    )
                     assert httpd.stdout is not None
                     if httpd.stdout.readline().strip() != b"ready":
                         raise SystemExit("bench/httpd.py did not start")
@@ -709,8 +836,10 @@ def main() -> None:
     for case in cases:
         prof = case.get("availmon", {}).get("profile")
         if prof and "self" in prof:
-            print(f"\npy-spy ({case['n']} @ {case['interval']:g}s, {prof['samples']} samples, "
-                  "GIL holder): top self time")
+            print(
+                f"\npy-spy ({case['n']} @ {case['interval']:g}s, {prof['samples']} samples, "
+                "GIL holder): top self time"
+            )
             for name, count in prof["self"][:15]:
                 print(f"  {100 * count / prof['samples']:5.1f}%  {name}")
             print("  top inclusive")

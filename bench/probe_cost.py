@@ -53,19 +53,27 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    httpd = subprocess.Popen([sys.executable, str(ROOT / "bench" / "httpd.py"), str(port)],
-                             stdout=subprocess.PIPE, start_new_session=True)
+    httpd = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "httpd.py"), str(port)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         assert httpd.stdout is not None and httpd.stdout.readline().strip() == b"ready"
-        icmp_settings = [icmp_probe.Settings(host=f"127.2.{i // 254 + 1}.{i % 254 + 1}")
-                         for i in range(n)]
-        http_settings = [http_probe.parse_settings({"url": f"http://127.0.0.1:{port}/ok/{i}"},
-                                                   {}) for i in range(n)]
+        icmp_settings = [
+            icmp_probe.Settings(host=f"127.2.{i // 254 + 1}.{i % 254 + 1}") for i in range(n)
+        ]
+        http_settings = [
+            http_probe.parse_settings({"url": f"http://127.0.0.1:{port}/ok/{i}"}, {})
+            for i in range(n)
+        ]
         print(f"icmp privileged (raw socket) = {privileged}; {n} probes per row")
         print(f"{'probe':>5} {'threads':>7} {'ms CPU/probe':>12} {'wall s':>7} {'ok':>5}")
         for conc in args.conc:
-            for name, fn, settings in (("icmp", icmp_probe.run, icmp_settings),
-                                       ("http", http_probe.run, http_settings)):
+            for name, fn, settings in (
+                ("icmp", icmp_probe.run, icmp_settings),
+                ("http", http_probe.run, http_settings),
+            ):
                 per, wall, ok = measure(fn, settings, conc)
                 print(f"{name:>5} {conc:>7} {1000 * per:>12.2f} {wall:>7.1f} {ok:>5}", flush=True)
     finally:

@@ -44,11 +44,17 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
     doc = {
         "defaults": {"schedule": "office", "interval": "60s"},
         "reporting": {"year_start_month": 4},
-        "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"},
-                                 "holidays": {"country": "GB", "subdiv": "ENG"}}},
+        "schedules": {
+            "office": {
+                "hours": {"mon-fri": "08:00-18:00"},
+                "holidays": {"country": "GB", "subdiv": "ENG"},
+            }
+        },
         "groups": {f"g{i}": {"objective": "99%"} for i in range(20)},
-        "targets": [{"name": f"t{i}", "group": f"g{i % 20}", "type": "tcp",
-                     "host": "127.0.0.1", "port": 9} for i in range(n)],
+        "targets": [
+            {"name": f"t{i}", "group": f"g{i % 20}", "type": "tcp", "host": "127.0.0.1", "port": 9}
+            for i in range(n)
+        ],
     }
     config = config_mod.parse(doc, "bench.yaml", {})
     store = Store(folder / "bench.db")
@@ -77,13 +83,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sizes", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--scrapes", type=int, default=20, help="HTTP scrapes per size")
-    ap.add_argument("--glibc-default", action="store_true",
-                    help="leave malloc as glibc sets it (as before the daemon tuned it)")
+    ap.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="leave malloc as glibc sets it (as before the daemon tuned it)",
+    )
     args = ap.parse_args()
     if not args.glibc_default:
         tune_malloc()  # as the daemon does
-    print(f"{'targets':>8} {'rebuild s':>10} {'render s':>9} {'scrape s':>9} {'MB':>6}"
-          f" {'gzip MB':>8} {'series':>8} {'alloc peak MB':>14} {'RSS growth MB':>14}")
+    print(
+        f"{'targets':>8} {'rebuild s':>10} {'render s':>9} {'scrape s':>9} {'MB':>6}"
+        f" {'gzip MB':>8} {'series':>8} {'alloc peak MB':>14} {'RSS growth MB':>14}"
+    )
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as folder:
             config, store, now = build(n, Path(folder))
@@ -97,8 +108,9 @@ def main() -> None:
             t0 = time.perf_counter()
             body = b"".join(exposition(runner, registry))
             render = time.perf_counter() - t0
-            server = MetricsServer(("127.0.0.1", 0), partial(exposition, runner, registry),
-                                   CONTENT_TYPE)
+            server = MetricsServer(
+                ("127.0.0.1", 0), partial(exposition, runner, registry), CONTENT_TYPE
+            )
             server.start()
             url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
             times, packed, rss_before = [], 0, rss_mb()
@@ -107,7 +119,8 @@ def main() -> None:
                     runner.clock.now += 7.3  # type: ignore[attr-defined]
                     gzip = k % 4 != 3
                     request = urllib.request.Request(
-                        url, headers={"Accept-Encoding": "gzip" if gzip else "identity"})
+                        url, headers={"Accept-Encoding": "gzip" if gzip else "identity"}
+                    )
                     t0 = time.perf_counter()
                     with urllib.request.urlopen(request, timeout=60) as resp:
                         size = len(resp.read())  # the body is not kept: RSS is the server's
@@ -123,9 +136,11 @@ def main() -> None:
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-            print(f"{n:>8} {rebuild:>10.2f} {render:>9.3f} {statistics.median(times):>9.3f}"
-                  f" {len(body) / 1e6:>6.1f} {packed / 1e6:>8.2f} {series:>8}"
-                  f" {peak / 1e6:>14.1f} {growth:>14.1f}")
+            print(
+                f"{n:>8} {rebuild:>10.2f} {render:>9.3f} {statistics.median(times):>9.3f}"
+                f" {len(body) / 1e6:>6.1f} {packed / 1e6:>8.2f} {series:>8}"
+                f" {peak / 1e6:>14.1f} {growth:>14.1f}"
+            )
             store.close()
 
 

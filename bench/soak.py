@@ -123,18 +123,25 @@ def soak_yaml(wl: Workload, port: int) -> str:
 def db_stats(db: Path) -> dict[str, Any]:
     """File sizes, live pages and rows per table, through a read-only connection."""
     wal = Path(str(db) + "-wal")
-    res: dict[str, Any] = {"file": db.stat().st_size if db.exists() else 0,
-                           "wal": wal.stat().st_size if wal.exists() else 0}
+    res: dict[str, Any] = {
+        "file": db.stat().st_size if db.exists() else 0,
+        "wal": wal.stat().st_size if wal.exists() else 0,
+    }
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
-        pages, free, size = (con.execute(f"PRAGMA {p}").fetchone()[0]
-                             for p in ("page_count", "freelist_count", "page_size"))
+        pages, free, size = (
+            con.execute(f"PRAGMA {p}").fetchone()[0]
+            for p in ("page_count", "freelist_count", "page_size")
+        )
         res["live"] = (pages - free) * size
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name")]
-        res["rows"] = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-                       for t in tables}
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
+        res["rows"] = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
     finally:
         con.close()
     return res
@@ -165,16 +172,32 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float:
 # --------------------------------------------------------------------------- matching
 
 
-def match(outages: list[tuple[str, float, float | None]], flappers: list[Flapper],
-          t_ready: float, t_check: float, t_stop: float, interval: float, timeout: float,
-          slack: float) -> dict[str, Any]:
+def match(
+    outages: list[tuple[str, float, float | None]],
+    flappers: list[Flapper],
+    t_ready: float,
+    t_check: float,
+    t_stop: float,
+    interval: float,
+    timeout: float,
+    slack: float,
+) -> dict[str, Any]:
     by_target: dict[str, list[tuple[float, float | None]]] = {}
     for target, start, end in outages:
         by_target.setdefault(target, []).append((start, end))
     flap_names = {f.name for f in flappers}
-    res: dict[str, Any] = {"expected": 0, "matched": 0, "missed": 0, "mismatched": 0,
-                           "spurious": 0, "spurious_nonflapping": 0, "found": len(outages),
-                           "start_lags": [], "end_lags": [], "examples": []}
+    res: dict[str, Any] = {
+        "expected": 0,
+        "matched": 0,
+        "missed": 0,
+        "mismatched": 0,
+        "spurious": 0,
+        "spurious_nonflapping": 0,
+        "found": len(outages),
+        "start_lags": [],
+        "end_lags": [],
+        "examples": [],
+    }
     for target, outs in by_target.items():
         if target not in flap_names:
             res["spurious"] += len(outs)
@@ -186,8 +209,11 @@ def match(outages: list[tuple[str, float, float | None]], flappers: list[Flapper
         used = [False] * len(outs)
         for ds, de in f.periods(t_ready - f.period, t_stop):
             # an outage belongs to a period if it overlaps [ds - slack, de + interval + timeout]
-            hits = [i for i, (s, e) in enumerate(outs)
-                    if s <= de + interval + timeout and (e is None or e >= ds - slack)]
+            hits = [
+                i
+                for i, (s, e) in enumerate(outs)
+                if s <= de + interval + timeout and (e is None or e >= ds - slack)
+            ]
             for i in hits:
                 used[i] = True
             checked = ds >= t_check and de + interval + timeout <= t_stop
@@ -202,8 +228,9 @@ def match(outages: list[tuple[str, float, float | None]], flappers: list[Flapper
             if len(hits) > 1:
                 res["mismatched"] += 1
                 if len(res["examples"]) < 10:
-                    res["examples"].append(f"split: {f.name} down {ds:.1f}-{de:.1f} -> "
-                                           f"{[outs[i] for i in hits]}")
+                    res["examples"].append(
+                        f"split: {f.name} down {ds:.1f}-{de:.1f} -> {[outs[i] for i in hits]}"
+                    )
                 continue
             s, e = outs[hits[0]]
             res["start_lags"].append(s - ds)
@@ -216,13 +243,15 @@ def match(outages: list[tuple[str, float, float | None]], flappers: list[Flapper
             else:
                 res["mismatched"] += 1
                 if len(res["examples"]) < 10:
-                    res["examples"].append(f"mismatch: {f.name} down {ds:.1f}-{de:.1f} -> "
-                                           f"outage {s:.1f}-{e}")
+                    res["examples"].append(
+                        f"mismatch: {f.name} down {ds:.1f}-{de:.1f} -> outage {s:.1f}-{e}"
+                    )
         n_spur = used.count(False)
         res["spurious"] += n_spur
         if n_spur and len(res["examples"]) < 10:
-            res["examples"].append(f"spurious: {f.name} "
-                                   f"{[o for o, u in zip(outs, used, strict=True) if not u]}")
+            res["examples"].append(
+                f"spurious: {f.name} {[o for o, u in zip(outs, used, strict=True) if not u]}"
+            )
     return res
 
 
@@ -240,19 +269,32 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/metrics"
     assert_loopback(url)
     res: dict[str, Any] = {
-        "n": wl.n, "interval": wl.interval, "timeout": timeout, "n_icmp": len(wl.icmp),
-        "n_http": len(wl.http), "n_flap": len(flappers), "flap_period": args.flap_period,
-        "flap_down": args.flap_down, "warmup": args.warmup, "check_after": args.check_after,
+        "n": wl.n,
+        "interval": wl.interval,
+        "timeout": timeout,
+        "n_icmp": len(wl.icmp),
+        "n_http": len(wl.http),
+        "n_flap": len(flappers),
+        "flap_period": args.flap_period,
+        "flap_down": args.flap_down,
+        "warmup": args.warmup,
+        "check_after": args.check_after,
         "work": str(work),
     }
-    httpd = procs.start([str(PYTHON), str(ROOT / "bench" / "httpd.py"),
-                         *map(str, wl.http_ports)], work / "httpd.log", stdout=subprocess.PIPE)
+    httpd = procs.start(
+        [str(PYTHON), str(ROOT / "bench" / "httpd.py"), *map(str, wl.http_ports)],
+        work / "httpd.log",
+        stdout=subprocess.PIPE,
+    )
     assert httpd.stdout is not None
     if httpd.stdout.readline().strip() != b"ready":
         raise SystemExit("bench/httpd.py did not start")
     t_launch = time.time()
-    proc = procs.start([str(AVAILMON), "run", "-c", str(cfg), "--db", str(db),
-                        "--listen", f"127.0.0.1:{port}"], log, cwd=work)
+    proc = procs.start(
+        [str(AVAILMON), "run", "-c", str(cfg), "--db", str(db), "--listen", f"127.0.0.1:{port}"],
+        log,
+        cwd=work,
+    )
     samples: list[dict[str, Any]] = []
     try:
         try:
@@ -262,22 +304,35 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
             raise
         t_ready = time.time()
         t_end = t_ready + args.duration
-        print(f"availmon up after {res['startup_s']:.1f}s; soaking {args.duration:.0f}s "
-              f"(warm-up {args.warmup:.0f}s), sample every {args.sample:.0f}s", flush=True)
+        print(
+            f"availmon up after {res['startup_s']:.1f}s; soaking {args.duration:.0f}s "
+            f"(warm-up {args.warmup:.0f}s), sample every {args.sample:.0f}s",
+            flush=True,
+        )
+
         def take_sample() -> None:
             if proc.poll() is not None:
                 raise RuntimeError(f"availmon exited with {proc.returncode} (see {log})")
             outages, probes, secs = scrape(url)
-            s = {"t": time.time() - t_ready, "rss_mb": status_kb(proc.pid, "VmRSS") / 1024,
-                 "hwm_mb": status_kb(proc.pid, "VmHWM") / 1024,
-                 "threads": status_kb(proc.pid, "Threads"), "cpu_s": cpu_seconds(proc.pid),
-                 "outages": outages, "probes": probes, "scrape_s": secs}
+            s = {
+                "t": time.time() - t_ready,
+                "rss_mb": status_kb(proc.pid, "VmRSS") / 1024,
+                "hwm_mb": status_kb(proc.pid, "VmHWM") / 1024,
+                "threads": status_kb(proc.pid, "Threads"),
+                "cpu_s": cpu_seconds(proc.pid),
+                "outages": outages,
+                "probes": probes,
+                "scrape_s": secs,
+            }
             d = db_stats(db)
             s.update(db_file=d["file"], db_wal=d["wal"], db_live=d["live"], rows=d["rows"])
             samples.append(s)
-            print(f"  t={s['t']:6.0f}s rss={s['rss_mb']:6.1f}MB cpu={s['cpu_s']:7.1f}s "
-                  f"db={(d['file'] + d['wal']) / 1e6:6.2f}MB outages={outages:.0f} "
-                  f"probes={probes:.0f} scrape={secs:.2f}s", flush=True)
+            print(
+                f"  t={s['t']:6.0f}s rss={s['rss_mb']:6.1f}MB cpu={s['cpu_s']:7.1f}s "
+                f"db={(d['file'] + d['wal']) / 1e6:6.2f}MB outages={outages:.0f} "
+                f"probes={probes:.0f} scrape={secs:.2f}s",
+                flush=True,
+            )
 
         next_sample = t_ready
         max_samples = int(args.duration / args.sample) + 10
@@ -299,8 +354,9 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
         procs.stop(httpd)
     res["exit_code"] = proc.returncode
     log_text = log.read_text(errors="replace")
-    res["log_errors"] = sum(1 for ln in log_text.splitlines() if " ERROR " in ln
-                            or "Traceback" in ln)
+    res["log_errors"] = sum(
+        1 for ln in log_text.splitlines() if " ERROR " in ln or "Traceback" in ln
+    )
     res["log_skipped"] = log_text.count("maximum number of running instances")
     res["log_missed"] = log_text.count("was missed by")
     res["samples"] = samples
@@ -311,17 +367,23 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
         a, b = warm[0], warm[-1]
         window = b["t"] - a["t"]
         res.update(
-            window_s=window, n_samples=len(warm),
-            rss_min=min(s["rss_mb"] for s in warm), rss_max=max(s["rss_mb"] for s in warm),
+            window_s=window,
+            n_samples=len(warm),
+            rss_min=min(s["rss_mb"] for s in warm),
+            rss_max=max(s["rss_mb"] for s in warm),
             rss_last=b["rss_mb"],
             rss_slope=slope_per_hour([(s["t"], s["rss_mb"]) for s in warm]),
             cpu_pct=100 * (b["cpu_s"] - a["cpu_s"]) / window,
             probes_per_s=(b["probes"] - a["probes"]) / window,
             scheduled_per_s=wl.n / wl.interval,
-            db_a=a["db_file"] + a["db_wal"], db_b=b["db_file"] + b["db_wal"],
-            db_live_a=a["db_live"], db_live_b=b["db_live"],
-            rows_a=a["rows"], rows_b=b["rows"],
-            metric_outages_a=a["outages"], metric_outages_b=b["outages"],
+            db_a=a["db_file"] + a["db_wal"],
+            db_b=b["db_file"] + b["db_wal"],
+            db_live_a=a["db_live"],
+            db_live_b=b["db_live"],
+            rows_a=a["rows"],
+            rows_b=b["rows"],
+            metric_outages_a=a["outages"],
+            metric_outages_b=b["outages"],
             scrape_s_max=max(s["scrape_s"] for s in warm),
         )
     res["metric_outages_last"] = samples[-1]["outages"] if samples else math.nan
@@ -331,15 +393,20 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
     res["db_final"] = final
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
-        outs = con.execute("SELECT target, start, end FROM outages WHERE source = 'detected' "
-                           "ORDER BY target, start").fetchall()
+        outs = con.execute(
+            "SELECT target, start, end FROM outages WHERE source = 'detected' "
+            "ORDER BY target, start"
+        ).fetchall()
     finally:
         con.close()
     t_check = t_ready + args.check_after
     res["t_ready"], res["t_check"], res["t_stop"], res["t_launch"] = (
-        t_ready, t_check, t_stop, t_launch)
-    res["match"] = match(outs, flappers, t_ready, t_check, t_stop, wl.interval, timeout,
-                         args.slack)
+        t_ready,
+        t_check,
+        t_stop,
+        t_launch,
+    )
+    res["match"] = match(outs, flappers, t_ready, t_check, t_stop, wl.interval, timeout, args.slack)
     return res
 
 
@@ -355,7 +422,7 @@ def pct(xs: list[float], q: float) -> float:
 
 def half_slope(r: dict[str, Any]) -> float:
     warm = [x for x in r["samples"] if x["t"] >= r["warmup"]]
-    return slope_per_hour([(x["t"], x["rss_mb"]) for x in warm[len(warm) // 2:]])
+    return slope_per_hour([(x["t"], x["rss_mb"]) for x in warm[len(warm) // 2 :]])
 
 
 def table(r: dict[str, Any]) -> str:
@@ -363,44 +430,76 @@ def table(r: dict[str, Any]) -> str:
     rows_a, rows_b = r.get("rows_a", {}), r["db_final"]["rows"]
     iv = r["interval"]
     lines = [
-        ("workload", f"{r['n']} targets @ {iv:g}s ({r['n_icmp']} icmp, {r['n_http']} http, "
-                     f"{r['n_flap']} flapping: down {r['flap_down']:g}s every "
-                     f"{r['flap_period']:g}s), timeout {r['timeout']:g}s, "
-                     "failures_before_down 2"),
-        ("run / warm-up / measured", f"{r['t_stop'] - r['t_ready']:.0f}s / {r['warmup']:.0f}s / "
-                                     f"{r.get('window_s', math.nan):.0f}s "
-                                     f"({r.get('n_samples', 0)} samples); start-up "
-                                     f"{r['startup_s']:.1f}s"),
-        ("RSS after warm-up min / max / last", f"{r['rss_min']:.1f} / {r['rss_max']:.1f} / "
-                                              f"{r['rss_last']:.1f} MB (peak VmHWM "
-                                              f"{r['rss_peak_mb']:.1f} MB)"),
-        ("RSS slope (least squares)", f"{r['rss_slope']:+.1f} MB/hour after warm-up, "
-                                      f"{half_slope(r):+.1f} MB/hour over its 2nd half"),
+        (
+            "workload",
+            f"{r['n']} targets @ {iv:g}s ({r['n_icmp']} icmp, {r['n_http']} http, "
+            f"{r['n_flap']} flapping: down {r['flap_down']:g}s every "
+            f"{r['flap_period']:g}s), timeout {r['timeout']:g}s, "
+            "failures_before_down 2",
+        ),
+        (
+            "run / warm-up / measured",
+            f"{r['t_stop'] - r['t_ready']:.0f}s / {r['warmup']:.0f}s / "
+            f"{r.get('window_s', math.nan):.0f}s "
+            f"({r.get('n_samples', 0)} samples); start-up "
+            f"{r['startup_s']:.1f}s",
+        ),
+        (
+            "RSS after warm-up min / max / last",
+            f"{r['rss_min']:.1f} / {r['rss_max']:.1f} / "
+            f"{r['rss_last']:.1f} MB (peak VmHWM "
+            f"{r['rss_peak_mb']:.1f} MB)",
+        ),
+        (
+            "RSS slope (least squares)",
+            f"{r['rss_slope']:+.1f} MB/hour after warm-up, "
+            f"{half_slope(r):+.1f} MB/hour over its 2nd half",
+        ),
         ("CPU % of one core", f"{r['cpu_pct']:.1f}"),
-        ("probes/s done vs scheduled", f"{r['probes_per_s']:.1f} / {r['scheduled_per_s']:.1f} "
-                                       f"({r['probes_per_s'] / r['scheduled_per_s']:.2%})"),
-        ("db + WAL size after warm-up / end", f"{r['db_a'] / 1e6:.3f} / {r['db_b'] / 1e6:.3f} MB"
-                                              f" (live pages {r['db_live_a'] / 1e3:.0f} / "
-                                              f"{r['db_live_b'] / 1e3:.0f} kB)"),
-        ("db after stop (file + WAL)", f"{(r['db_final']['file'] + r['db_final']['wal']) / 1e6:.3f}"
-                                       f" MB, live {r['db_final']['live'] / 1e3:.0f} kB"),
-        ("rows after warm-up -> after stop", ", ".join(
-            f"{t} {rows_a.get(t, 0)} -> {n}" for t, n in rows_b.items())),
-        ("outages in /metrics (warm-up -> last)", f"{r['metric_outages_a']:.0f} -> "
-                                                  f"{r['metric_outages_last']:.0f}"),
+        (
+            "probes/s done vs scheduled",
+            f"{r['probes_per_s']:.1f} / {r['scheduled_per_s']:.1f} "
+            f"({r['probes_per_s'] / r['scheduled_per_s']:.2%})",
+        ),
+        (
+            "db + WAL size after warm-up / end",
+            f"{r['db_a'] / 1e6:.3f} / {r['db_b'] / 1e6:.3f} MB"
+            f" (live pages {r['db_live_a'] / 1e3:.0f} / "
+            f"{r['db_live_b'] / 1e3:.0f} kB)",
+        ),
+        (
+            "db after stop (file + WAL)",
+            f"{(r['db_final']['file'] + r['db_final']['wal']) / 1e6:.3f}"
+            f" MB, live {r['db_final']['live'] / 1e3:.0f} kB",
+        ),
+        (
+            "rows after warm-up -> after stop",
+            ", ".join(f"{t} {rows_a.get(t, 0)} -> {n}" for t, n in rows_b.items()),
+        ),
+        (
+            "outages in /metrics (warm-up -> last)",
+            f"{r['metric_outages_a']:.0f} -> {r['metric_outages_last']:.0f}",
+        ),
         ("down periods expected (checked)", f"{m['expected']}"),
         ("outages found in db (all)", f"{m['found']}"),
-        ("matched / missed / mismatched", f"{m['matched']} / {m['missed']} / "
-                                          f"{m['mismatched']}"),
+        ("matched / missed / mismatched", f"{m['matched']} / {m['missed']} / {m['mismatched']}"),
         ("spurious (of which non-flapping)", f"{m['spurious']} ({m['spurious_nonflapping']})"),
-        ("start lag p50 / max (bound)", f"{pct(m['start_lags'], .5):.1f} / "
-                                        f"{max(m['start_lags'], default=math.nan):.1f} s "
-                                        f"(≤ {2 * iv + r['timeout']:g})"),
-        ("end lag p50 / max (bound)", f"{pct(m['end_lags'], .5):.1f} / "
-                                      f"{max(m['end_lags'], default=math.nan):.1f} s "
-                                      f"(≤ {iv + r['timeout']:g})"),
-        ("daemon log: ERROR / skipped / missed", f"{r['log_errors']} / {r['log_skipped']} / "
-                                                 f"{r['log_missed']}; exit {r['exit_code']}"),
+        (
+            "start lag p50 / max (bound)",
+            f"{pct(m['start_lags'], 0.5):.1f} / "
+            f"{max(m['start_lags'], default=math.nan):.1f} s "
+            f"(≤ {2 * iv + r['timeout']:g})",
+        ),
+        (
+            "end lag p50 / max (bound)",
+            f"{pct(m['end_lags'], 0.5):.1f} / "
+            f"{max(m['end_lags'], default=math.nan):.1f} s "
+            f"(≤ {iv + r['timeout']:g})",
+        ),
+        (
+            "daemon log: ERROR / skipped / missed",
+            f"{r['log_errors']} / {r['log_skipped']} / {r['log_missed']}; exit {r['exit_code']}",
+        ),
         ("/metrics scrape max", f"{r['scrape_s_max']:.2f} s"),
     ]
     w = max(len(k) for k, _ in lines)
@@ -414,20 +513,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", type=int, default=10000)
     ap.add_argument("--interval", type=parse_duration, default=60.0)
-    ap.add_argument("--duration", type=parse_duration, default=1800.0,
-                    help="from the daemon's first /metrics answer to SIGTERM")
-    ap.add_argument("--warmup", type=parse_duration, default=None,
-                    help="memory/CPU figures start here (default: 2 intervals + 60s)")
-    ap.add_argument("--check-after", type=parse_duration, default=None,
-                    help="down periods starting earlier are not checked (default: --warmup)")
+    ap.add_argument(
+        "--duration",
+        type=parse_duration,
+        default=1800.0,
+        help="from the daemon's first /metrics answer to SIGTERM",
+    )
+    ap.add_argument(
+        "--warmup",
+        type=parse_duration,
+        default=None,
+        help="memory/CPU figures start here (default: 2 intervals + 60s)",
+    )
+    ap.add_argument(
+        "--check-after",
+        type=parse_duration,
+        default=None,
+        help="down periods starting earlier are not checked (default: --warmup)",
+    )
     ap.add_argument("--sample", type=parse_duration, default=30.0)
     ap.add_argument("--http-share", type=float, default=0.1)
     ap.add_argument("--http-servers", type=int, default=4)
     ap.add_argument("--flap-share", type=float, default=0.02, help="share of *all* targets")
-    ap.add_argument("--flap-period", type=parse_duration, default=None,
-                    help="default: 6 intervals")
-    ap.add_argument("--flap-down", type=parse_duration, default=None,
-                    help="default: 2.5 intervals")
+    ap.add_argument("--flap-period", type=parse_duration, default=None, help="default: 6 intervals")
+    ap.add_argument("--flap-down", type=parse_duration, default=None, help="default: 2.5 intervals")
     ap.add_argument("--slack", type=parse_duration, default=1.0)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="copy the db, log and targets.yaml here")
@@ -459,6 +568,7 @@ def main() -> None:
             r = run(args, procs, Path(tmp))
             if args.keep:
                 import shutil
+
                 args.keep.mkdir(parents=True, exist_ok=True)
                 for name in ("availmon.db", "availmon.log", "targets.yaml", "httpd.log"):
                     if (Path(tmp) / name).exists():
@@ -466,8 +576,7 @@ def main() -> None:
     finally:
         procs.stop_all()
     print()
-    print(f"nproc={os.cpu_count()} load(1,5,15)={os.getloadavg()} "
-          f"python={sys.version.split()[0]}")
+    print(f"nproc={os.cpu_count()} load(1,5,15)={os.getloadavg()} python={sys.version.split()[0]}")
     print(table(r))
     for ex in r["match"]["examples"]:
         print("  " + ex)

@@ -33,29 +33,43 @@ class UserError(Exception):
 
 
 def _add_common(parser: argparse.ArgumentParser, db: bool = True) -> None:
-    parser.add_argument("-c", "--config",
-                        default=os.environ.get("AVAILMON_CONFIG", "targets.yaml"),
-                        help="targets file (default: $AVAILMON_CONFIG or ./targets.yaml)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("AVAILMON_CONFIG", "targets.yaml"),
+        help="targets file (default: $AVAILMON_CONFIG or ./targets.yaml)",
+    )
     if db:
-        parser.add_argument("--db", help="SQLite database (default: $STATE_DIRECTORY/availmon.db "
-                            "under systemd, else storage.path, else ./availmon.db)")
+        parser.add_argument(
+            "--db",
+            help="SQLite database (default: $STATE_DIRECTORY/availmon.db "
+            "under systemd, else storage.path, else ./availmon.db)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="availmon", description="Working-hours availability monitoring.")
+        prog="availmon", description="Working-hours availability monitoring."
+    )
     parser.add_argument("--version", action="version", version=f"availmon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the monitoring daemon")
     _add_common(run)
-    run.add_argument("--listen", help="HOST:PORT for /metrics (default: listen in the config, "
-                     f"else 0.0.0.0:{config_mod.DEFAULT_PORT})")
-    run.add_argument("--shard", metavar="K/N",
-                     help="probe only this instance's share of the targets (K of N)")
-    run.add_argument("--web-config", metavar="FILE",
-                     help="TLS and basic auth for /metrics, in the Prometheus exporters' "
-                     "web configuration format")
+    run.add_argument(
+        "--listen",
+        help="HOST:PORT for /metrics (default: listen in the config, "
+        f"else 0.0.0.0:{config_mod.DEFAULT_PORT})",
+    )
+    run.add_argument(
+        "--shard", metavar="K/N", help="probe only this instance's share of the targets (K of N)"
+    )
+    run.add_argument(
+        "--web-config",
+        metavar="FILE",
+        help="TLS and basic auth for /metrics, in the Prometheus exporters' "
+        "web configuration format",
+    )
 
     check = commands.add_parser("check", help="validate the targets file")
     _add_common(check, db=False)
@@ -66,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("names", nargs="+", metavar="NAME")
 
     outages = commands.add_parser("outages", help="recorded outages")
-    outage_commands = outages.add_subparsers(dest="outages_command", required=True,
-                                             metavar="COMMAND")
+    outage_commands = outages.add_subparsers(
+        dest="outages_command", required=True, metavar="COMMAND"
+    )
     listing = outage_commands.add_parser("list", help="list outages")
     _add_common(listing)
     listing.add_argument("--target")
@@ -88,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     include.add_argument("id", type=int)
 
     maintenance = commands.add_parser("maintenance", help="planned maintenance windows")
-    maintenance_commands = maintenance.add_subparsers(dest="maintenance_command",
-                                                      required=True, metavar="COMMAND")
+    maintenance_commands = maintenance.add_subparsers(
+        dest="maintenance_command", required=True, metavar="COMMAND"
+    )
     madd = maintenance_commands.add_parser("add", help="add a maintenance window")
     _add_common(madd)
     scope = madd.add_mutually_exclusive_group(required=True)
@@ -108,29 +124,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="availability figures for a period")
     _add_common(report)
-    report.add_argument("--period", metavar="LABEL", action="append", default=[],
-                        help="2024-Q1, 2024-03, 2023/24, 2023/24-H2, 2024-W10, 2024-03-05 ... "
-                        "(repeat it for several periods side by side)")
-    report.add_argument("--years", type=int, metavar="N",
-                        help="the current reporting year to date and the N before it, "
-                        "side by side")
-    report.add_argument("--schedule", metavar="NAME",
-                        help="what-if: figures as if every target had this schedule "
-                        "(a named schedule or 'always')")
-    report.add_argument("--from", dest="from_date", metavar="DATE",
-                        help="first local day YYYY-MM-DD (with --to)")
-    report.add_argument("--to", dest="to_date", metavar="DATE",
-                        help="last local day YYYY-MM-DD, inclusive (with --from)")
-    report.add_argument("--group", action="append", default=[], metavar="G",
-                        help="only this group's targets (repeatable)")
-    report.add_argument("--target", action="append", default=[], metavar="T",
-                        help="only this target (repeatable)")
-    report.add_argument("--compare", choices=["previous"],
-                        help="add the previous period of the same kind as a baseline")
-    report.add_argument("--format", choices=["text", "csv", "json", "html", "xlsx"],
-                        default="text")
-    report.add_argument("--section", choices=["targets", "outages"],
-                        help="CSV only: the targets table (default) or the outage list")
+    report.add_argument(
+        "--period",
+        metavar="LABEL",
+        action="append",
+        default=[],
+        help="2024-Q1, 2024-03, 2023/24, 2023/24-H2, 2024-W10, 2024-03-05 ... "
+        "(repeat it for several periods side by side)",
+    )
+    report.add_argument(
+        "--years",
+        type=int,
+        metavar="N",
+        help="the current reporting year to date and the N before it, side by side",
+    )
+    report.add_argument(
+        "--schedule",
+        metavar="NAME",
+        help="what-if: figures as if every target had this schedule (a named schedule or 'always')",
+    )
+    report.add_argument(
+        "--from", dest="from_date", metavar="DATE", help="first local day YYYY-MM-DD (with --to)"
+    )
+    report.add_argument(
+        "--to",
+        dest="to_date",
+        metavar="DATE",
+        help="last local day YYYY-MM-DD, inclusive (with --from)",
+    )
+    report.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="G",
+        help="only this group's targets (repeatable)",
+    )
+    report.add_argument(
+        "--target", action="append", default=[], metavar="T", help="only this target (repeatable)"
+    )
+    report.add_argument(
+        "--compare",
+        choices=["previous"],
+        help="add the previous period of the same kind as a baseline",
+    )
+    report.add_argument("--format", choices=["text", "csv", "json", "html", "xlsx"], default="text")
+    report.add_argument(
+        "--section",
+        choices=["targets", "outages"],
+        help="CSV only: the targets table (default) or the outage list",
+    )
     report.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     return parser
 
@@ -138,9 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
+        level=logging.INFO,
+        stream=sys.stderr,
         # journald stamps lines itself; elsewhere a timestamp helps.
-        format="%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM")
+        format="%(levelname)s %(message)s"
+        if os.environ.get("JOURNAL_STREAM")
         else "%(asctime)s %(levelname)s %(message)s",
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
@@ -226,8 +270,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         by_type[t.type] = by_type.get(t.type, 0) + 1
     groups = ", ".join(f"{g}: {n}" for g, n in sorted(by_group.items()))
     types = ", ".join(f"{k}: {n}" for k, n in sorted(by_type.items()))
-    print(f"{args.config}: OK: {len(config.targets)} targets ({groups}; {types}), "
-          f"{len(config.schedules) - 1} schedules, {len(config.maintenance)} maintenance windows")
+    print(
+        f"{args.config}: OK: {len(config.targets)} targets ({groups}; {types}), "
+        f"{len(config.schedules) - 1} schedules, {len(config.maintenance)} maintenance windows"
+    )
     return 0
 
 
@@ -236,8 +282,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     check_probe_types(config)
     unknown = [n for n in args.names if config.target(n) is None]
     if unknown:
-        raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} "
-                        f"(see {args.config})")
+        raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} (see {args.config})")
     ok = True
     for name in args.names:
         target = config.target(name)
@@ -246,8 +291,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ok &= result.success
         state = "UP" if result.success else f"DOWN ({result.cause})"
         extra = " ".join(f"{k}={v:g}" for k, v in result.details.items())
-        print(f"{name} [{target.type} {target.describe}]: {state} in "
-              f"{result.duration_seconds:.3f}s {extra}".rstrip())
+        print(
+            f"{name} [{target.type} {target.describe}]: {state} in "
+            f"{result.duration_seconds:.3f}s {extra}".rstrip()
+        )
     return 0 if ok else 1
 
 
@@ -257,9 +304,14 @@ def _local(ts: float | None, tz: ZoneInfo) -> str | None:
 
 def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
     return {
-        "id": o.id, "target": o.target, "start": _local(o.start, tz), "end": _local(o.end, tz),
+        "id": o.id,
+        "target": o.target,
+        "start": _local(o.start, tz),
+        "end": _local(o.end, tz),
         "duration_seconds": round((o.end if o.end is not None else now) - o.start, 3),
-        "cause": o.cause, "source": o.source, "excluded": o.excluded,
+        "cause": o.cause,
+        "source": o.source,
+        "excluded": o.excluded,
         "excluded_reason": o.excluded_reason,
     }
 
@@ -311,8 +363,12 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def cmd_outages(args: argparse.Namespace) -> int:
-    return {"list": outages_list, "add": outages_add, "exclude": outages_exclude,
-            "include": outages_include}[args.outages_command](args)
+    return {
+        "list": outages_list,
+        "add": outages_add,
+        "exclude": outages_exclude,
+        "include": outages_include,
+    }[args.outages_command](args)
 
 
 def outages_list(args: argparse.Namespace) -> int:
@@ -325,23 +381,38 @@ def outages_list(args: argparse.Namespace) -> int:
     for c in store.corrections():
         if c.action in ("outage-add", "exclude", "include") and c.subject_id is not None:
             corrections.setdefault(c.subject_id, []).append(
-                {"at": _local(c.at, tz), "user": c.user, "action": c.action,
-                 "reason": c.reason})
+                {"at": _local(c.at, tz), "user": c.user, "action": c.action, "reason": c.reason}
+            )
     now = _now()
-    records = [{**_outage_json(o, tz, now), "corrections": corrections.get(o.id, [])}
-               for o in store.outages(target=args.target, since=since)]
+    records = [
+        {**_outage_json(o, tz, now), "corrections": corrections.get(o.id, [])}
+        for o in store.outages(target=args.target, since=since)
+    ]
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _table(("ID", "TARGET", "START", "END", "DURATION", "SOURCE", "CAUSE", "EXCLUDED"), [
-        (str(r["id"]), str(r["target"]), str(r["start"]), str(r["end"] or "(open)"),
-         f"{r['duration_seconds']:.0f}s", str(r["source"]), str(r["cause"]),
-         f"yes: {r['excluded_reason']}" if r["excluded"] else "no")
-        for r in records])
+    _table(
+        ("ID", "TARGET", "START", "END", "DURATION", "SOURCE", "CAUSE", "EXCLUDED"),
+        [
+            (
+                str(r["id"]),
+                str(r["target"]),
+                str(r["start"]),
+                str(r["end"] or "(open)"),
+                f"{r['duration_seconds']:.0f}s",
+                str(r["source"]),
+                str(r["cause"]),
+                f"yes: {r['excluded_reason']}" if r["excluded"] else "no",
+            )
+            for r in records
+        ],
+    )
     for r in records:
         for c in r["corrections"]:  # type: ignore[attr-defined]
-            print(f"  #{r['id']} {c['action']} at {c['at']} by {c['user']}"
-                  + (f": {c['reason']}" if c["reason"] else ""))
+            print(
+                f"  #{r['id']} {c['action']} at {c['at']} by {c['user']}"
+                + (f": {c['reason']}" if c["reason"] else "")
+            )
     if not records:
         print("(no outages)")
     return 0
@@ -370,14 +441,17 @@ def _set_excluded(args: argparse.Namespace, excluded: bool, reason: str | None) 
     config = _config_for_reading(args)
     store = Store(db_path(args, config), create=False)
     outage = store.set_excluded(args.id, excluded, reason, _user(), _now())
-    print(f"outage {outage.id} ({outage.target}) "
-          + ("excluded from the figures" if excluded else "counts again"))
+    print(
+        f"outage {outage.id} ({outage.target}) "
+        + ("excluded from the figures" if excluded else "counts again")
+    )
     return 0
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
-    return {"add": maintenance_add, "list": maintenance_list,
-            "remove": maintenance_remove}[args.maintenance_command](args)
+    return {"add": maintenance_add, "list": maintenance_list, "remove": maintenance_remove}[
+        args.maintenance_command
+    ](args)
 
 
 def maintenance_add(args: argparse.Namespace) -> int:
@@ -386,8 +460,11 @@ def maintenance_add(args: argparse.Namespace) -> int:
         raise UserError(f"unknown target {args.target!r} (see {args.config})")
     if args.group and args.group not in config.groups:
         raise UserError(f"unknown group {args.group!r} (see {args.config})")
-    scope, name = ("target", args.target) if args.target else (
-        ("group", args.group) if args.group else ("all", None))
+    scope, name = (
+        ("target", args.target)
+        if args.target
+        else (("group", args.group) if args.group else ("all", None))
+    )
     start, end = _span(args, config.timezone)
     store = Store(db_path(args, config))
     window_id = store.add_maintenance(scope, name, start, end, args.reason, _user(), _now())
@@ -399,23 +476,50 @@ def maintenance_list(args: argparse.Namespace) -> int:
     config = _config_for_reading(args)
     tz = ZoneInfo(config.timezone if config else "Europe/London")
     store = Store(db_path(args, config), create=False)
-    records = [{"id": m.id, "scope": m.scope if m.name is None else f"{m.scope}:{m.name}",
-                "start": _local(m.start, tz), "end": _local(m.end, tz), "reason": m.reason,
-                "source": "database"} for m in store.maintenance()]
+    records = [
+        {
+            "id": m.id,
+            "scope": m.scope if m.name is None else f"{m.scope}:{m.name}",
+            "start": _local(m.start, tz),
+            "end": _local(m.end, tz),
+            "reason": m.reason,
+            "source": "database",
+        }
+        for m in store.maintenance()
+    ]
     if config is not None:
-        records += [{"id": None, "scope": " ".join(
-            (["all"] if w.all else []) + [f"target:{t}" for t in w.targets]
-            + [f"group:{g}" for g in w.groups]),
-            "start": _local(w.start, tz), "end": _local(w.end, tz),
-            "weekly": " ".join(str(r) for r in w.weekly) or None, "reason": w.reason,
-            "source": config.path} for w in config.maintenance]
+        records += [
+            {
+                "id": None,
+                "scope": " ".join(
+                    (["all"] if w.all else [])
+                    + [f"target:{t}" for t in w.targets]
+                    + [f"group:{g}" for g in w.groups]
+                ),
+                "start": _local(w.start, tz),
+                "end": _local(w.end, tz),
+                "weekly": " ".join(str(r) for r in w.weekly) or None,
+                "reason": w.reason,
+                "source": config.path,
+            }
+            for w in config.maintenance
+        ]
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _table(("ID", "SCOPE", "WHEN", "REASON", "SOURCE"), [
-        (str(r["id"] or "-"), str(r["scope"]),
-         f"weekly {r['weekly']}" if r.get("weekly") else f"{r['start']} to {r['end']}",
-         str(r["reason"]), str(r["source"])) for r in records])
+    _table(
+        ("ID", "SCOPE", "WHEN", "REASON", "SOURCE"),
+        [
+            (
+                str(r["id"] or "-"),
+                str(r["scope"]),
+                f"weekly {r['weekly']}" if r.get("weekly") else f"{r['start']} to {r['end']}",
+                str(r["reason"]),
+                str(r["source"]),
+            )
+            for r in records
+        ],
+    )
     if not records:
         print("(no maintenance windows)")
     return 0
@@ -452,49 +556,57 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError("--section applies to --format csv only")
     config = _load(args)
     if args.schedule is not None and args.schedule not in config.schedules:
-        raise UserError(f"unknown schedule {args.schedule!r} (expected one of: "
-                        f"{', '.join(config.schedules)})")
+        raise UserError(
+            f"unknown schedule {args.schedule!r} (expected one of: {', '.join(config.schedules)})"
+        )
     now = _now()
     try:
         if args.period:
-            periods = [parse_period(label, config.timezone, config.year_start_month)
-                       for label in args.period]
+            periods = [
+                parse_period(label, config.timezone, config.year_start_month)
+                for label in args.period
+            ]
         elif args.years is not None:
             periods = [current_period("year", now, config.timezone, config.year_start_month)]
             for _ in range(args.years):
-                periods.insert(0, previous_period(periods[0], config.timezone,
-                                                  config.year_start_month))
+                periods.insert(
+                    0, previous_period(periods[0], config.timezone, config.year_start_month)
+                )
         else:
             periods = [date_range(args.from_date, args.to_date, config.timezone)]
         if args.compare and len(periods) > 1:
-            raise UserError("--compare previous works with a single period; give the "
-                            "periods to compare with --period instead")
-        previous = (previous_period(periods[0], config.timezone, config.year_start_month)
-                    if args.compare else None)
+            raise UserError(
+                "--compare previous works with a single period; give the "
+                "periods to compare with --period instead"
+            )
+        previous = (
+            previous_period(periods[0], config.timezone, config.year_start_month)
+            if args.compare
+            else None
+        )
     except PeriodError as exc:
         raise UserError(str(exc)) from None
     unknown = [g for g in args.group if g not in config.groups]
     if unknown:
-        raise UserError(f"unknown group(s): {', '.join(map(repr, unknown))} "
-                        f"(see {args.config})")
+        raise UserError(f"unknown group(s): {', '.join(map(repr, unknown))} (see {args.config})")
     unknown = [t for t in args.target if config.target(t) is None]
     if unknown:
-        raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} "
-                        f"(see {args.config})")
+        raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} (see {args.config})")
     targets = None
     if args.group or args.target:
-        targets = [t for t in config.targets
-                   if t.group in args.group or t.name in args.target]
+        targets = [t for t in config.targets if t.group in args.group or t.name in args.target]
         if not targets:
             raise UserError(f"no targets in group(s) {', '.join(args.group)}")
     store = Store(db_path(args, config), create=False)
     try:
         if len(periods) == 1:
-            doc = report_mod.gather(config, store, periods[0], now, targets, previous,
-                                    what_if_schedule=args.schedule)
+            doc = report_mod.gather(
+                config, store, periods[0], now, targets, previous, what_if_schedule=args.schedule
+            )
         else:
-            doc = report_mod.gather_many(config, store, periods, now, targets,
-                                         what_if_schedule=args.schedule)
+            doc = report_mod.gather_many(
+                config, store, periods, now, targets, what_if_schedule=args.schedule
+            )
     finally:
         store.close()
     data = report_mod.render(doc, args.format, args.section or "targets")
@@ -511,5 +623,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "probe": cmd_probe, "outages": cmd_outages,
-            "maintenance": cmd_maintenance, "report": cmd_report}
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "probe": cmd_probe,
+    "outages": cmd_outages,
+    "maintenance": cmd_maintenance,
+    "report": cmd_report,
+}

@@ -43,11 +43,23 @@ DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 TOP_KEYS = {
-    "timezone", "defaults", "reporting", "storage", "listen", "schedules", "groups",
-    "maintenance", "targets",
+    "timezone",
+    "defaults",
+    "reporting",
+    "storage",
+    "listen",
+    "schedules",
+    "groups",
+    "maintenance",
+    "targets",
 }
 DEFAULT_KEYS = {
-    "interval", "timeout", "failures_before_down", "schedule", "objective", "probe_outside_hours",
+    "interval",
+    "timeout",
+    "failures_before_down",
+    "schedule",
+    "objective",
+    "probe_outside_hours",
 }
 COMMON_TARGET_KEYS = {"name", "group", "type", *DEFAULT_KEYS}
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -203,13 +215,13 @@ def parse_ratio(value: object, what: str = "objective") -> float:
         try:
             # Decimal arithmetic: "99.9%" is 0.999, not 99.9 / 100 = 0.9990000000000001
             # (figures take the objective as the decimal it prints as).
-            ratio = (float(Decimal(text[:-1].strip()) / 100) if text.endswith("%")
-                     else float(text))
+            ratio = float(Decimal(text[:-1].strip()) / 100) if text.endswith("%") else float(text)
         except (ValueError, ArithmeticError):
             ratio = None
     if ratio is None or ratio != ratio:
-        raise ValueError(f"{what} must be a percentage like 99% or a ratio like 0.99, "
-                         f"got {_show(value)}")
+        raise ValueError(
+            f"{what} must be a percentage like 99% or a ratio like 0.99, got {_show(value)}"
+        )
     if not 0 < ratio <= 1:
         raise ValueError(f"{what} must be more than 0% and at most 100%, got {_show(value)}")
     return ratio
@@ -224,7 +236,8 @@ def parse_local_datetime(value: object, timezone: str) -> float:
             dt = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(
-                f"expected a date-time like 2024-03-02T07:00, got {_show(value)}") from None
+                f"expected a date-time like 2024-03-02T07:00, got {_show(value)}"
+            ) from None
     else:
         raise ValueError(f"expected a date-time like 2024-03-02T07:00, got {_show(value)}")
     if dt.tzinfo is None:
@@ -283,8 +296,10 @@ def _mapping(problems: _Problems, path: str, value: object, allowed: set[str]) -
         return {}
     for key in value:
         if key not in allowed:
-            problems.add(f"{path}.{key}" if path else str(key),
-                         f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+            problems.add(
+                f"{path}.{key}" if path else str(key),
+                f"unknown key (expected one of: {', '.join(sorted(allowed))})",
+            )
     return value
 
 
@@ -305,8 +320,9 @@ def _names(problems: _Problems, path: str, value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None,
-         now: float | None = None) -> Config:
+def load(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None, now: float | None = None
+) -> Config:
     """Read and validate a config file; raise ConfigError listing every problem.
 
     ``now`` (default: the real clock) decides the current reporting year, which every
@@ -339,15 +355,20 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     if raw is None:
         raise ConfigError([f"{file}: file is empty (expected a mapping with a 'targets' list)"])
     if not isinstance(raw, dict):
-        raise ConfigError([f"{file}: expected a mapping with a 'targets' list at the top, "
-                           f"got {type(raw).__name__}"])
+        raise ConfigError(
+            [
+                f"{file}: expected a mapping with a 'targets' list at the top, "
+                f"got {type(raw).__name__}"
+            ]
+        )
     top = _mapping(problems, "", raw, TOP_KEYS)
 
     timezone = top.get("timezone", "Europe/London")
     timezone = problems.check("timezone", _parse_timezone, timezone) or "Europe/London"
 
-    reporting = _mapping(problems, "reporting", top.get("reporting"),
-                         {"year_start_month", "unmonitored"})
+    reporting = _mapping(
+        problems, "reporting", top.get("reporting"), {"year_start_month", "unmonitored"}
+    )
     year_start_month = reporting.get("year_start_month", 1)
     if isinstance(year_start_month, bool) or year_start_month not in range(1, 13):
         problems.add("reporting.year_start_month", "expected a month number 1-12")
@@ -364,35 +385,49 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         storage_path = None
     elif storage_path is not None:
         storage_path = str(Path(file).parent / storage_path)
-    heartbeat = problems.check("storage.heartbeat", parse_duration,
-                               storage.get("heartbeat", "15s")) or 15.0
+    heartbeat = (
+        problems.check("storage.heartbeat", parse_duration, storage.get("heartbeat", "15s")) or 15.0
+    )
 
     listen_host, listen_port = problems.check(
         "listen", parse_listen, top.get("listen", f"0.0.0.0:{DEFAULT_PORT}")
     ) or ("0.0.0.0", DEFAULT_PORT)
 
     schedules = _parse_schedules(problems, top.get("schedules"), timezone)
-    defaults = {**BUILTIN_DEFAULTS,
-                **_mapping(problems, "defaults", top.get("defaults"), DEFAULT_KEYS)}
-    objectives = _Objectives(problems, year_start_month, timezone,
-                             time.time() if now is None else now)
+    defaults = {
+        **BUILTIN_DEFAULTS,
+        **_mapping(problems, "defaults", top.get("defaults"), DEFAULT_KEYS),
+    }
+    objectives = _Objectives(
+        problems, year_start_month, timezone, time.time() if now is None else now
+    )
     global_objective = objectives.parse(
         "defaults.objective", defaults["objective"], Objective(DEFAULT_OBJECTIVE)
     ) or Objective(DEFAULT_OBJECTIVE)
     groups = _parse_groups(problems, top.get("groups"), global_objective, objectives)
-    targets = _parse_targets(problems, top, defaults, schedules, groups, global_objective,
-                             objectives, env)
-    maintenance = _parse_maintenance(problems, top.get("maintenance"), timezone,
-                                     {t.name for t in targets}, set(groups))
+    targets = _parse_targets(
+        problems, top, defaults, schedules, groups, global_objective, objectives, env
+    )
+    maintenance = _parse_maintenance(
+        problems, top.get("maintenance"), timezone, {t.name for t in targets}, set(groups)
+    )
     if "targets" not in top:
         problems.add("targets", "missing: list the targets to monitor")
     if problems.lines:
         raise ConfigError(problems.lines)
     return Config(
-        path=file, timezone=timezone, year_start_month=year_start_month,
-        unmonitored=unmonitored, storage_path=storage_path, heartbeat=heartbeat,
-        listen_host=listen_host, listen_port=listen_port, schedules=schedules,
-        groups=groups, maintenance=maintenance, targets=targets,
+        path=file,
+        timezone=timezone,
+        year_start_month=year_start_month,
+        unmonitored=unmonitored,
+        storage_path=storage_path,
+        heartbeat=heartbeat,
+        listen_host=listen_host,
+        listen_port=listen_port,
+        schedules=schedules,
+        groups=groups,
+        maintenance=maintenance,
+        targets=targets,
     )
 
 
@@ -415,7 +450,7 @@ def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[
             continue
         spec = _mapping(problems, path, spec, {"timezone", "hours", "holidays", "closed"})
         if "hours" not in spec:
-            problems.add(f"{path}.hours", "missing: weekly hours like {mon-fri: \"08:00-18:00\"}")
+            problems.add(f"{path}.hours", 'missing: weekly hours like {mon-fri: "08:00-18:00"}')
             continue
         tz = problems.check(f"{path}.timezone", _parse_timezone, spec.get("timezone", timezone))
         ranges = problems.check(f"{path}.hours", parse_hours, spec["hours"])
@@ -427,9 +462,13 @@ def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[
         if subdiv is not None and not isinstance(subdiv, str):
             problems.add(f"{path}.holidays.subdiv", "expected a subdivision code like ENG")
             subdiv = None
-        if country is not None and problems.check(
-            f"{path}.holidays", lambda c, s=subdiv: check_holidays(c, s) or True, country
-        ) is None:
+        if (
+            country is not None
+            and problems.check(
+                f"{path}.holidays", lambda c, s=subdiv: check_holidays(c, s) or True, country
+            )
+            is None
+        ):
             country = None
         closed = set()
         for i, day in enumerate(_list(problems, f"{path}.closed", spec.get("closed"))):
@@ -437,9 +476,18 @@ def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[
             if parsed is not None:
                 closed.add(parsed)
         if tz is not None and ranges is not None:
-            schedule = problems.check(path, lambda fields: Schedule(**fields), {
-                "name": name, "timezone": tz, "ranges": ranges, "holiday_country": country,
-                "holiday_subdiv": subdiv, "closed": frozenset(closed)})
+            schedule = problems.check(
+                path,
+                lambda fields: Schedule(**fields),
+                {
+                    "name": name,
+                    "timezone": tz,
+                    "ranges": ranges,
+                    "holiday_country": country,
+                    "holiday_subdiv": subdiv,
+                    "closed": frozenset(closed),
+                },
+            )
             if schedule is not None:
                 schedules[name] = schedule
     return schedules
@@ -467,8 +515,10 @@ def parse_year_label(key: object, year_start_month: int) -> str:
     """A reporting-year label from a YAML key (``2024`` may arrive as an int)."""
     fiscal = year_start_month != 1
     example = "2024/25" if fiscal else "2024"
-    expected = (f"expected default or a reporting year like {example} "
-                f"(reporting.year_start_month is {year_start_month})")
+    expected = (
+        f"expected default or a reporting year like {example} "
+        f"(reporting.year_start_month is {year_start_month})"
+    )
     if isinstance(key, bool) or not isinstance(key, int | str):
         raise ValueError(f"{expected}, got {_show(key)}")
     text = str(key).strip()
@@ -479,21 +529,26 @@ def parse_year_label(key: object, year_start_month: int) -> str:
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise ValueError(f"year {year} is outside {MIN_YEAR}-{MAX_YEAR}")
     if fiscal and m.group(2) is None:
-        raise ValueError(f"{expected}: financial years are written like {year}/"
-                         f"{(year + 1) % 100:02d}, got {_show(key)}")
+        raise ValueError(
+            f"{expected}: financial years are written like {year}/"
+            f"{(year + 1) % 100:02d}, got {_show(key)}"
+        )
     if not fiscal and m.group(2) is not None:
         raise ValueError(f"{expected}: reporting years are calendar years, got {_show(key)}")
     if fiscal and m.group(2) != f"{(year + 1) % 100:02d}":
-        raise ValueError(f"the financial year starting {year} is written "
-                         f"{year}/{(year + 1) % 100:02d}, got {_show(key)}")
+        raise ValueError(
+            f"the financial year starting {year} is written "
+            f"{year}/{(year + 1) % 100:02d}, got {_show(key)}"
+        )
     return text
 
 
 class _Objectives:
     """Parses ``objective`` values, single or year by year, recording problems."""
 
-    def __init__(self, problems: _Problems, year_start_month: int, timezone: str,
-                 now: float) -> None:
+    def __init__(
+        self, problems: _Problems, year_start_month: int, timezone: str, now: float
+    ) -> None:
         self.problems = problems
         self.year_start_month = year_start_month
         try:
@@ -516,21 +571,29 @@ class _Objectives:
             if key == "default":
                 default = problems.check(where, parse_ratio, raw)
                 continue
-            label = problems.check(where, lambda k: parse_year_label(k, self.year_start_month),
-                                   key)
+            label = problems.check(where, lambda k: parse_year_label(k, self.year_start_month), key)
             ratio = problems.check(where, parse_ratio, raw)
             if label is not None and label in by_year:
                 problems.add(where, f"reporting year {label} is given twice")
             elif label is not None and ratio is not None:
                 by_year[label] = ratio
-        if (value and "default" not in value and self.current is not None
-                and self.current not in by_year and len(problems.lines) == before):
-            problems.add(path, f"no objective for the current reporting year {self.current}: "
-                               f"add {self.current}: or default:")
+        if (
+            value
+            and "default" not in value
+            and self.current is not None
+            and self.current not in by_year
+            and len(problems.lines) == before
+        ):
+            problems.add(
+                path,
+                f"no objective for the current reporting year {self.current}: "
+                f"add {self.current}: or default:",
+            )
         if len(problems.lines) != before:
             return None
-        return Objective(default, tuple(sorted(by_year.items())),
-                         None if default is not None else inherited)
+        return Objective(
+            default, tuple(sorted(by_year.items())), None if default is not None else inherited
+        )
 
 
 def _parse_groups(
@@ -545,8 +608,7 @@ def _parse_groups(
         spec = _mapping(problems, path, spec, {"objective"})
         objective = global_objective
         if "objective" in spec:
-            objective = objectives.parse(f"{path}.objective", spec["objective"],
-                                         global_objective)
+            objective = objectives.parse(f"{path}.objective", spec["objective"], global_objective)
         if objective is not None:
             groups[str(name)] = Group(name=str(name), objective=objective)
     return groups
@@ -598,8 +660,9 @@ def _parse_targets(
         interval = problems.check(f"{path}.interval", parse_duration, merged["interval"])
         timeout = problems.check(f"{path}.timeout", parse_duration, merged["timeout"])
         if interval is not None and timeout is not None and timeout >= interval:
-            problems.add(f"{path}.timeout",
-                         f"must be less than the interval ({merged['interval']})")
+            problems.add(
+                f"{path}.timeout", f"must be less than the interval ({merged['interval']})"
+            )
         schedule = merged["schedule"]
         if not isinstance(schedule, str) or schedule not in schedules:
             problems.add(f"{path}.schedule", f"unknown schedule {_show(schedule)}")
@@ -618,12 +681,21 @@ def _parse_targets(
             problems.add(f"{path}.{exc.key}", exc.message)
             continue
         if len(problems.lines) == before:
-            targets.append(Target(
-                name=name, group=group, type=type_name, settings=settings, interval=interval,
-                timeout=timeout, schedule=schedule, objective=objective,
-                failures_before_down=fbd, probe_outside_hours=outside,
-                describe=module.describe(settings),
-            ))
+            targets.append(
+                Target(
+                    name=name,
+                    group=group,
+                    type=type_name,
+                    settings=settings,
+                    interval=interval,
+                    timeout=timeout,
+                    schedule=schedule,
+                    objective=objective,
+                    failures_before_down=fbd,
+                    probe_outside_hours=outside,
+                    describe=module.describe(settings),
+                )
+            )
     return tuple(targets)
 
 
@@ -633,8 +705,9 @@ def _parse_maintenance(
     windows = []
     for i, spec in enumerate(_list(problems, "maintenance", value)):
         path = f"maintenance[{i}]"
-        spec = _mapping(problems, path, spec,
-                        {"targets", "groups", "all", "start", "end", "weekly", "reason"})
+        spec = _mapping(
+            problems, path, spec, {"targets", "groups", "all", "start", "end", "weekly", "reason"}
+        )
         if not spec:
             continue
         before = len(problems.lines)
@@ -661,17 +734,26 @@ def _parse_maintenance(
                 problems.add(path, "give either weekly or start/end, not both")
             weekly = problems.check(f"{path}.weekly", parse_weekly, spec["weekly"]) or ()
         elif "start" in spec and "end" in spec:
-            start = problems.check(f"{path}.start",
-                                   lambda v: parse_local_datetime(v, timezone), spec["start"])
-            end = problems.check(f"{path}.end",
-                                 lambda v: parse_local_datetime(v, timezone), spec["end"])
+            start = problems.check(
+                f"{path}.start", lambda v: parse_local_datetime(v, timezone), spec["start"]
+            )
+            end = problems.check(
+                f"{path}.end", lambda v: parse_local_datetime(v, timezone), spec["end"]
+            )
             if start is not None and end is not None and end <= start:
                 problems.add(f"{path}.end", "must be after start")
         else:
-            problems.add(path, "give start and end, or weekly like \"tue 07:00-08:00\"")
+            problems.add(path, 'give start and end, or weekly like "tue 07:00-08:00"')
         if len(problems.lines) == before:
-            windows.append(MaintenanceWindow(
-                targets=names, groups=group_names, all=everything, reason=reason.strip(),
-                start=start, end=end, weekly=weekly,
-            ))
+            windows.append(
+                MaintenanceWindow(
+                    targets=names,
+                    groups=group_names,
+                    all=everything,
+                    reason=reason.strip(),
+                    start=start,
+                    end=end,
+                    weekly=weekly,
+                )
+            )
     return tuple(windows)

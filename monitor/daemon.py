@@ -75,8 +75,14 @@ def check_probe_types(config: config_mod.Config) -> None:
 
 
 class Daemon:
-    def __init__(self, load: Callable[[], config_mod.Config], config: config_mod.Config,
-                 db_path: str, listen: tuple[str, int], web: WebConfig | None = None) -> None:
+    def __init__(
+        self,
+        load: Callable[[], config_mod.Config],
+        config: config_mod.Config,
+        db_path: str,
+        listen: tuple[str, int],
+        web: WebConfig | None = None,
+    ) -> None:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
@@ -119,8 +125,9 @@ class Daemon:
         host, port = self.listen
         registry = build_registry(self.runner, self.status)
         try:
-            server = MetricsServer((host, port), lambda: exposition(self.runner, registry),
-                                   CONTENT_TYPE, self.web)
+            server = MetricsServer(
+                (host, port), lambda: exposition(self.runner, registry), CONTENT_TYPE, self.web
+            )
         except OSError as exc:
             raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         server.start()
@@ -129,8 +136,14 @@ class Daemon:
         self.runner.start()
         config = self.runner.config
         scheme = "https" if self.web is not None and self.web.tls is not None else "http"
-        log.info("availmon started: %d targets, metrics on %s://%s:%d/metrics, database %s",
-                 len(config.targets), scheme, host, port, self.store.path)
+        log.info(
+            "availmon started: %d targets, metrics on %s://%s:%d/metrics, database %s",
+            len(config.targets),
+            scheme,
+            host,
+            port,
+            self.store.path,
+        )
         sd_notify("READY=1")
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
         tick = min(1.0, watchdog / 2) if watchdog else 1.0

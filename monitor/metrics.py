@@ -37,11 +37,20 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DETAIL_METRICS: dict[str, tuple[str, str, str]] = {
     "http_status_code": ("probe_http_status_code", "Response HTTP status code.", ""),
     "ssl_earliest_cert_expiry": (
-        "probe_ssl_earliest_cert_expiry", "Earliest SSL cert expiry in unixtime.", ""),
+        "probe_ssl_earliest_cert_expiry",
+        "Earliest SSL cert expiry in unixtime.",
+        "",
+    ),
     "icmp_rtt_seconds": (
-        "probe_icmp_duration_seconds", "Duration of ICMP request by phase.", ',phase="rtt"'),
+        "probe_icmp_duration_seconds",
+        "Duration of ICMP request by phase.",
+        ',phase="rtt"',
+    ),
     "icmp_packet_loss_ratio": (
-        "availmon_icmp_packet_loss_ratio", "Share of ICMP echo requests unanswered.", ""),
+        "availmon_icmp_packet_loss_ratio",
+        "Share of ICMP echo requests unanswered.",
+        "",
+    ),
 }
 
 
@@ -64,14 +73,17 @@ class DaemonCollector(Collector):
         runner = self.runner
         config = runner.config
         now = runner.clock.time()
-        hours = GaugeMetricFamily("availmon_working_hours_open",
-                                  "1 while the schedule's working hours are open.",
-                                  labels=["schedule"])
+        hours = GaugeMetricFamily(
+            "availmon_working_hours_open",
+            "1 while the schedule's working hours are open.",
+            labels=["schedule"],
+        )
         for name, schedule in config.schedules.items():
             hours.add_metric([name], 1.0 if schedule.is_open(now) else 0.0)
         yield hours
-        targets = GaugeMetricFamily("availmon_targets", "Configured targets per group.",
-                                    labels=["group"])
+        targets = GaugeMetricFamily(
+            "availmon_targets", "Configured targets per group.", labels=["group"]
+        )
         per_group: dict[str, int] = dict.fromkeys(config.groups, 0)
         for t in config.targets:
             per_group[t.group] = per_group.get(t.group, 0) + 1
@@ -81,18 +93,26 @@ class DaemonCollector(Collector):
         info = GaugeMetricFamily("availmon_build_info", "availmon version.", labels=["version"])
         info.add_metric([__version__], 1.0)
         yield info
-        yield GaugeMetricFamily("availmon_config_last_reload_successful",
-                                "Whether the last configuration reload succeeded.",
-                                value=1.0 if self.status.reload_successful else 0.0)
-        yield GaugeMetricFamily("availmon_config_last_reload_success_timestamp_seconds",
-                                "When the configuration was last loaded successfully.",
-                                value=self.status.reload_success_timestamp)
-        yield GaugeMetricFamily("availmon_store_healthy",
-                                "Whether the last write to the database succeeded.",
-                                value=1.0 if runner.store_healthy else 0.0)
-        yield CounterMetricFamily("availmon_store_errors",
-                                  "Database writes that failed (and were retried).",
-                                  value=runner.store_errors)
+        yield GaugeMetricFamily(
+            "availmon_config_last_reload_successful",
+            "Whether the last configuration reload succeeded.",
+            value=1.0 if self.status.reload_successful else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "availmon_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            value=self.status.reload_success_timestamp,
+        )
+        yield GaugeMetricFamily(
+            "availmon_store_healthy",
+            "Whether the last write to the database succeeded.",
+            value=1.0 if runner.store_healthy else 0.0,
+        )
+        yield CounterMetricFamily(
+            "availmon_store_errors",
+            "Database writes that failed (and were retried).",
+            value=runner.store_errors,
+        )
         yield from runner.lateness.collect()
 
 
@@ -190,75 +210,98 @@ def render_targets(runner: Runner, now: float) -> list[bytes]:
         if last is not None:
             if success is None or duration is None:
                 success = family("probe_success", g, "Whether the last probe succeeded.")
-                duration = family("probe_duration_seconds", g,
-                                  "How many seconds the last probe took.")
+                duration = family(
+                    "probe_duration_seconds", g, "How many seconds the last probe took."
+                )
             success.write(f"probe_success{{{labels}}} {ONE if last.success else ZERO}\n")
-            duration.write(
-                f"probe_duration_seconds{{{labels}}} {float(last.duration_seconds)!r}\n")
+            duration.write(f"probe_duration_seconds{{{labels}}} {float(last.duration_seconds)!r}\n")
             for key, value in last.details.items():
                 if key in DETAIL_METRICS:
                     name, help_text, extra = DETAIL_METRICS[key]
                     family(name, g, help_text).write(
-                        f"{name}{{{labels}{extra}}} {float(value)!r}\n")
+                        f"{name}{{{labels}{extra}}} {float(value)!r}\n"
+                    )
         if info is None:
-            info = family("availmon_target_info", g,
-                          "Static facts about a target: 1, with its schedule as a label.")
+            info = family(
+                "availmon_target_info",
+                g,
+                "Static facts about a target: 1, with its schedule as a label.",
+            )
         schedule = schedules.get(t.schedule)
         if schedule is None:
             schedule = schedules[t.schedule] = _escape(t.schedule)
         info.write(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
         if live.last_at is not None:
             if stamps is None:
-                stamps = family("availmon_last_probe_timestamp_seconds", g,
-                                "When the target was last probed.")
+                stamps = family(
+                    "availmon_last_probe_timestamp_seconds", g, "When the target was last probed."
+                )
             stamps.write(
-                f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(live.last_at)!r}\n")
+                f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(live.last_at)!r}\n"
+            )
         if up is None or outages is None or starts is None or probes is None:
-            up = family("availmon_target_up", g,
-                        "0 while an outage of the target is open, else 1.")
-            outages = family("availmon_outages_total", "counter",
-                             "Outages detected for the target, all time.")
+            up = family("availmon_target_up", g, "0 while an outage of the target is open, else 1.")
+            outages = family(
+                "availmon_outages_total", "counter", "Outages detected for the target, all time."
+            )
             # Declared even with no sample, so that rules see the family exists.
-            starts = family("availmon_outage_start_timestamp_seconds", g,
-                            "Start of the open outage (absent when none is open).")
-            probes = family("availmon_probes_total", "counter",
-                            "Probes run by this process, by result.")
+            starts = family(
+                "availmon_outage_start_timestamp_seconds",
+                g,
+                "Start of the open outage (absent when none is open).",
+            )
+            probes = family(
+                "availmon_probes_total", "counter", "Probes run by this process, by result."
+            )
         state = live.state
         up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
         outages.write(f"availmon_outages_total{{{labels}}} {counts[live.outages_total]}\n")
         if state.outage_start is not None:
             cause = _escape(live.outage.cause if live.outage else "")
-            starts.write(f'availmon_outage_start_timestamp_seconds{{{labels},cause="{cause}"}}'
-                          f" {float(state.outage_start)!r}\n")
-        probes.write(f'availmon_probes_total{{{labels},result="success"}}'
-                      f" {counts[live.successes]}\n"
-                      f'availmon_probes_total{{{labels},result="failure"}}'
-                      f" {counts[live.failures]}\n")
+            starts.write(
+                f'availmon_outage_start_timestamp_seconds{{{labels},cause="{cause}"}}'
+                f" {float(state.outage_start)!r}\n"
+            )
+        probes.write(
+            f'availmon_probes_total{{{labels},result="success"}}'
+            f" {counts[live.successes]}\n"
+            f'availmon_probes_total{{{labels},result="failure"}}'
+            f" {counts[live.failures]}\n"
+        )
     _render_figures(out, runner, now)
     return out.chunks()
 
 
 TARGET_FIGURES = (  # name, help: one sample per target and period
-    ("availmon_uptime_ratio",
-     "Working-hours uptime of the current period to date (absent without time)."),
+    (
+        "availmon_uptime_ratio",
+        "Working-hours uptime of the current period to date (absent without time).",
+    ),
     ("availmon_scheduled_seconds", "Working hours less maintenance, period to date."),
     ("availmon_monitored_seconds", "Scheduled time whose state is known, period to date."),
     ("availmon_downtime_seconds", "Scheduled time in outages, period to date."),
-    ("availmon_error_budget_remaining_seconds",
-     "Allowed downtime for the whole period less downtime so far."),
-    ("availmon_error_budget_seconds",
-     "Allowed downtime for the whole period: (1 - objective) x its scheduled seconds."),
+    (
+        "availmon_error_budget_remaining_seconds",
+        "Allowed downtime for the whole period less downtime so far.",
+    ),
+    (
+        "availmon_error_budget_seconds",
+        "Allowed downtime for the whole period: (1 - objective) x its scheduled seconds.",
+    ),
 )
 GROUP_FIGURES = (
-    ("availmon_group_uptime_ratio",
-     "Time-weighted working-hours uptime of the group, period to date."),
+    (
+        "availmon_group_uptime_ratio",
+        "Time-weighted working-hours uptime of the group, period to date.",
+    ),
     ("availmon_group_scheduled_seconds", "Sum of the members' scheduled seconds."),
     ("availmon_group_monitored_seconds", "Sum of the members' monitored seconds."),
     ("availmon_group_downtime_seconds", "Sum of the members' downtime seconds."),
-    ("availmon_group_error_budget_remaining_seconds",
-     "The group's allowed downtime for the period less its downtime so far."),
-    ("availmon_group_error_budget_seconds",
-     "The group's allowed downtime for the whole period."),
+    (
+        "availmon_group_error_budget_remaining_seconds",
+        "The group's allowed downtime for the period less its downtime so far.",
+    ),
+    ("availmon_group_error_budget_seconds", "The group's allowed downtime for the whole period."),
 )
 
 
@@ -267,8 +310,9 @@ GROUP_NAMES = tuple(name for name, _ in GROUP_FIGURES)
 _PERIODS = tuple(f',period="{kind}"}} ' for kind in KINDS)  # each line's last label
 
 
-def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[StringIO, ...],
-                  reprs: _Reprs) -> None:
+def _figure_lines(
+    names: tuple[str, ...], labels: str, row: Row, out: tuple[StringIO, ...], reprs: _Reprs
+) -> None:
     """Append one entity's figures for the five periods (the scrape's hot loop).
 
     Written out period by period, one string per family and entity rather than one per
@@ -277,8 +321,38 @@ def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[Stri
     ratio, scheduled, monitored, down, budget, allowed = out
     n_ratio, n_sched, n_mon, n_down, n_budget, n_allowed = names
     q0, q1, q2, q3, q4 = _PERIODS
-    (s0, m0, _, d0, r0, b0, s1, m1, _, d1, r1, b1, s2, m2, _, d2, r2, b2,
-     s3, m3, _, d3, r3, b3, s4, m4, _, d4, r4, b4) = row
+    (
+        s0,
+        m0,
+        _,
+        d0,
+        r0,
+        b0,
+        s1,
+        m1,
+        _,
+        d1,
+        r1,
+        b1,
+        s2,
+        m2,
+        _,
+        d2,
+        r2,
+        b2,
+        s3,
+        m3,
+        _,
+        d3,
+        r3,
+        b3,
+        s4,
+        m4,
+        _,
+        d4,
+        r4,
+        b4,
+    ) = row
     o = "{" + labels  # each line: name, o, period, value
     if r0 is not None:
         ratio.write(f"{n_ratio}{o}{q0}{reprs[r0]}\n")
@@ -298,12 +372,15 @@ def _figure_lines(names: tuple[str, ...], labels: str, row: Row, out: tuple[Stri
     allowed.write(_five(n_allowed, o, reprs, b0 + d0, b1 + d1, b2 + d2, b3 + d3, b4 + d4))
 
 
-def _five(name: str, o: str, reprs: _Reprs, v0: float, v1: float, v2: float, v3: float,
-          v4: float) -> str:
+def _five(
+    name: str, o: str, reprs: _Reprs, v0: float, v1: float, v2: float, v3: float, v4: float
+) -> str:
     """One family's five period lines for one entity, as one string."""
     q0, q1, q2, q3, q4 = _PERIODS
-    return (f"{name}{o}{q0}{reprs[v0]}\n{name}{o}{q1}{reprs[v1]}\n{name}{o}{q2}{reprs[v2]}\n"
-            f"{name}{o}{q3}{reprs[v3]}\n{name}{o}{q4}{reprs[v4]}\n")
+    return (
+        f"{name}{o}{q0}{reprs[v0]}\n{name}{o}{q1}{reprs[v1]}\n{name}{o}{q2}{reprs[v2]}\n"
+        f"{name}{o}{q3}{reprs[v3]}\n{name}{o}{q4}{reprs[v4]}\n"
+    )
 
 
 def _in_year(objective: Objective, year: str) -> float:
@@ -331,8 +408,10 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
         labels = _labels(t.name, t.group)
         if objectives is None:
             objectives = out.family(
-                "availmon_uptime_objective_ratio", g,
-                "The target's uptime objective in the current reporting year.")
+                "availmon_uptime_objective_ratio",
+                g,
+                "The target's uptime objective in the current reporting year.",
+            )
         objective = in_year.get(id(t.objective))
         if objective is None:
             objective = in_year[id(t.objective)] = reprs[_in_year(t.objective, year)]
@@ -340,8 +419,11 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
         flag = maintenance.get(t.name)
         if flag is not None:
             if in_maint is None:
-                in_maint = out.family("availmon_in_maintenance", g,
-                                      "1 while a maintenance window applies to the target.")
+                in_maint = out.family(
+                    "availmon_in_maintenance",
+                    g,
+                    "1 while a maintenance window applies to the target.",
+                )
             in_maint.write(f"availmon_in_maintenance{{{labels}}} {ONE if flag else ZERO}\n")
         row = rows_of(t.name)
         if row is not None:
@@ -350,11 +432,16 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     for group, row in sorted(snapshot.groups.items()):
         _figure_lines(GROUP_NAMES, f'group="{_escape(group)}"', row, group_lines, reprs)
     for name, group in sorted(config.groups.items()):
-        out.add("availmon_group_uptime_objective_ratio", g,
-                "The group's uptime objective in the current reporting year.",
-                f'group="{_escape(name)}"', _in_year(group.objective, year))
-    for (name, _), family in zip((*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines),
-                                 strict=True):
+        out.add(
+            "availmon_group_uptime_objective_ratio",
+            g,
+            "The group's uptime objective in the current reporting year.",
+            f'group="{_escape(name)}"',
+            _in_year(group.objective, year),
+        )
+    for (name, _), family in zip(
+        (*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines), strict=True
+    ):
         out.order.append(name)
         out.texts[name] = family
 

@@ -135,7 +135,10 @@ def run_probe(target: Target) -> ProbeResult:
 
 class Runner:
     def __init__(
-        self, config: Config, store: Store, clock: Clock | None = None,
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock | None = None,
         workers: int = PROBE_WORKERS,
     ) -> None:
         self.config = config
@@ -145,7 +148,8 @@ class Runner:
         self.lateness = Histogram(
             "availmon_probe_lateness_seconds",
             "Actual start of a probe minus its scheduled start.",
-            buckets=LATENESS_BUCKETS, registry=None,
+            buckets=LATENESS_BUCKETS,
+            registry=None,
         )
         self.store_healthy = True
         self.store_errors = 0
@@ -156,10 +160,12 @@ class Runner:
         self._slots: dict[SlotKey, Slot] = {}
         self._pool = ProbePool(workers, thread_name_prefix="probe")
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(4),  # slot jobs: they only begin probes
-                       # the daemon's own jobs never wait behind a backlog of probes
-                       "housekeeping": ThreadPoolExecutor(2)},
-            timezone=UTC
+            executors={
+                "default": ThreadPoolExecutor(4),  # slot jobs: they only begin probes
+                # the daemon's own jobs never wait behind a backlog of probes
+                "housekeeping": ThreadPoolExecutor(2),
+            },
+            timezone=UTC,
         )
 
     # -- lifecycle -------------------------------------------------------
@@ -178,13 +184,13 @@ class Runner:
                 continue
             live = self._add_live(self.config.target(outage.target))  # type: ignore[arg-type]
             live.state = resumed(outage.start, last)
-            live.outage = OutageRecord(outage.target, outage.start, outage.cause, now,
-                                       id=outage.id)
+            live.outage = OutageRecord(outage.target, outage.start, outage.cause, now, id=outage.id)
         for target in self.config.targets:
             live = self.live.get(target.name) or self._add_live(target)
             live.outages_total = counts.get(target.name, 0)
-        self.store.begin_coverage(((t.name, t.probe_outside_hours) for t in self.config.targets),
-                                  now)
+        self.store.begin_coverage(
+            ((t.name, t.probe_outside_hours) for t in self.config.targets), now
+        )
         self.totals.rebuild(self.config, now)
 
     def start(self) -> None:
@@ -198,11 +204,19 @@ class Runner:
         self._slots.clear()
         for live in self.live.values():
             self._schedule(live)
-        for job_id, job, every in (("heartbeat", self.heartbeat, self.config.heartbeat),
-                                   ("totals", self.maintain_totals, TOTALS_EVERY)):
-            self._scheduler.add_job(job, IntervalTrigger(seconds=every), id=job_id,
-                                    executor="housekeeping", max_instances=1, coalesce=True,
-                                    replace_existing=True)
+        for job_id, job, every in (
+            ("heartbeat", self.heartbeat, self.config.heartbeat),
+            ("totals", self.maintain_totals, TOTALS_EVERY),
+        ):
+            self._scheduler.add_job(
+                job,
+                IntervalTrigger(seconds=every),
+                id=job_id,
+                executor="housekeeping",
+                max_instances=1,
+                coalesce=True,
+                replace_existing=True,
+            )
 
     def on_clock_step(self, step: float) -> None:
         """The wall clock jumped (NTP): re-anchor every job at the new now.
@@ -237,8 +251,11 @@ class Runner:
     def _store_failed(self, exc: StoreError) -> None:
         self.store_errors += 1
         if self.store_healthy:
-            log.error("database write failed; probing goes on, outage changes are held in "
-                      "memory and retried: %s", exc)
+            log.error(
+                "database write failed; probing goes on, outage changes are held in "
+                "memory and retried: %s",
+                exc,
+            )
         self.store_healthy = False
 
     def flush(self) -> bool:
@@ -248,8 +265,9 @@ class Runner:
                 record = self._unwritten[0]
                 try:
                     if record.id is None:
-                        record.id = self.store.open_outage(record.target, record.start,
-                                                           record.cause, record.detected_at)
+                        record.id = self.store.open_outage(
+                            record.target, record.start, record.cause, record.detected_at
+                        )
                     if record.end is not None and not record.end_written:
                         self.store.close_outage(record.id, record.end)
                         record.end_written = True
@@ -304,10 +322,16 @@ class Runner:
             for target in added:
                 self._schedule(self._add_live(target))
             self.store.begin_coverage(
-                [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now)
+                [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now
+            )
             self.totals.rebuild(config, now)
-        log.info("config reloaded: %d targets (%d added, %d removed, %d changed)",
-                 len(new), len(added), len(removed), len(changed))
+        log.info(
+            "config reloaded: %d targets (%d added, %d removed, %d changed)",
+            len(new),
+            len(added),
+            len(removed),
+            len(changed),
+        )
 
     def _add_live(self, target: Target) -> LiveTarget:
         live = self.live[target.name] = LiveTarget(target)
@@ -320,11 +344,18 @@ class Runner:
         if slot is None:
             interval, index = key
             slot = self._slots[key] = Slot(self.clock.time() + index * SLOT, [])
-            trigger = IntervalTrigger(seconds=interval,
-                                      start_date=datetime.fromtimestamp(slot.first_run, UTC))
+            trigger = IntervalTrigger(
+                seconds=interval, start_date=datetime.fromtimestamp(slot.first_run, UTC)
+            )
             self._scheduler.add_job(
-                self.slot_job, trigger, args=[key], id=slot_id(key), max_instances=1,
-                coalesce=True, misfire_grace_time=max(1, int(interval)), replace_existing=True,
+                self.slot_job,
+                trigger,
+                args=[key],
+                id=slot_id(key),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval)),
+                replace_existing=True,
             )
         slot.names.append(live.target.name)
         live.first_run = slot.first_run
@@ -389,19 +420,28 @@ class Runner:
             else:
                 live.failures += 1
             live.last, live.last_at = result, at
-            state, transition = observe(live.state, result.success, at, result.cause,
-                                        live.target.failures_before_down)
+            state, transition = observe(
+                live.state, result.success, at, result.cause, live.target.failures_before_down
+            )
             if isinstance(transition, Opened):
                 live.outage = OutageRecord(name, transition.start, transition.cause, at)
                 live.outages_total += 1
-                log.warning("outage opened: target=%s start=%s cause=%s", name,
-                            _iso(transition.start), _one_line(transition.cause))
+                log.warning(
+                    "outage opened: target=%s start=%s cause=%s",
+                    name,
+                    _iso(transition.start),
+                    _one_line(transition.cause),
+                )
                 self._persist(live.outage)
             elif isinstance(transition, Closed) and live.outage is not None:
                 live.outage.end = transition.end
-                log.info("outage closed: target=%s start=%s end=%s duration=%.0fs", name,
-                         _iso(transition.start), _iso(transition.end),
-                         transition.end - transition.start)
+                log.info(
+                    "outage closed: target=%s start=%s end=%s duration=%.0fs",
+                    name,
+                    _iso(transition.start),
+                    _iso(transition.end),
+                    transition.end - transition.start,
+                )
                 self._persist(live.outage)
                 live.outage = None
             live.state = state
@@ -417,8 +457,9 @@ def slot_id(key: SlotKey) -> str:
     return f"probe:{interval:g}s/{index}"
 
 
-def clock_step(offset: float, wall: float, monotonic: float, tolerance: float = 2.0
-               ) -> float | None:
+def clock_step(
+    offset: float, wall: float, monotonic: float, tolerance: float = 2.0
+) -> float | None:
     """How far the wall clock jumped since ``offset`` (= wall - monotonic before), if
     more than ``tolerance`` seconds; None when it only ticked (or drifted, as NTP slews)."""
     step = (wall - monotonic) - offset
@@ -427,4 +468,3 @@ def clock_step(offset: float, wall: float, monotonic: float, tolerance: float = 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-

@@ -27,14 +27,16 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def owner(name: str, shards: int) -> int:
     """The shard (1..shards) that owns target ``name``."""
+
     def weight(k: int) -> bytes:
         return hashlib.blake2b(f"{k}\0{name}".encode(), digest_size=8).digest()
 
     return max(range(1, shards + 1), key=weight)
 
 
-def select(items: Iterable[T], shard: tuple[int, int],
-           name_of: Callable[[Any], str] = lambda t: t.name) -> list[T]:
+def select(
+    items: Iterable[T], shard: tuple[int, int], name_of: Callable[[Any], str] = lambda t: t.name
+) -> list[T]:
     """The items (targets, by default keyed by ``.name``) that shard K of N owns."""
     k, n = shard
     return [item for item in items if owner(name_of(item), n) == k]

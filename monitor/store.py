@@ -123,8 +123,9 @@ def _outage(row: tuple) -> Outage:
 class Store:
     """One SQLite database file. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 30.0
+    ) -> None:
         self.path = str(path)
         if not create and not Path(self.path).exists():
             raise StoreError(f"{self.path}: no database here (has the daemon run yet?)")
@@ -132,8 +133,9 @@ class Store:
         self._lockfile: int | None = None
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False,
-                                       timeout=busy_timeout, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=busy_timeout, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
@@ -151,9 +153,12 @@ class Store:
                 f"{self.path}: database schema version {version} is newer than this availmon "
                 f"understands ({SCHEMA_VERSION}); upgrade availmon"
             )
-        if version == 0 and self._db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-        ).fetchone()[0]:
+        if (
+            version == 0
+            and self._db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchone()[0]
+        ):
             raise StoreError(f"{self.path}: not an availmon database (it has other tables)")
         for target_version in range(version + 1, SCHEMA_VERSION + 1):
             # One script, one transaction: a migration is applied whole or not at all.
@@ -233,12 +238,15 @@ class Store:
         try:
             with self._transaction() as db:
                 if names is None:
-                    db.execute("UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1",
-                               (at,))
+                    db.execute(
+                        "UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1", (at,)
+                    )
                 else:
                     db.executemany(
                         "UPDATE coverage SET end = max(end, ?), open = 0 "
-                        "WHERE open = 1 AND target = ?", [(at, n) for n in names])
+                        "WHERE open = 1 AND target = ?",
+                        [(at, n) for n in names],
+                    )
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
@@ -266,9 +274,13 @@ class Store:
         self._write("UPDATE outages SET end = ? WHERE id = ? AND end IS NULL", (end, outage_id))
 
     def open_outages(self) -> list[Outage]:
-        return [_outage(r) for r in self._read(
-            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL AND source = 'detected' "
-            "ORDER BY start")]
+        return [
+            _outage(r)
+            for r in self._read(
+                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL AND source = 'detected' "
+                "ORDER BY start"
+            )
+        ]
 
     def outages(
         self, target: str | None = None, since: float | None = None, until: float | None = None
@@ -284,63 +296,93 @@ class Store:
         if until is not None:
             where.append("start < ?")
             args.append(until)
-        return [_outage(r) for r in self._read(
-            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE {' AND '.join(where)} "
-            "ORDER BY start, id", tuple(args))]
+        return [
+            _outage(r)
+            for r in self._read(
+                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE {' AND '.join(where)} "
+                "ORDER BY start, id",
+                tuple(args),
+            )
+        ]
 
     def outage_counts(self) -> dict[str, int]:
         """Detected outages per target, all time (seeds ``availmon_outages_total``)."""
-        return dict(self._read(
-            "SELECT target, count(*) FROM outages WHERE source = 'detected' GROUP BY target"))
+        return dict(
+            self._read(
+                "SELECT target, count(*) FROM outages WHERE source = 'detected' GROUP BY target"
+            )
+        )
 
     def outages_since(self, since: float) -> list[Outage]:
         """Outages still open or ended after ``since``, all targets: the live tail's input."""
-        return [_outage(r) for r in self._read(
-            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL OR end > ? "
-            "ORDER BY start, id", (since,))]
+        return [
+            _outage(r)
+            for r in self._read(
+                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL OR end > ? "
+                "ORDER BY start, id",
+                (since,),
+            )
+        ]
 
-    def add_manual_outage(self, target: str, start: float, end: float, cause: str,
-                          user: str, at: float) -> int:
+    def add_manual_outage(
+        self, target: str, start: float, end: float, cause: str, user: str, at: float
+    ) -> int:
         """An outage known from elsewhere; counts over its whole span."""
         try:
             with self._transaction() as db:
                 outage_id = db.execute(
                     "INSERT INTO outages (target, start, end, cause, source, created_at, "
                     "created_by) VALUES (?, ?, ?, ?, 'manual', ?, ?)",
-                    (target, start, end, cause, at, user)).lastrowid
+                    (target, start, end, cause, at, user),
+                ).lastrowid
                 self._audit(db, at, user, "outage-add", outage_id, cause)
                 return outage_id or 0
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
-    def set_excluded(self, outage_id: int, excluded: bool, reason: str | None, user: str,
-                     at: float) -> Outage:
+    def set_excluded(
+        self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
+    ) -> Outage:
         """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
         try:
             with self._transaction() as db:
-                row = db.execute(f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?",
-                                 (outage_id,)).fetchone()
+                row = db.execute(
+                    f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
+                ).fetchone()
                 if row is None:
                     raise StoreError(f"no outage with id {outage_id}")
-                db.execute("UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
-                           (int(excluded), reason if excluded else None, outage_id))
-                self._audit(db, at, user, "exclude" if excluded else "include", outage_id,
-                            reason)
-                return _outage(db.execute(f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?",
-                                          (outage_id,)).fetchone())
+                db.execute(
+                    "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
+                    (int(excluded), reason if excluded else None, outage_id),
+                )
+                self._audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
+                return _outage(
+                    db.execute(
+                        f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
+                    ).fetchone()
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
     # -- maintenance -----------------------------------------------------
 
-    def add_maintenance(self, scope: str, name: str | None, start: float, end: float,
-                        reason: str, user: str, at: float) -> int:
+    def add_maintenance(
+        self,
+        scope: str,
+        name: str | None,
+        start: float,
+        end: float,
+        reason: str,
+        user: str,
+        at: float,
+    ) -> int:
         try:
             with self._transaction() as db:
                 window_id = db.execute(
                     "INSERT INTO maintenance (scope, name, start, end, reason, created_at, "
                     "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (scope, name, start, end, reason, at, user)).lastrowid
+                    (scope, name, start, end, reason, at, user),
+                ).lastrowid
                 self._audit(db, at, user, "maintenance-add", window_id, reason)
                 return window_id or 0
         except sqlite3.Error as exc:
@@ -356,20 +398,36 @@ class Store:
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
     def maintenance(self) -> list[Maintenance]:
-        return [Maintenance(*r) for r in self._read(
-            "SELECT id, scope, name, start, end, reason FROM maintenance ORDER BY start, id")]
+        return [
+            Maintenance(*r)
+            for r in self._read(
+                "SELECT id, scope, name, start, end, reason FROM maintenance ORDER BY start, id"
+            )
+        ]
 
     # -- corrections -----------------------------------------------------
 
     @staticmethod
-    def _audit(db: sqlite3.Connection, at: float, user: str, action: str,
-               subject_id: int | None, reason: str | None) -> None:
-        db.execute("INSERT INTO corrections (at, user, action, subject_id, reason) "
-                   "VALUES (?, ?, ?, ?, ?)", (at, user, action, subject_id, reason))
+    def _audit(
+        db: sqlite3.Connection,
+        at: float,
+        user: str,
+        action: str,
+        subject_id: int | None,
+        reason: str | None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO corrections (at, user, action, subject_id, reason) VALUES (?, ?, ?, ?, ?)",
+            (at, user, action, subject_id, reason),
+        )
 
     def corrections(self) -> list[Correction]:
-        return [Correction(*r) for r in self._read(
-            "SELECT id, at, user, action, subject_id, reason FROM corrections ORDER BY id")]
+        return [
+            Correction(*r)
+            for r in self._read(
+                "SELECT id, at, user, action, subject_id, reason FROM corrections ORDER BY id"
+            )
+        ]
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (a CLI correction, say)."""

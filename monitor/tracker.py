@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class TargetState:
-    failures: int = 0                 # consecutive failures while no outage is open
+    failures: int = 0  # consecutive failures while no outage is open
     streak_start: float | None = None
     streak_cause: str | None = None
     outage_start: float | None = None  # set while an outage is open
-    resume_end: float | None = None    # carried-over outage: where it ends if the target is up
+    resume_end: float | None = None  # carried-over outage: where it ends if the target is up
 
     @property
     def down(self) -> bool:

@@ -24,16 +24,23 @@ from monitor.webconfig import WebConfig
 log = logging.getLogger("availmon")
 
 CONNECTION_TIMEOUT = 10.0  # seconds a client may take to send its request (slowloris)
-INDEX = (b"<!doctype html><title>availmon</title><h1>availmon</h1>"
-         b'<p><a href="/metrics">Metrics</a></p>\n')
+INDEX = (
+    b"<!doctype html><title>availmon</title><h1>availmon</h1>"
+    b'<p><a href="/metrics">Metrics</a></p>\n'
+)
 
 
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], body: Callable[[], Sequence[bytes]],
-                 content_type: str, web: WebConfig | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        body: Callable[[], Sequence[bytes]],
+        content_type: str,
+        web: WebConfig | None = None,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -89,8 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         return False
 
-    def _respond(self, status: int, body: Sequence[bytes], content_type: str,
-                 head: bool) -> None:
+    def _respond(self, status: int, body: Sequence[bytes], content_type: str, head: bool) -> None:
         """Send a body given in chunks, compressed chunk by chunk if the client asks:
         a 10,000-target body is ~37 MB, and never needs to exist as one copy."""
         self.send_response(status)

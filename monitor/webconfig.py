@@ -90,8 +90,9 @@ def load(path: str) -> WebConfig:
     auth = None
     if users:
         if not isinstance(users, dict) or not all(
-                isinstance(u, str) and isinstance(h, str) and h.startswith("$2")
-                for u, h in users.items()):
+            isinstance(u, str) and isinstance(h, str) and h.startswith("$2")
+            for u, h in users.items()
+        ):
             raise WebConfigError(where + "basic_auth_users: expected user: bcrypt-hash pairs")
         auth = BasicAuth({u: h.encode() for u, h in users.items()})
     return WebConfig(tls, auth)
@@ -110,11 +111,13 @@ def _tls(where: str, spec: object, base: Path) -> ssl.SSLContext | None:
             raise WebConfigError(where + f"tls_server_config.{key}: required")
     auth_type = spec.get("client_auth_type", "NoClientCert")
     if auth_type not in CLIENT_AUTH:
-        raise WebConfigError(where + "tls_server_config.client_auth_type: expected one of "
-                             + ", ".join(CLIENT_AUTH))
+        raise WebConfigError(
+            where + "tls_server_config.client_auth_type: expected one of " + ", ".join(CLIENT_AUTH)
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = MIN_VERSIONS.get(spec.get("min_version", "TLS12"),
-                                               ssl.TLSVersion.TLSv1_2)
+    context.minimum_version = MIN_VERSIONS.get(
+        spec.get("min_version", "TLS12"), ssl.TLSVersion.TLSv1_2
+    )
     try:
         context.load_cert_chain(base / spec["cert_file"], base / spec["key_file"])
         if spec.get("client_ca_file"):

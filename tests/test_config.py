@@ -81,8 +81,7 @@ def test_target_objective_beats_group_beats_defaults(tmp_path):
     text = text.replace("network: {objective: 0.99}", "network: {}")
     doc = yaml.safe_load(text)
     doc["groups"]["network"] = None
-    doc["targets"].append({"name": "sw2", "group": "network", "type": "icmp",
-                           "host": "127.0.0.2"})
+    doc["targets"].append({"name": "sw2", "group": "network", "type": "icmp", "host": "127.0.0.2"})
     config = config_mod.parse(doc, "t.yaml", {})
     assert config.target("sw1").objective == Objective(0.97)
     assert config.target("sw2").objective == Objective(0.98)  # group without one -> global
@@ -112,25 +111,43 @@ def test_target_objective_beats_group_beats_defaults(tmp_path):
         ({"targets.1.url": DELETE}, "targets[1] (web).url"),
         ({"targets.2.port": 70000}, "targets[2] (smtp).port"),
         ({"targets.0.host": DELETE}, "targets[0] (sw1).host"),
-        ({"schedules.office.hours": {"mon-fri": "08:00-25:00"}},
-         "schedules.office.hours.mon-fri:"),
+        ({"schedules.office.hours": {"mon-fri": "08:00-25:00"}}, "schedules.office.hours.mon-fri:"),
         ({"schedules.office.hours": {"funday": "08:00-18:00"}}, "schedules.office.hours.funday:"),
-        ({"schedules.office.holidays": {"country": "XX"}},
-         "schedules.office.holidays.country: unknown"),
+        (
+            {"schedules.office.holidays": {"country": "XX"}},
+            "schedules.office.holidays.country: unknown",
+        ),
         ({"schedules.office.closed": ["2024-13-01"]}, "schedules.office.closed[0]:"),
         ({"schedules.office.timezone": "Mars/Olympus"}, "schedules.office.timezone: unknown"),
         ({"timezone": "Nowhere"}, "timezone: unknown time zone"),
         ({"listen": "9430"}, "listen: expected HOST:PORT"),
         ({"reporting": {"unmonitored": "maybe"}}, "reporting.unmonitored: expected one of"),
         ({"reporting": {"year_start_month": 13}}, "reporting.year_start_month"),
-        ({"maintenance": [{"targets": ["ghost"], "weekly": "tue 07:00-08:00", "reason": "x"}]},
-         "maintenance[0].targets: unknown target 'ghost'"),
-        ({"maintenance": [{"groups": ["network"], "weekly": "tue 07:00-08:00"}]},
-         "maintenance[0].reason: required"),
-        ({"maintenance": [{"all": True, "start": "2024-03-02T09:00", "end": "2024-03-02T07:00",
-                           "reason": "x"}]}, "maintenance[0].end: must be after start"),
-        ({"maintenance": [{"all": True, "weekly": "someday", "reason": "x"}]},
-         "maintenance[0].weekly"),
+        (
+            {"maintenance": [{"targets": ["ghost"], "weekly": "tue 07:00-08:00", "reason": "x"}]},
+            "maintenance[0].targets: unknown target 'ghost'",
+        ),
+        (
+            {"maintenance": [{"groups": ["network"], "weekly": "tue 07:00-08:00"}]},
+            "maintenance[0].reason: required",
+        ),
+        (
+            {
+                "maintenance": [
+                    {
+                        "all": True,
+                        "start": "2024-03-02T09:00",
+                        "end": "2024-03-02T07:00",
+                        "reason": "x",
+                    }
+                ]
+            },
+            "maintenance[0].end: must be after start",
+        ),
+        (
+            {"maintenance": [{"all": True, "weekly": "someday", "reason": "x"}]},
+            "maintenance[0].weekly",
+        ),
         ({"targets": DELETE}, "targets: missing"),
         ({"extra": 1}, "extra: unknown key"),
     ],
@@ -174,14 +191,16 @@ def test_all_problems_reported_at_once(tmp_path):
     assert len(info.value.problems) == 3
 
 
-@pytest.mark.parametrize(("text", "seconds"),
-                         [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), (15, 15)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), (15, 15)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(("text", "ratio"), [("99%", 0.99), ("99.5 %", 0.995), (0.99, 0.99),
-                                             ("100%", 1.0), (1, 1.0)])
+@pytest.mark.parametrize(
+    ("text", "ratio"), [("99%", 0.99), ("99.5 %", 0.995), (0.99, 0.99), ("100%", 1.0), (1, 1.0)]
+)
 def test_ratios(text, ratio):
     assert parse_ratio(text) == pytest.approx(ratio)
 
@@ -189,13 +208,17 @@ def test_ratios(text, ratio):
 def test_local_datetime_without_offset_is_configured_zone():
     # 2024-07-01 09:00 in London is BST (UTC+1): 08:00Z
     assert config_mod.parse_local_datetime("2024-07-01T09:00", "Europe/London") == 1719820800
-    assert config_mod.parse_local_datetime("2024-07-01T09:00+00:00", "Europe/London") \
-        == 1719824400
+    assert config_mod.parse_local_datetime("2024-07-01T09:00+00:00", "Europe/London") == 1719824400
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True,
-                          text=True, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
 
 
 def test_check_command_summary_and_exit_codes(tmp_path):
@@ -210,9 +233,15 @@ def test_check_command_summary_and_exit_codes(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("content", ["", "targets: [\n  - name: a\n", "- a\n- b\n",
-                                     "targets:\n  - {name: a, type: icmp, host: 127.0.0.1, "
-                                     "interval: soon}\n"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "targets: [\n  - name: a\n",
+        "- a\n- b\n",
+        "targets:\n  - {name: a, type: icmp, host: 127.0.0.1, interval: soon}\n",
+    ],
+)
 def test_cli_user_mistakes_never_traceback(tmp_path, content):
     result = run_cli("check", "-c", str(write(tmp_path, content)))
     assert result.returncode == 2

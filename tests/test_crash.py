@@ -54,13 +54,16 @@ def test_kill_at_random_instants(tmp_path, seed):
         config.write_text(
             f"listen: 127.0.0.1:{port}\nstorage: {{heartbeat: 500ms}}\n"
             "defaults: {interval: 200ms, timeout: 150ms, failures_before_down: 1}\n"
-            f"targets:\n  - {{name: flap, type: http, url: '{server.url}'}}\n")
+            f"targets:\n  - {{name: flap, type: http, url: '{server.url}'}}\n"
+        )
         seen_total, seen_starts = 0.0, set()
         try:
             for _ in range(ROUNDS):
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", str(db)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
                 kill_at = time.monotonic() + 1.5 + rng.random() * 2.5
                 while time.monotonic() < kill_at:
                     try:
@@ -74,8 +77,11 @@ def test_kill_at_random_instants(tmp_path, seed):
                 _, err = proc.communicate(timeout=10)
                 assert b"Traceback" not in err, err.decode()
                 # Everything exported before the kill is on disk.
-                rows = sqlite3.connect(db).execute(
-                    "SELECT start, end FROM outages WHERE target = 'flap'").fetchall()
+                rows = (
+                    sqlite3.connect(db)
+                    .execute("SELECT start, end FROM outages WHERE target = 'flap'")
+                    .fetchall()
+                )
                 assert len(rows) >= seen_total
                 stored_starts = {start for start, _ in rows}
                 assert seen_starts <= stored_starts
@@ -85,10 +91,29 @@ def test_kill_at_random_instants(tmp_path, seed):
     assert seen_total > 0, "the run never saw an outage: the test proved nothing"
     # It starts again without help, and the figures are consistent.
     report = subprocess.run(
-        [sys.executable, "-m", "monitor", "report", "-c", str(config), "--db", str(db),
-         "--period", time.strftime("%Y-%m-%d"), "--format", "json"],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "report",
+            "-c",
+            str(config),
+            "--db",
+            str(db),
+            "--period",
+            time.strftime("%Y-%m-%d"),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert report.returncode == 0, report.stderr
     [target] = json.loads(report.stdout)["targets"]
-    assert 0 <= target["downtime_seconds"] <= target["monitored_seconds"] \
+    assert (
+        0
+        <= target["downtime_seconds"]
+        <= target["monitored_seconds"]
         <= target["scheduled_seconds"]
+    )

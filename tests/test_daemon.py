@@ -46,7 +46,9 @@ class Daemon:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "-c", str(self.config), "--db", str(self.db)],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )
 
     def scrape(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
@@ -54,8 +56,9 @@ class Daemon:
         samples = {}
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())
-                                  if k not in ("type", "cause"))
+                labels = ",".join(
+                    f"{k}={v}" for k, v in sorted(s.labels.items()) if k not in ("type", "cause")
+                )
                 samples[f"{s.name}{{{labels}}}"] = s.value
         return samples
 
@@ -112,8 +115,9 @@ def go_down_and_get_killed(daemon: Daemon, server: SwitchableServer) -> tuple[in
     # Exported, therefore already committed:
     [(outage_id, start, end, cause)] = daemon.outages()
     assert end is None and cause == "HTTP 503"
-    start_metric = next(v for k, v in samples.items()
-                        if k.startswith("availmon_outage_start_timestamp_seconds"))
+    start_metric = next(
+        v for k, v in samples.items() if k.startswith("availmon_outage_start_timestamp_seconds")
+    )
     assert start_metric == pytest.approx(start)
     time.sleep(1.2)  # let a heartbeat or two pass during the outage
     assert daemon.kill() == -signal.SIGKILL
@@ -137,8 +141,10 @@ def test_sigkill_mid_outage_target_still_failing(daemon, server):
     outage_id, start = go_down_and_get_killed(daemon, server)
     restarted = time.time()
     daemon.start()
-    samples = daemon.wait_for("probing again", lambda s: s.get(
-        "availmon_probes_total{group=systems,result=failure,target=web}", 0) >= 1)
+    samples = daemon.wait_for(
+        "probing again",
+        lambda s: s.get("availmon_probes_total{group=systems,result=failure,target=web}", 0) >= 1,
+    )
     assert samples[UP] == 0  # the same outage continues
     [(oid, _, oend, _)] = daemon.outages()
     assert (oid, oend) == (outage_id, None)
@@ -161,15 +167,18 @@ def test_sigterm_exits_cleanly_and_closes_coverage(daemon, server):
 def test_sighup_reload_good_and_bad(daemon, server):
     daemon.start()
     daemon.wait_for("first probe", lambda s: s.get(SUCCESS) == 1)
-    daemon.write_config(server.url, "  - {name: loop, group: systems, type: tcp, "
-                        f"host: 127.0.0.1, port: {daemon.port}}}\n")
+    daemon.write_config(
+        server.url,
+        f"  - {{name: loop, group: systems, type: tcp, host: 127.0.0.1, port: {daemon.port}}}\n",
+    )
     assert daemon.proc is not None
     os.kill(daemon.proc.pid, signal.SIGHUP)
     daemon.wait_for("new target", lambda s: s.get("probe_success{group=systems,target=loop}") == 1)
     daemon.config.write_text("targets: [\n  - broken")
     os.kill(daemon.proc.pid, signal.SIGHUP)
-    samples = daemon.wait_for("reload failure", lambda s: s.get(
-        "availmon_config_last_reload_successful{}") == 0)
+    samples = daemon.wait_for(
+        "reload failure", lambda s: s.get("availmon_config_last_reload_successful{}") == 0
+    )
     assert samples["availmon_targets{group=systems}"] == 2  # the running config stays
     assert "reload failed, keeping the running config" in daemon.log.read_text()
 
@@ -178,9 +187,22 @@ def test_second_daemon_on_same_database_refuses(daemon, tmp_path):
     daemon.start()
     daemon.wait_for("first probe", lambda s: s.get(SUCCESS) == 1)
     second = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "-c", str(daemon.config), "--db",
-         str(daemon.db), "--listen", f"127.0.0.1:{free_port()}"],
-        capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(daemon.config),
+            "--db",
+            str(daemon.db),
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert second.returncode == 2
     assert "another availmon daemon is already using this database" in second.stderr
     assert "Traceback" not in second.stderr
@@ -188,14 +210,25 @@ def test_second_daemon_on_same_database_refuses(daemon, tmp_path):
 
 def test_probe_command(tmp_path, server):
     daemon = Daemon(tmp_path, server.url)
-    ok = subprocess.run([sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config),
-                         "web"], capture_output=True, text=True, timeout=30)
+    ok = subprocess.run(
+        [sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config), "web"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert ok.returncode == 0 and "web [http" in ok.stdout and "UP" in ok.stdout
     server.status = 503
-    bad = subprocess.run([sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config),
-                          "web"], capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config), "web"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 1 and "DOWN (HTTP 503)" in bad.stdout
-    unknown = subprocess.run([sys.executable, "-m", "monitor", "probe", "-c",
-                              str(daemon.config), "nope"], capture_output=True, text=True,
-                             timeout=30)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config), "nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert unknown.returncode == 2 and "unknown target(s): 'nope'" in unknown.stderr

@@ -27,8 +27,11 @@ def small_fs(tmp_path) -> Path:
     """A 1 MiB tmpfs of our own, so that 'disk full' is real and harms nothing else."""
     mount = tmp_path / "fs"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if made.returncode != 0:
         if os.environ.get("CI"):
             pytest.fail(f"cannot mount a tmpfs in CI: {made.stderr.strip()}")
@@ -57,19 +60,19 @@ def test_disk_full_holds_outages_and_writes_them_when_space_returns(small_fs):
     filler = fill(small_fs)
 
     runner.record("web", DOWN, T0 + 30)
-    runner.record("web", DOWN, T0 + 60)        # opens: the write fails, probing goes on
+    runner.record("web", DOWN, T0 + 60)  # opens: the write fails, probing goes on
     live = runner.live["web"]
     assert live.state.down and live.outage is not None and live.outage.id is None
     assert not runner.store_healthy and runner.store_errors >= 1
-    runner.record("web", UP, T0 + 90)          # closes: also held back
+    runner.record("web", UP, T0 + 90)  # closes: also held back
     assert not live.state.down
     clock.now = T0 + 95
-    runner.heartbeat()                         # still full: still held
+    runner.heartbeat()  # still full: still held
     assert store.outages() == [] and not runner.store_healthy
 
     filler.unlink()
     clock.now = T0 + 100
-    runner.heartbeat()                         # space again: everything is written, in order
+    runner.heartbeat()  # space again: everything is written, in order
     assert runner.store_healthy
     [outage] = store.outages()
     assert (outage.start, outage.end, outage.cause) == (T0 + 30, T0 + 90, "HTTP 503")

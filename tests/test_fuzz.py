@@ -40,8 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 TZ = "Europe/London"
 
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # --------------------------------------------------------------------------- strategies
 
@@ -49,33 +52,92 @@ FUZZ = settings(max_examples=300, deadline=None,
 small_ints = st.integers(min_value=-(2**1000), max_value=2**1000)
 nasty_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from([
-        "", " ", "\x00", "\n", "\r\n", "\t", "\ufeff", "\u202e", "%", "-", ":", "[", "]",
-        "nan", "inf", "-inf", "1e309", "0", "-0", "00", "0x10", "1_000", "\u0661\u0660",
-        "\uff11s", "30s", "500ms", "5m", "1h", "24h", "25h", "0s", "-1s", "99%", "100%",
-        "101%", "0.99", "08:00-18:00", "24:00-08:00", "00:00-24:00", "mon-fri", "fri-mon",
-        "tue 07:00-08:00", "2024-03-02T07:00", "2024-03-31T01:30", "2024-10-27T01:30",
-        "0001-01-01", "9999-12-31T23:59:59", "2024-02-30", "2024-Q1", "2023/24", "2024-W53",
-        "1899", "9999", "0.0.0.0:9430", "[::1]:80", ":65536", "a" * 300,
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\n",
+            "\r\n",
+            "\t",
+            "\ufeff",
+            "\u202e",
+            "%",
+            "-",
+            ":",
+            "[",
+            "]",
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "0",
+            "-0",
+            "00",
+            "0x10",
+            "1_000",
+            "\u0661\u0660",
+            "\uff11s",
+            "30s",
+            "500ms",
+            "5m",
+            "1h",
+            "24h",
+            "25h",
+            "0s",
+            "-1s",
+            "99%",
+            "100%",
+            "101%",
+            "0.99",
+            "08:00-18:00",
+            "24:00-08:00",
+            "00:00-24:00",
+            "mon-fri",
+            "fri-mon",
+            "tue 07:00-08:00",
+            "2024-03-02T07:00",
+            "2024-03-31T01:30",
+            "2024-10-27T01:30",
+            "0001-01-01",
+            "9999-12-31T23:59:59",
+            "2024-02-30",
+            "2024-Q1",
+            "2023/24",
+            "2024-W53",
+            "1899",
+            "9999",
+            "0.0.0.0:9430",
+            "[::1]:80",
+            ":65536",
+            "a" * 300,
+        ]
+    ),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), small_ints, st.floats(allow_nan=True, allow_infinity=True),
-    nasty_text, st.dates(), st.datetimes(timezones=st.none() | st.just(dt.UTC)),
+    st.none(),
+    st.booleans(),
+    small_ints,
+    st.floats(allow_nan=True, allow_infinity=True),
+    nasty_text,
+    st.dates(),
+    st.datetimes(timezones=st.none() | st.just(dt.UTC)),
 )
 values = st.recursive(
     scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.one_of(nasty_text, small_ints, st.booleans()), children,
-                        max_size=4),
+        st.dictionaries(st.one_of(nasty_text, small_ints, st.booleans()), children, max_size=4),
     ),
     max_leaves=12,
 )
 
 
-def clean(func: Callable[[object], object], value: object,
-          errors: tuple[type[BaseException], ...] = (ValueError,)) -> object:
+def clean(
+    func: Callable[[object], object],
+    value: object,
+    errors: tuple[type[BaseException], ...] = (ValueError,),
+) -> object:
     """func(value), or None when it raised one of ``errors`` with a one-line message."""
     try:
         return func(value)
@@ -120,11 +182,19 @@ def test_parse_listen(value: object) -> None:
 hours_values = st.one_of(
     values,
     st.dictionaries(
-        st.one_of(st.sampled_from(["mon", "tue", "sat", "mon-fri", "fri-mon", "sun-sun", "MON",
-                                   "mon-", "x"]), nasty_text),
-        st.one_of(nasty_text, st.lists(nasty_text, max_size=3),
-                  st.sampled_from(["08:00-18:00", "22:00-06:00", "00:00-24:00"])),
-        max_size=4),
+        st.one_of(
+            st.sampled_from(
+                ["mon", "tue", "sat", "mon-fri", "fri-mon", "sun-sun", "MON", "mon-", "x"]
+            ),
+            nasty_text,
+        ),
+        st.one_of(
+            nasty_text,
+            st.lists(nasty_text, max_size=3),
+            st.sampled_from(["08:00-18:00", "22:00-06:00", "00:00-24:00"]),
+        ),
+        max_size=4,
+    ),
 )
 
 
@@ -142,9 +212,13 @@ def test_parse_weekly(value: object) -> None:
 
 
 @FUZZ
-@given(st.one_of(values, st.from_regex(r"\d{1,5}(-(Q|H|W)?\d{1,3}(-\d{1,3})?|/\d{1,3}(-[QH]\d)?)?",
-                                       fullmatch=True)),
-       st.integers(min_value=1, max_value=12))
+@given(
+    st.one_of(
+        values,
+        st.from_regex(r"\d{1,5}(-(Q|H|W)?\d{1,3}(-\d{1,3})?|/\d{1,3}(-[QH]\d)?)?", fullmatch=True),
+    ),
+    st.integers(min_value=1, max_value=12),
+)
 def test_parse_period(label: object, start_month: int) -> None:
     period = clean(lambda v: periods.parse_period(v, TZ, start_month), label, (PeriodError,))
     assert period is None or period.start < period.end
@@ -179,50 +253,128 @@ def test_accepted_instants_are_representable_locally(text: str) -> None:
 
 # --------------------------------------------------------------------------- config.parse
 
-KEY_POOL = ["timezone", "defaults", "reporting", "storage", "listen", "schedules", "groups",
-            "maintenance", "targets", "interval", "timeout", "failures_before_down",
-            "schedule", "objective", "probe_outside_hours", "name", "group", "type", "host",
-            "port", "url", "count", "max_loss", "method", "expect_status", "body_matches",
-            "headers", "basic_auth", "bearer_token_env", "max_redirects", "tls_verify",
-            "hours", "holidays", "closed", "weekly", "start", "end", "reason", "all",
-            "year_start_month", "unmonitored", "path", "heartbeat", "country", "subdiv"]
+KEY_POOL = [
+    "timezone",
+    "defaults",
+    "reporting",
+    "storage",
+    "listen",
+    "schedules",
+    "groups",
+    "maintenance",
+    "targets",
+    "interval",
+    "timeout",
+    "failures_before_down",
+    "schedule",
+    "objective",
+    "probe_outside_hours",
+    "name",
+    "group",
+    "type",
+    "host",
+    "port",
+    "url",
+    "count",
+    "max_loss",
+    "method",
+    "expect_status",
+    "body_matches",
+    "headers",
+    "basic_auth",
+    "bearer_token_env",
+    "max_redirects",
+    "tls_verify",
+    "hours",
+    "holidays",
+    "closed",
+    "weekly",
+    "start",
+    "end",
+    "reason",
+    "all",
+    "year_start_month",
+    "unmonitored",
+    "path",
+    "heartbeat",
+    "country",
+    "subdiv",
+]
 garbage = st.recursive(
     scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=3),
-        st.dictionaries(st.one_of(st.sampled_from(KEY_POOL), nasty_text), children,
-                        max_size=5),
+        st.dictionaries(st.one_of(st.sampled_from(KEY_POOL), nasty_text), children, max_size=5),
     ),
     max_leaves=15,
 )
 target = st.fixed_dictionaries(
-    {"name": st.one_of(st.sampled_from(["web", "sw1", "a.b-c_d"]), garbage),
-     "type": st.one_of(st.sampled_from(["http", "tcp", "icmp"]), garbage)},
-    optional={k: garbage for k in ["group", "host", "port", "url", "count", "max_loss",
-                                   "interval", "timeout", "schedule", "objective",
-                                   "expect_status", "headers", "basic_auth", "method",
-                                   "failures_before_down", "probe_outside_hours"]},
+    {
+        "name": st.one_of(st.sampled_from(["web", "sw1", "a.b-c_d"]), garbage),
+        "type": st.one_of(st.sampled_from(["http", "tcp", "icmp"]), garbage),
+    },
+    optional={
+        k: garbage
+        for k in [
+            "group",
+            "host",
+            "port",
+            "url",
+            "count",
+            "max_loss",
+            "interval",
+            "timeout",
+            "schedule",
+            "objective",
+            "expect_status",
+            "headers",
+            "basic_auth",
+            "method",
+            "failures_before_down",
+            "probe_outside_hours",
+        ]
+    },
 )
 document = st.one_of(
     garbage,
     st.fixed_dictionaries(
         {"targets": st.one_of(st.lists(target, max_size=3), garbage)},
-        optional={k: garbage for k in ["timezone", "defaults", "reporting", "storage",
-                                       "listen", "schedules", "groups", "maintenance"]},
+        optional={
+            k: garbage
+            for k in [
+                "timezone",
+                "defaults",
+                "reporting",
+                "storage",
+                "listen",
+                "schedules",
+                "groups",
+                "maintenance",
+            ]
+        },
     ),
-    st.fixed_dictionaries({
-        "schedules": st.dictionaries(st.sampled_from(["office", "always", "x y"]),
-                                     st.fixed_dictionaries({"hours": hours_values},
-                                                           optional={"closed": garbage,
-                                                                     "holidays": garbage,
-                                                                     "timezone": garbage}),
-                                     max_size=2),
-        "maintenance": st.lists(st.fixed_dictionaries(
-            {"reason": garbage}, optional={k: garbage for k in
-                                           ["targets", "groups", "all", "start", "end",
-                                            "weekly"]}), max_size=2),
-        "targets": st.lists(target, max_size=2),
-    }),
+    st.fixed_dictionaries(
+        {
+            "schedules": st.dictionaries(
+                st.sampled_from(["office", "always", "x y"]),
+                st.fixed_dictionaries(
+                    {"hours": hours_values},
+                    optional={"closed": garbage, "holidays": garbage, "timezone": garbage},
+                ),
+                max_size=2,
+            ),
+            "maintenance": st.lists(
+                st.fixed_dictionaries(
+                    {"reason": garbage},
+                    optional={
+                        k: garbage for k in ["targets", "groups", "all", "start", "end", "weekly"]
+                    },
+                ),
+                max_size=2,
+            ),
+            "targets": st.lists(target, max_size=2),
+        }
+    ),
 )
 
 
@@ -240,6 +392,7 @@ def _parse_ok(doc: object) -> None:
 
 def _avoid_known(doc: object) -> bool:
     """Skip documents that hit the pinned TypeError bug (list/dict as type/schedule/group)."""
+
     def walk(v: object) -> bool:
         if isinstance(v, dict):
             for k in ("type", "schedule", "group"):
@@ -249,6 +402,7 @@ def _avoid_known(doc: object) -> bool:
         if isinstance(v, list):
             return all(walk(x) for x in v)
         return True
+
     return walk(doc)
 
 
@@ -262,35 +416,79 @@ def test_config_parse_any_document(doc: object) -> None:
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize("doc", [
-    {"targets": [{"name": "x", "type": ["http"]}]},
-    {"defaults": {"schedule": {"a": 1}},
-     "targets": [{"name": "t", "type": "tcp", "host": "127.0.0.1", "port": 80}]},
-    {"targets": [{"name": "x", "type": "tcp", "host": "h", "port": 1, "schedule": ["a"]}]},
-    {"targets": [{"name": "x", "type": "http", "group": []}]},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"targets": [{"name": "x", "type": ["http"]}]},
+        {
+            "defaults": {"schedule": {"a": 1}},
+            "targets": [{"name": "t", "type": "tcp", "host": "127.0.0.1", "port": 80}],
+        },
+        {"targets": [{"name": "x", "type": "tcp", "host": "h", "port": 1, "schedule": ["a"]}]},
+        {"targets": [{"name": "x", "type": "http", "group": []}]},
+    ],
+)
 def test_unhashable_type_or_schedule(doc: object) -> None:
     _parse_ok(doc)
 
 
 def test_huge_integer_interval_in_config() -> None:
-    _parse_ok({"defaults": {"interval": 10**400},
-               "targets": [{"name": "t", "type": "tcp", "host": "127.0.0.1", "port": 80}]})
+    _parse_ok(
+        {
+            "defaults": {"interval": 10**400},
+            "targets": [{"name": "t", "type": "tcp", "host": "127.0.0.1", "port": 80}],
+        }
+    )
 
 
 @FUZZ
-@given(st.one_of(
-    st.binary(max_size=400),
-    st.lists(st.sampled_from([
-        b"targets:", b"\n", b"  - ", b"{name: web, type: tcp, host: 127.0.0.1, port: 80}",
-        b"&a ", b"*a ", b"[", b"]", b"{", b"}", b": ", b"- ", b"\t", b"\x00", b"\xff",
-        b"\xef\xbb\xbf", b"!!python/name:os.system ", b"!!binary ", b"%YAML 1.1\n---\n",
-        b"? ", b"'", b'"', b"|\n", b">\n", b"---\n", b"...\n", b"#", b"listen: ",
-        b"defaults: {interval: ", b"2024-01-01", b"1e999", b"~", b"yes", b"0o17",
-    ]), max_size=30).map(b"".join),
-))
-def test_config_load_arbitrary_bytes(tmp_path_factory: pytest.TempPathFactory,
-                                     data: bytes) -> None:
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"targets:",
+                    b"\n",
+                    b"  - ",
+                    b"{name: web, type: tcp, host: 127.0.0.1, port: 80}",
+                    b"&a ",
+                    b"*a ",
+                    b"[",
+                    b"]",
+                    b"{",
+                    b"}",
+                    b": ",
+                    b"- ",
+                    b"\t",
+                    b"\x00",
+                    b"\xff",
+                    b"\xef\xbb\xbf",
+                    b"!!python/name:os.system ",
+                    b"!!binary ",
+                    b"%YAML 1.1\n---\n",
+                    b"? ",
+                    b"'",
+                    b'"',
+                    b"|\n",
+                    b">\n",
+                    b"---\n",
+                    b"...\n",
+                    b"#",
+                    b"listen: ",
+                    b"defaults: {interval: ",
+                    b"2024-01-01",
+                    b"1e999",
+                    b"~",
+                    b"yes",
+                    b"0o17",
+                ]
+            ),
+            max_size=30,
+        ).map(b"".join),
+    )
+)
+def test_config_load_arbitrary_bytes(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     path = tmp_path_factory.mktemp("load") / "t.yaml"
     path.write_bytes(data)
     try:
@@ -309,13 +507,19 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (1536 * 1024 * 1024, 1536 * 1024 * 1024))
 
 
-def run_cli(*args: str, timeout: float = 30, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> tuple[int, str, str, float]:
+def run_cli(
+    *args: str, timeout: float = 30, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str, float]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
-        timeout=timeout, cwd=cwd or ROOT, preexec_fn=_limit_memory,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        preexec_fn=_limit_memory,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
     return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started
 
 
@@ -332,10 +536,19 @@ def assert_clean(rc: int, stderr: str, allowed: tuple[int, ...] = (0, 1, 2)) -> 
 VALID = {"bom_valid", "duplicate_keys", "regex_bomb"}  # the rest must be clean errors
 # Files that once broke the loader (alias bombs, deep nesting, huge integers, lists where
 # names belong): each must now give clean errors within seconds.
-ONCE_BROKEN = {"billion_laughs_listen", "billion_laughs_defaults", "billion_laughs_maintenance",
-               "deep_nesting_flow", "deep_nesting_map", "huge_int_interval", "huge_int_objective",
-               "huge_int_5000_digits", "unhashable_type", "unhashable_schedule",
-               "values_of_every_type"}
+ONCE_BROKEN = {
+    "billion_laughs_listen",
+    "billion_laughs_defaults",
+    "billion_laughs_maintenance",
+    "deep_nesting_flow",
+    "deep_nesting_map",
+    "huge_int_interval",
+    "huge_int_objective",
+    "huge_int_5000_digits",
+    "unhashable_type",
+    "unhashable_schedule",
+    "values_of_every_type",
+}
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
 
 
@@ -364,8 +577,9 @@ def test_corpus_is_complete() -> None:
 def test_ten_megabyte_file(tmp_path: Path) -> None:
     """10 MB in one scalar: a clean error quickly, and the message does not echo it."""
     path = tmp_path / "big.yaml"
-    path.write_text("targets:\n  - {name: web, type: http, url: 'http://"
-                    + "a" * 10_000_000 + "/'}\n")
+    path.write_text(
+        "targets:\n  - {name: web, type: http, url: 'http://" + "a" * 10_000_000 + "/'}\n"
+    )
     rc, _, err, took = run_cli("check", "-c", str(path), timeout=60)
     assert_clean(rc, err, (2,))
     assert took < 30 and len(err) < 2000
@@ -391,11 +605,26 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         port = s.getsockname()[1]
     (d / "t.yaml").write_text(GOOD.replace("PORT", str(port)))
     (d / "latin1.yaml").write_bytes(b"targets: [{name: caf\xe9}]\n")
-    (d / "secret.yaml").write_text("targets: [{name: w, type: http, url: 'http://127.0.0.1:9/',"
-                                   " bearer_token_env: AVAILMON_FUZZ_UNSET}]\n")
-    rc, _, err, _ = run_cli("outages", "add", "-c", str(d / "t.yaml"), "--db", str(d / "a.db"),
-                            "--target", "web", "--start", "2024-03-01T09:00",
-                            "--end", "2024-03-01T10:00", "--cause", "seed")
+    (d / "secret.yaml").write_text(
+        "targets: [{name: w, type: http, url: 'http://127.0.0.1:9/',"
+        " bearer_token_env: AVAILMON_FUZZ_UNSET}]\n"
+    )
+    rc, _, err, _ = run_cli(
+        "outages",
+        "add",
+        "-c",
+        str(d / "t.yaml"),
+        "--db",
+        str(d / "a.db"),
+        "--target",
+        "web",
+        "--start",
+        "2024-03-01T09:00",
+        "--end",
+        "2024-03-01T10:00",
+        "--cause",
+        "seed",
+    )
     assert rc == 0, err
     return d
 
@@ -430,20 +659,120 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
     (["report", *DB, "--period", "2024", "--format", "xlsx"], (2,)),
     (["report", *DB, "--period", "2024", "--format", "pdf"], (2,)),
     # outages add --start/--end
-    (["outages", "add", *NEW_DB, "--target", "web", "--start", "not a date", "--end",
-      "2024-01-01", "--cause", "x"], (2,)),
-    (["outages", "add", *NEW_DB, "--target", "web", "--start", "2024-03-02T07:00", "--end",
-      "2024-03-02T06:00", "--cause", "x"], (2,)),
-    (["outages", "add", *NEW_DB, "--target", "web", "--start", "2024-03-02T25:00", "--end",
-      "2024-03-03", "--cause", "x"], (2,)),
-    (["outages", "add", *NEW_DB, "--target", "web", "--start", "2024-03-31T01:30", "--end",
-      "2024-03-31T02:30", "--cause", "x"], (0, 2)),
-    (["outages", "add", *NEW_DB, "--target", "nope", "--start", "2024-01-01", "--end",
-      "2024-01-02", "--cause", "x"], (2,)),
-    (["outages", "add", *NEW_DB, "--target", "web", "--start", "+inf", "--end", "nan",
-      "--cause", "x"], (2,)),
-    (["outages", "add", *C, "--db", "{d}", "--target", "web", "--start", "2024-01-01",
-      "--end", "2024-01-02", "--cause", "x"], (2,)),
+    (
+        [
+            "outages",
+            "add",
+            *NEW_DB,
+            "--target",
+            "web",
+            "--start",
+            "not a date",
+            "--end",
+            "2024-01-01",
+            "--cause",
+            "x",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "outages",
+            "add",
+            *NEW_DB,
+            "--target",
+            "web",
+            "--start",
+            "2024-03-02T07:00",
+            "--end",
+            "2024-03-02T06:00",
+            "--cause",
+            "x",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "outages",
+            "add",
+            *NEW_DB,
+            "--target",
+            "web",
+            "--start",
+            "2024-03-02T25:00",
+            "--end",
+            "2024-03-03",
+            "--cause",
+            "x",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "outages",
+            "add",
+            *NEW_DB,
+            "--target",
+            "web",
+            "--start",
+            "2024-03-31T01:30",
+            "--end",
+            "2024-03-31T02:30",
+            "--cause",
+            "x",
+        ],
+        (0, 2),
+    ),
+    (
+        [
+            "outages",
+            "add",
+            *NEW_DB,
+            "--target",
+            "nope",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--cause",
+            "x",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "outages",
+            "add",
+            *NEW_DB,
+            "--target",
+            "web",
+            "--start",
+            "+inf",
+            "--end",
+            "nan",
+            "--cause",
+            "x",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "outages",
+            "add",
+            *C,
+            "--db",
+            "{d}",
+            "--target",
+            "web",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--cause",
+            "x",
+        ],
+        (2,),
+    ),
     (["outages", "add", *NEW_DB, "--target", "web", "--start", "2024-01-01"], (2,)),
     # outages list --since
     (["outages", "list", *DB, "--since", "yesterday"], (2,)),
@@ -453,16 +782,85 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
     (["outages", "list", *C, "--db", "{d}/t.yaml"], (2,)),
     (["outages", "list", *C, "--db", "{d}/missing.db"], (2,)),
     # maintenance add
-    (["maintenance", "add", *NEW_DB, "--group", "nope", "--start", "2024-01-01", "--end",
-      "2024-01-02", "--reason", "r"], (2,)),
-    (["maintenance", "add", *NEW_DB, "--all", "--start", "2024-01-02", "--end",
-      "2024-01-01", "--reason", "r"], (2,)),
-    (["maintenance", "add", *NEW_DB, "--all", "--target", "web", "--start", "2024-01-01",
-      "--end", "2024-01-02", "--reason", "r"], (2,)),
-    (["maintenance", "add", *NEW_DB, "--all", "--start", "\x7f", "--end", "2024-01-02",
-      "--reason", "r"], (2,)),
-    (["maintenance", "add", *NEW_DB, "--target", "web", "--start", "2024-01-01T08:00",
-      "--end", "2024-01-01T09:00", "--reason", "patching \u00e9\u4e2d"], (0,)),
+    (
+        [
+            "maintenance",
+            "add",
+            *NEW_DB,
+            "--group",
+            "nope",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--reason",
+            "r",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "maintenance",
+            "add",
+            *NEW_DB,
+            "--all",
+            "--start",
+            "2024-01-02",
+            "--end",
+            "2024-01-01",
+            "--reason",
+            "r",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "maintenance",
+            "add",
+            *NEW_DB,
+            "--all",
+            "--target",
+            "web",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--reason",
+            "r",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "maintenance",
+            "add",
+            *NEW_DB,
+            "--all",
+            "--start",
+            "\x7f",
+            "--end",
+            "2024-01-02",
+            "--reason",
+            "r",
+        ],
+        (2,),
+    ),
+    (
+        [
+            "maintenance",
+            "add",
+            *NEW_DB,
+            "--target",
+            "web",
+            "--start",
+            "2024-01-01T08:00",
+            "--end",
+            "2024-01-01T09:00",
+            "--reason",
+            "patching \u00e9\u4e2d",
+        ],
+        (0,),
+    ),
     # probe NAME
     (["probe", *C, "nope"], (2,)),
     (["probe", *C, ""], (2,)),
@@ -475,8 +873,9 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
 ]
 
 
-@pytest.mark.parametrize(("args", "allowed"), CLI_CASES,
-                         ids=[" ".join(a)[:60] for a, _ in CLI_CASES])
+@pytest.mark.parametrize(
+    ("args", "allowed"), CLI_CASES, ids=[" ".join(a)[:60] for a, _ in CLI_CASES]
+)
 def test_cli_nasty_arguments(workdir: Path, args: list[str], allowed: tuple[int, ...]) -> None:
     argv = [a.format(d=workdir, n=abs(hash(tuple(args))) % 10**8) for a in args]
     rc, _, err, _ = run_cli(*argv)
@@ -485,9 +884,19 @@ def test_cli_nasty_arguments(workdir: Path, args: list[str], allowed: tuple[int,
 
 @pytest.mark.parametrize("command", [["probe"], ["report", "--period", "2024", "--target"]])
 def test_unknown_name_with_newline_is_one_line(workdir: Path, command: list[str]) -> None:
-    argv = [command[0], "-c", str(workdir / "t.yaml"), "--db", str(workdir / "a.db"),
-            *command[1:], "a\nb"] if command[0] == "report" else [
-        "probe", "-c", str(workdir / "t.yaml"), "a\nb"]
+    argv = (
+        [
+            command[0],
+            "-c",
+            str(workdir / "t.yaml"),
+            "--db",
+            str(workdir / "a.db"),
+            *command[1:],
+            "a\nb",
+        ]
+        if command[0] == "report"
+        else ["probe", "-c", str(workdir / "t.yaml"), "a\nb"]
+    )
     rc, _, err, _ = run_cli(*argv)
     assert_clean(rc, err, (2,))
 
@@ -495,9 +904,22 @@ def test_unknown_name_with_newline_is_one_line(workdir: Path, command: list[str]
 def test_extreme_outage_then_list_and_report(tmp_path: Path, workdir: Path) -> None:
     db = str(tmp_path / "x.db")
     cfg = str(workdir / "t.yaml")
-    rc, _, err, _ = run_cli("outages", "add", "-c", cfg, "--db", db, "--target", "web",
-                            "--start", "0001-01-01T00:00+14:00", "--end", "2024-01-02",
-                            "--cause", "x")
+    rc, _, err, _ = run_cli(
+        "outages",
+        "add",
+        "-c",
+        cfg,
+        "--db",
+        db,
+        "--target",
+        "web",
+        "--start",
+        "0001-01-01T00:00+14:00",
+        "--end",
+        "2024-01-02",
+        "--cause",
+        "x",
+    )
     assert_clean(rc, err, (0, 2))
     if rc == 0:
         for argv in (["outages", "list"], ["report", "--period", "2024"]):
@@ -509,13 +931,22 @@ def test_extreme_outage_then_list_and_report(tmp_path: Path, workdir: Path) -> N
 
 RUNNER_CONFIG = {
     "defaults": {"interval": "1m", "timeout": "5s", "failures_before_down": 1},
-    "targets": [{"name": "web", "group": "systems", "type": "tcp", "host": "127.0.0.1",
-                 "port": 9}],
+    "targets": [{"name": "web", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 9}],
 }
 NASTY_CAUSES = [
-    'say "hi"', "back\\slash", "line1\nline2", "cr\rlf\r\n", "\\n literal", '\\"', "\t tab",
-    "unicode \u00e9\u4e2d\U0001F4A9 \u202e rtl", "trailing backslash \\", "} {x=\"1\"} 3",
-    "# HELP fake\n# TYPE fake counter\nfake 1", "\x00nul\x7f", "\u2028line sep\u2029",
+    'say "hi"',
+    "back\\slash",
+    "line1\nline2",
+    "cr\rlf\r\n",
+    "\\n literal",
+    '\\"',
+    "\t tab",
+    "unicode \u00e9\u4e2d\U0001f4a9 \u202e rtl",
+    "trailing backslash \\",
+    '} {x="1"} 3',
+    "# HELP fake\n# TYPE fake counter\nfake 1",
+    "\x00nul\x7f",
+    "\u2028line sep\u2029",
 ]
 
 
@@ -568,8 +999,9 @@ def test_metrics_cause_label_round_trips(tmp_path: Path, cause: str) -> None:
     assert _open_outage_causes(runner) == [cause]
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(max_size=60))
 def test_metrics_cause_label_round_trips_any_text(tmp_path: Path, cause: str) -> None:
     if not hasattr(test_metrics_cause_label_round_trips_any_text, "state"):
@@ -580,8 +1012,9 @@ def test_metrics_cause_label_round_trips_any_text(tmp_path: Path, cause: str) ->
 
 
 @pytest.mark.parametrize("cause", NASTY_CAUSES)
-def test_log_lines_stay_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                 cause: str) -> None:
+def test_log_lines_stay_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, cause: str
+) -> None:
     """A cause with line breaks cannot split a log record (or forge a second one)."""
     import logging
 
@@ -596,4 +1029,3 @@ def test_log_lines_stay_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     assert any("outage opened" in m for m in messages)
     for m in messages:
         assert len(m.splitlines()) == 1, m
-

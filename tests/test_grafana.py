@@ -12,8 +12,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
-EXPECTED_UIDS = {"availmon-overview.json": "availmon-overview",
-                 "availmon-target.json": "availmon-target"}
+EXPECTED_UIDS = {
+    "availmon-overview.json": "availmon-overview",
+    "availmon-target.json": "availmon-target",
+}
 DATASOURCE_VAR = "${datasource}"
 NEEDS_UNIT = {"stat", "gauge", "timeseries", "bargauge"}
 
@@ -31,7 +33,8 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def is_datasource_var(ds: object) -> bool:
     return ds == DATASOURCE_VAR or (
-        isinstance(ds, dict) and ds.get("type") == "prometheus" and ds.get("uid") == DATASOURCE_VAR)
+        isinstance(ds, dict) and ds.get("type") == "prometheus" and ds.get("uid") == DATASOURCE_VAR
+    )
 
 
 def test_every_dashboard_is_expected():
@@ -94,10 +97,13 @@ def test_overview_has_the_panels_the_issue_asks_for():
     timeline = [p for p in panels(d) if p["type"] == "state-timeline"]
     assert any("availmon_target_up" in t["expr"] for p in timeline for t in p["targets"])
     exprs = " ".join(t["expr"] for p in panels(d) for t in p.get("targets", []))
-    for metric in ('availmon_group_uptime_ratio{period="quarter"}',
-                   'availmon_group_uptime_ratio{period="year"}',
-                   "availmon_group_error_budget_remaining_seconds",
-                   "availmon_working_hours_open", "availmon_uptime_objective_ratio"):
+    for metric in (
+        'availmon_group_uptime_ratio{period="quarter"}',
+        'availmon_group_uptime_ratio{period="year"}',
+        "availmon_group_error_budget_remaining_seconds",
+        "availmon_working_hours_open",
+        "availmon_uptime_objective_ratio",
+    ):
         assert metric in exprs, metric
 
 

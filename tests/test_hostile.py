@@ -28,8 +28,12 @@ from tests.support import silent_namespace
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(behaviour: Callable[[socket.socket], None], *, wrap: ssl.SSLContext | None = None,
-          limit: float = 10.0) -> Iterator[str]:
+def serve(
+    behaviour: Callable[[socket.socket], None],
+    *,
+    wrap: ssl.SSLContext | None = None,
+    limit: float = 10.0,
+) -> Iterator[str]:
     """A TCP server on 127.0.0.1 running ``behaviour(conn)`` per connection, in threads."""
     lsock = socket.create_server(("127.0.0.1", 0))
     lsock.settimeout(0.1)
@@ -124,6 +128,7 @@ def test_endless_headers_fail_within_deadline_with_bounded_memory() -> None:
 
 def test_endless_single_header_line_is_bounded() -> None:
     """One header line that never ends: http.client's 64 KiB line limit, not the deadline."""
+
     def behaviour(conn: socket.socket) -> None:
         conn.recv(65536)
         conn.sendall(b"HTTP/1.1 200 OK\r\nX-Long: ")
@@ -163,12 +168,15 @@ def _redirect_server(location: str) -> Iterator[str]:
         srv.server_close()
 
 
-@pytest.mark.parametrize(("location", "cause"), [
-    ("file:///etc/passwd", "redirect to unsupported scheme file"),
-    ("javascript:alert(1)", "redirect to unsupported scheme javascript"),
-    ("gopher://127.0.0.1:70/", "redirect to unsupported scheme gopher"),
-    ("data:text/plain,ok", "redirect to unsupported scheme data"),
-])
+@pytest.mark.parametrize(
+    ("location", "cause"),
+    [
+        ("file:///etc/passwd", "redirect to unsupported scheme file"),
+        ("javascript:alert(1)", "redirect to unsupported scheme javascript"),
+        ("gopher://127.0.0.1:70/", "redirect to unsupported scheme gopher"),
+        ("data:text/plain,ok", "redirect to unsupported scheme data"),
+    ],
+)
 def test_redirect_to_another_scheme(location: str, cause: str) -> None:
     for url in _redirect_server(location):
         r = probe(url, 2.0)
@@ -250,8 +258,6 @@ def test_trickling_targets_do_not_delay_a_healthy_one() -> None:
 HOST_IP, NS_IP = "169.254.214.1", "169.254.214.2"
 
 
-
-
 RESPONDER = r"""
 import socket, struct, sys, time
 
@@ -296,8 +302,12 @@ def echo_ns() -> Iterator[str]:
 
 
 def _responder(ns: str, mode: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", RESPONDER, mode,
-                             "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", RESPONDER, mode, "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if line.strip() != "ready":
@@ -307,14 +317,17 @@ def _responder(ns: str, mode: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize("privileged", [True, False])
-@pytest.mark.parametrize(("mode", "success"), [("echo", True), ("wrong-id", False),
-                                                ("wrong-seq", False)])
-def test_icmp_reply_must_match_identifier(echo_ns: str, mode: str, success: bool,
-                                          privileged: bool) -> None:
+@pytest.mark.parametrize(
+    ("mode", "success"), [("echo", True), ("wrong-id", False), ("wrong-seq", False)]
+)
+def test_icmp_reply_must_match_identifier(
+    echo_ns: str, mode: str, success: bool, privileged: bool
+) -> None:
     """Replies with another identifier (or sequence) are not ours: 100% packet loss."""
     if not privileged:
-        subprocess.run(["ip", "netns", "exec", echo_ns, "true"], check=True,
-                       timeout=10)  # namespace still there
+        subprocess.run(
+            ["ip", "netns", "exec", echo_ns, "true"], check=True, timeout=10
+        )  # namespace still there
         with open("/proc/sys/net/ipv4/ping_group_range") as fh:
             lo, hi = (int(x) for x in fh.read().split())
         if not lo <= os.getgid() <= hi:
@@ -331,5 +344,3 @@ def test_icmp_reply_must_match_identifier(echo_ns: str, mode: str, success: bool
     else:
         assert not r.success and r.cause == "100% packet loss", r
         assert r.details == {"icmp_packet_loss_ratio": 1.0}
-
-

@@ -43,8 +43,9 @@ def test_live_ratio_is_the_policy_formula(policy):
     rng = random.Random(7)
     odd = [0.0, -0.0, 1.0, 36_000.0, -5.0, 1e-300, math.inf, -math.inf, math.nan]
     for _ in range(20_000):
-        seconds = [rng.choice(odd) if rng.random() < 0.3 else rng.uniform(-10, 1e6)
-                   for _ in range(4)]
+        seconds = [
+            rng.choice(odd) if rng.random() < 0.3 else rng.uniform(-10, 1e6) for _ in range(4)
+        ]
         try:
             expected = repr(plain_ratio(policy, *seconds))
         except ZeroDivisionError:
@@ -59,7 +60,12 @@ def test_live_ratio_is_the_policy_formula(policy):
 def test_reprs_keep_signed_zero_and_ints_as_floats():
     reprs = _Reprs()
     assert (reprs[0.0], reprs[-0.0], reprs[0], reprs[5], reprs[5.0]) == (
-        "0.0", "-0.0", "0.0", "5.0", "5.0")
+        "0.0",
+        "-0.0",
+        "0.0",
+        "5.0",
+        "5.0",
+    )
     assert reprs[0.1 + 0.2] == repr(0.1 + 0.2) and reprs[math.nan] == "nan"
 
 
@@ -69,11 +75,26 @@ CONFIG = {
     "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
     "groups": {"systems": {"objective": "99%"}, "net": {"objective": "99.5%"}},
     "reporting": {"year_start_month": 4},
-    "maintenance": [{"targets": ["t2"], "start": "2024-03-06T10:30",
-                     "end": "2024-03-06T14:00", "reason": "patching"}],
-    "targets": [{"name": f"t{i}", "group": ["systems", "net"][i % 2], "type": "tcp",
-                 "host": "127.0.0.1", "port": 9, "schedule": ["office", "always"][i % 3 == 0],
-                 "probe_outside_hours": i == 4} for i in range(7)],
+    "maintenance": [
+        {
+            "targets": ["t2"],
+            "start": "2024-03-06T10:30",
+            "end": "2024-03-06T14:00",
+            "reason": "patching",
+        }
+    ],
+    "targets": [
+        {
+            "name": f"t{i}",
+            "group": ["systems", "net"][i % 2],
+            "type": "tcp",
+            "host": "127.0.0.1",
+            "port": 9,
+            "schedule": ["office", "always"][i % 3 == 0],
+            "probe_outside_hours": i == 4,
+        }
+        for i in range(7)
+    ],
 }
 
 
@@ -94,8 +115,11 @@ def runner(tmp_path):
             if runner.in_hours(live.target, clock.now):
                 down = (k == 1 and 60 < step < 90) or (k == 3 and step > 250)
                 details = {"http_status_code": 503 if down else 200} if k % 2 else {}
-                runner.record(name, ProbeResult(not down, 0.0101 * k, "HTTP 503" if down else None,
-                                                details), clock.now)
+                runner.record(
+                    name,
+                    ProbeResult(not down, 0.0101 * k, "HTTP 503" if down else None, details),
+                    clock.now,
+                )
         if step % 15 == 0:
             runner.heartbeat()
         runner.maintain_totals()

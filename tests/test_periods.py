@@ -310,8 +310,8 @@ def test_current_period_exact_boundary_belongs_to_new_period():
 
 
 @pytest.mark.parametrize(
-    ("kind", "now"), [("fortnight", 0.0), ("range", 0.0), ("day", float("nan")),
-                      ("day", 1e300), ("day", -1e20)]
+    ("kind", "now"),
+    [("fortnight", 0.0), ("range", 0.0), ("day", float("nan")), ("day", 1e300), ("day", -1e20)],
 )
 def test_current_period_errors(kind, now):
     with pytest.raises(PeriodError):

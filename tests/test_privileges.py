@@ -15,9 +15,19 @@ from tests.support import free_port
 def capped(caps: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run availmon with only ``caps`` in its capability bounding set (uid stays 0)."""
     return subprocess.run(
-        ["setpriv", f"--bounding-set=-all{caps}", f"--inh-caps=-all{caps}",
-         sys.executable, "-m", "monitor", *args],
-        capture_output=True, text=True, timeout=60)
+        [
+            "setpriv",
+            f"--bounding-set=-all{caps}",
+            f"--inh-caps=-all{caps}",
+            sys.executable,
+            "-m",
+            "monitor",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -25,8 +35,9 @@ def config(tmp_path):
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
     path = tmp_path / "targets.yaml"
-    path.write_text(f"listen: 127.0.0.1:{free_port()}\n"
-                    "targets: [{name: loop, type: icmp, host: 127.0.0.1}]\n")
+    path.write_text(
+        f"listen: 127.0.0.1:{free_port()}\ntargets: [{{name: loop, type: icmp, host: 127.0.0.1}}]\n"
+    )
     return path
 
 

@@ -28,8 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST_IP, NS_IP = "169.254.213.1", "169.254.213.2"
 
 
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
     """A namespace behind a veth link whose address ignores echo requests."""
@@ -222,8 +220,11 @@ def test_start_returns_at_once_and_holds_no_thread_per_probe() -> None:
     threads_before = set(threading.enumerate())
     results: queue.SimpleQueue[tuple[int, object, str]] = queue.SimpleQueue()
     for i in range(200):
-        icmp.start(icmp.Settings(host=f"127.3.{i // 250}.{i % 250 + 1}"), 3.0,
-                   lambda r, i=i: results.put((i, r, threading.current_thread().name)))
+        icmp.start(
+            icmp.Settings(host=f"127.3.{i // 250}.{i % 250 + 1}"),
+            3.0,
+            lambda r, i=i: results.put((i, r, threading.current_thread().name)),
+        )
         if i == 0:
             # 3 echoes 0.2 s apart: the first probe cannot have ended yet
             assert results.empty()
@@ -231,8 +232,10 @@ def test_start_returns_at_once_and_holds_no_thread_per_probe() -> None:
     got = [results.get(timeout=10) for _ in range(200)]
     assert sorted(i for i, _, _ in got) == list(range(200))
     assert {name for _, _, name in got} == {"icmp-results"}
-    assert all(r.success and r.details["icmp_packet_loss_ratio"] == 0  # type: ignore[attr-defined]
-               for _, r, _ in got)
+    assert all(
+        r.success and r.details["icmp_packet_loss_ratio"] == 0  # type: ignore[attr-defined]
+        for _, r, _ in got
+    )
 
 
 def test_host_name_is_resolved_off_the_callers_thread() -> None:

@@ -41,8 +41,9 @@ def need(binary: str) -> str:
     """The binary's path; in CI a missing binary fails the test, locally it skips."""
     path = shutil.which(binary)
     if path is None:
-        message = (f"{binary} not installed (Debian package: prometheus; "
-                   "scripts/test.sh installs it)")
+        message = (
+            f"{binary} not installed (Debian package: prometheus; scripts/test.sh installs it)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -50,8 +51,9 @@ def need(binary: str) -> str:
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([need("promtool"), *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [need("promtool"), *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
 
 
 # --- static checks ---------------------------------------------------------------------
@@ -137,8 +139,8 @@ def https_server(tmp_path: Path) -> tuple[ThreadingHTTPServer, str, Path]:
 
 @dataclass
 class Stack:
-    prometheus: str                     # http://127.0.0.1:PORT
-    targets: list[str]                  # availmon target names
+    prometheus: str  # http://127.0.0.1:PORT
+    targets: list[str]  # availmon target names
     logs: list[Path]
 
     def query(self, expr: str) -> dict[str, Any]:
@@ -156,8 +158,7 @@ class Stack:
         return body["data"]["result"]
 
     def log_text(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in self.logs
-                         if p.exists())
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in self.logs if p.exists())
 
     def wait_for(self, what: str, expr: str, procs: list[subprocess.Popen[bytes]]) -> None:
         end = time.monotonic() + DEADLINE
@@ -209,33 +210,67 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"ca_file: '{ca_file}'}}\n"
                 f"  - {{name: dead, group: systems, type: tcp, host: 127.0.0.1, "
                 f"port: {dead_port}}}\n"
-                "  - {name: loop, group: network, type: icmp, host: 127.0.0.1}\n")
-            (tmp / "prometheus.yml").write_text(yaml.safe_dump({
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(RULES)],
-                "scrape_configs": [{
-                    "job_name": "availmon", "scrape_interval": "1s", "scrape_timeout": "1s",
-                    "static_configs": [{"targets": [f"127.0.0.1:{availmon_port}"]}]}],
-            }))
+                "  - {name: loop, group: network, type: icmp, host: 127.0.0.1}\n"
+            )
+            (tmp / "prometheus.yml").write_text(
+                yaml.safe_dump(
+                    {
+                        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                        "rule_files": [str(RULES)],
+                        "scrape_configs": [
+                            {
+                                "job_name": "availmon",
+                                "scrape_interval": "1s",
+                                "scrape_timeout": "1s",
+                                "static_configs": [{"targets": [f"127.0.0.1:{availmon_port}"]}],
+                            }
+                        ],
+                    }
+                )
+            )
             logs = [tmp / "availmon.log", tmp / "prometheus.log"]
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "-c", str(tmp / "targets.yaml"),
-                 "--db", str(tmp / "availmon.db")],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=logs[0].open("ab")))
-            procs.append(subprocess.Popen(
-                [prometheus, f"--config.file={tmp / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={tmp / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-                cwd=tmp, stdout=subprocess.DEVNULL, stderr=logs[1].open("ab")))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "monitor",
+                        "run",
+                        "-c",
+                        str(tmp / "targets.yaml"),
+                        "--db",
+                        str(tmp / "availmon.db"),
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=logs[0].open("ab"),
+                )
+            )
+            procs.append(
+                subprocess.Popen(
+                    [
+                        prometheus,
+                        f"--config.file={tmp / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={tmp / 'tsdb'}",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                        "--log.level=warn",
+                    ],
+                    cwd=tmp,
+                    stdout=subprocess.DEVNULL,
+                    stderr=logs[1].open("ab"),
+                )
+            )
             s = Stack(f"http://127.0.0.1:{prom_port}", ["web", "secure", "dead", "loop"], logs)
             # Enough samples for rate()/increase() and the recording rules built on them.
             s.wait_for("availmon scraped", 'up{job="availmon"} == 1', procs)
             s.wait_for("figures", 'availmon_uptime_ratio{period="quarter"}', procs)
             s.wait_for("dead target down", 'availmon_target_up{target="dead"} == 0', procs)
             s.wait_for("TLS probe", "probe_ssl_earliest_cert_expiry", procs)
-            s.wait_for("samples for rates",
-                       'count_over_time(availmon_downtime_seconds{target="dead"}[1m]) >= 3',
-                       procs)
+            s.wait_for(
+                "samples for rates",
+                'count_over_time(availmon_downtime_seconds{target="dead"}[1m]) >= 3',
+                procs,
+            )
             s.wait_for("recording rules", "availmon:error_budget_burn_rate:rate5m", procs)
             yield s
     finally:
@@ -296,8 +331,11 @@ def test_every_recording_rule_has_data(stack):
             assert stack.result(rule["record"]), f"{rule['record']}: no data"
 
 
-@pytest.mark.parametrize(("dashboard", "title", "expr"), DASHBOARD_EXPRS,
-                         ids=[f"{d}:{t}:{i}" for i, (d, t, _) in enumerate(DASHBOARD_EXPRS)])
+@pytest.mark.parametrize(
+    ("dashboard", "title", "expr"),
+    DASHBOARD_EXPRS,
+    ids=[f"{d}:{t}:{i}" for i, (d, t, _) in enumerate(DASHBOARD_EXPRS)],
+)
 def test_dashboard_expression_returns_data(stack, dashboard, title, expr):
     if "$target" not in expr and "${target}" not in expr:
         assert stack.result(substitute(expr, "")), f"{dashboard} / {title}: no data for {expr}"

@@ -63,15 +63,30 @@ CONFIG = {
     "timezone": "Europe/London",
     "reporting": {"year_start_month": 4},
     "defaults": {"schedule": "office"},
-    "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"},
-                             "holidays": {"country": "GB", "subdiv": "ENG"}}},
+    "schedules": {
+        "office": {
+            "hours": {"mon-fri": "08:00-18:00"},
+            "holidays": {"country": "GB", "subdiv": "ENG"},
+        }
+    },
     "groups": {"network": {"objective": "99%"}, "systems": {"objective": "99%"}},
-    "maintenance": [{"targets": ["web"], "start": "2024-03-05T08:00",
-                     "end": "2024-03-05T10:00", "reason": "Server patching"}],
+    "maintenance": [
+        {
+            "targets": ["web"],
+            "start": "2024-03-05T08:00",
+            "end": "2024-03-05T10:00",
+            "reason": "Server patching",
+        }
+    ],
     "targets": [
         {"name": "core-switch", "group": "network", "type": "icmp", "host": "127.0.0.1"},
-        {"name": "web", "group": "systems", "type": "http", "url": "http://127.0.0.1:9/",
-         "objective": "99.5%"},
+        {
+            "name": "web",
+            "group": "systems",
+            "type": "http",
+            "url": "http://127.0.0.1:9/",
+            "objective": "99.5%",
+        },
         {"name": "mail", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 25},
     ],
 }
@@ -98,17 +113,36 @@ def build_store(path: Path) -> Store:
     detected("core-switch", "2023-12-05T14:00", "2023-12-05T14:30", "100% packet loss")
     detected("core-switch", "2024-01-10T09:00", "2024-01-10T11:00", "100% packet loss")
     detected("core-switch", "2024-01-11T17:00", "2024-01-12T09:00", "100% packet loss")
-    store.add_maintenance("group", "network", at("2024-01-17T07:00"), at("2024-01-17T09:00"),
-                          "Firmware upgrade", "alice", at("2024-01-10T12:00"))
+    store.add_maintenance(
+        "group",
+        "network",
+        at("2024-01-17T07:00"),
+        at("2024-01-17T09:00"),
+        "Firmware upgrade",
+        "alice",
+        at("2024-01-10T12:00"),
+    )
     detected("web", "2024-02-13T17:30", "2024-02-15T08:30", "HTTP 503")
-    store.add_manual_outage("mail", at("2024-02-14T10:00"), at("2024-02-14T12:00"),
-                            "mail relay failed (helpdesk ticket 4711)", "bob",
-                            at("2024-02-15T09:00"))
-    store.add_manual_outage("web", at("2024-03-05T09:00"), at("2024-03-05T11:00"),
-                            "patching overran", "bob", at("2024-03-05T12:00"))
+    store.add_manual_outage(
+        "mail",
+        at("2024-02-14T10:00"),
+        at("2024-02-14T12:00"),
+        "mail relay failed (helpdesk ticket 4711)",
+        "bob",
+        at("2024-02-15T09:00"),
+    )
+    store.add_manual_outage(
+        "web",
+        at("2024-03-05T09:00"),
+        at("2024-03-05T11:00"),
+        "patching overran",
+        "bob",
+        at("2024-03-05T12:00"),
+    )
     false_positive = detected("web", "2024-03-20T09:00", "2024-03-20T13:00", "timeout")
-    store.set_excluded(false_positive, True, "monitoring host network fault", "carol",
-                       at("2024-03-21T09:00"))
+    store.set_excluded(
+        false_positive, True, "monitoring host network fault", "carol", at("2024-03-21T09:00")
+    )
     return store
 
 
@@ -124,11 +158,13 @@ def store(tmp_path):
     s.close()
 
 
-def make_doc(config, store, label: str, now: float = NOW, compare: bool = True,
-             targets=None) -> dict:
+def make_doc(
+    config, store, label: str, now: float = NOW, compare: bool = True, targets=None
+) -> dict:
     period = parse_period(label, config.timezone, config.year_start_month)
-    previous = (previous_period(period, config.timezone, config.year_start_month)
-                if compare else None)
+    previous = (
+        previous_period(period, config.timezone, config.year_start_month) if compare else None
+    )
     return report.gather(config, store, period, now, targets, previous)
 
 
@@ -141,9 +177,13 @@ def by_name(items: list[dict]) -> dict[str, dict]:
 
 def test_quarter_with_previous_baseline(config, store):
     doc = make_doc(config, store, "2024-Q1")
-    assert doc["period"] == {"label": "2024-Q1", "start": "2024-01-01T00:00:00+00:00",
-                             "end": "2024-04-01T00:00:00+01:00",
-                             "timezone": "Europe/London", "complete": True}
+    assert doc["period"] == {
+        "label": "2024-Q1",
+        "start": "2024-01-01T00:00:00+00:00",
+        "end": "2024-04-01T00:00:00+01:00",
+        "timezone": "Europe/London",
+        "complete": True,
+    }
     assert doc["generated_at"] == "2024-04-10T12:00:00+01:00"
     assert doc["unmonitored_policy"] == "excluded" and doc["what_if_schedule"] is None
     t = by_name(doc["targets"])
@@ -151,58 +191,92 @@ def test_quarter_with_previous_baseline(config, store):
     # core-switch: scheduled = 63 days - 1 h group maintenance = 2 268 000 - 3 600
     #   down = outage 3 (2 h) + outage 4 (2 h) = 14 400; monitored = scheduled - 14 Feb
     #   uptime = 1 - 14 400 / 2 228 400; budget = 1% x 2 264 400 = 22 644 - 14 400 = 8 244
-    assert {k: t["core-switch"][k] for k in (
-        "scheduled_seconds", "monitored_seconds", "unmonitored_seconds", "downtime_seconds",
-        "maintenance_seconds", "outages", "longest_outage_seconds",
-        "error_budget_remaining_seconds", "met", "objective")} == {
-        "scheduled_seconds": 2_264_400, "monitored_seconds": 2_228_400,
-        "unmonitored_seconds": DAY, "downtime_seconds": 14_400, "maintenance_seconds": 3_600,
-        "outages": 2, "longest_outage_seconds": 7_200,
-        "error_budget_remaining_seconds": 8_244, "met": True, "objective": 0.99}
+    assert {
+        k: t["core-switch"][k]
+        for k in (
+            "scheduled_seconds",
+            "monitored_seconds",
+            "unmonitored_seconds",
+            "downtime_seconds",
+            "maintenance_seconds",
+            "outages",
+            "longest_outage_seconds",
+            "error_budget_remaining_seconds",
+            "met",
+            "objective",
+        )
+    } == {
+        "scheduled_seconds": 2_264_400,
+        "monitored_seconds": 2_228_400,
+        "unmonitored_seconds": DAY,
+        "downtime_seconds": 14_400,
+        "maintenance_seconds": 3_600,
+        "outages": 2,
+        "longest_outage_seconds": 7_200,
+        "error_budget_remaining_seconds": 8_244,
+        "met": True,
+        "objective": 0.99,
+    }
     assert t["core-switch"]["uptime_ratio"] == pytest.approx(1 - 14_400 / 2_228_400)
 
     # web (99.5%): scheduled = 2 268 000 - 2 h maintenance = 2 260 800
     #   down = outage 5 (1 h, only inside coverage) + outage 7 (1 h after maintenance) = 7 200
     #   (outage 8 is excluded); monitored = 2 260 800 - 36 000 = 2 224 800
     #   budget = 0.5% x 2 260 800 = 11 304 - 7 200 = 4 104
-    assert (t["web"]["scheduled_seconds"], t["web"]["monitored_seconds"],
-            t["web"]["downtime_seconds"], t["web"]["maintenance_seconds"],
-            t["web"]["error_budget_remaining_seconds"], t["web"]["outages"]) == (
-        2_260_800, 2_224_800, 7_200, 7_200, 4_104, 2)
+    assert (
+        t["web"]["scheduled_seconds"],
+        t["web"]["monitored_seconds"],
+        t["web"]["downtime_seconds"],
+        t["web"]["maintenance_seconds"],
+        t["web"]["error_budget_remaining_seconds"],
+        t["web"]["outages"],
+    ) == (2_260_800, 2_224_800, 7_200, 7_200, 4_104, 2)
     assert t["web"]["uptime_ratio"] == pytest.approx(1 - 7_200 / 2_224_800)  # 99.67%
 
     # mail: the manual outage in the coverage gap makes 2 h of 14 Feb known (down):
     #   monitored = 2 268 000 - 36 000 + 7 200 = 2 239 200, unmonitored 28 800
     #   budget = 22 680 - 7 200 = 15 480
-    assert (t["mail"]["scheduled_seconds"], t["mail"]["monitored_seconds"],
-            t["mail"]["unmonitored_seconds"], t["mail"]["downtime_seconds"],
-            t["mail"]["error_budget_remaining_seconds"]) == (
-        2_268_000, 2_239_200, 28_800, 7_200, 15_480)
+    assert (
+        t["mail"]["scheduled_seconds"],
+        t["mail"]["monitored_seconds"],
+        t["mail"]["unmonitored_seconds"],
+        t["mail"]["downtime_seconds"],
+        t["mail"]["error_budget_remaining_seconds"],
+    ) == (2_268_000, 2_239_200, 28_800, 7_200, 15_480)
     assert t["mail"]["uptime_ratio"] == pytest.approx(1 - 7_200 / 2_239_200)
 
     # systems = web + mail, time-weighted: 1 - (7 200 + 7 200) / (2 224 800 + 2 239 200)
     #   budget = 1% x (2 260 800 + 2 268 000) = 45 288 - 14 400 = 30 888
     g = by_name(doc["groups"])
     assert g["systems"]["uptime_ratio"] == pytest.approx(1 - 14_400 / 4_464_000)
-    assert (g["systems"]["scheduled_seconds"], g["systems"]["monitored_seconds"],
-            g["systems"]["downtime_seconds"], g["systems"]["error_budget_remaining_seconds"],
-            g["systems"]["targets"], g["systems"]["met"]) == (
-        4_528_800, 4_464_000, 14_400, 30_888, ["web", "mail"], True)
+    assert (
+        g["systems"]["scheduled_seconds"],
+        g["systems"]["monitored_seconds"],
+        g["systems"]["downtime_seconds"],
+        g["systems"]["error_budget_remaining_seconds"],
+        g["systems"]["targets"],
+        g["systems"]["met"],
+    ) == (4_528_800, 4_464_000, 14_400, 30_888, ["web", "mail"], True)
     assert g["network"]["uptime_ratio"] == t["core-switch"]["uptime_ratio"]
 
     # Outages of the quarter with their counted downtime; the excluded one counts 0.
-    assert [(o["id"], o["target"], o["downtime_seconds"], o["source"], o["excluded"])
-            for o in doc["outages"]] == [
+    assert [
+        (o["id"], o["target"], o["downtime_seconds"], o["source"], o["excluded"])
+        for o in doc["outages"]
+    ] == [
         (3, "core-switch", 7_200, "detected", False),
         (4, "core-switch", 7_200, "detected", False),
         (5, "web", 3_600, "detected", False),
         (6, "mail", 7_200, "manual", False),
         (7, "web", 3_600, "manual", False),
-        (8, "web", 0, "detected", True)]
+        (8, "web", 0, "detected", True),
+    ]
     assert doc["outages"][5]["excluded_reason"] == "monitoring host network fault"
     assert doc["outages"][1]["start"] == "2024-01-11T17:00:00+00:00"
     assert [(m["id"], m["scope"], m["reason"]) for m in doc["maintenance"]] == [
-        (1, "group:network", "Firmware upgrade"), (None, "target:web", "Server patching")]
+        (1, "group:network", "Firmware upgrade"),
+        (None, "target:web", "Server patching"),
+    ]
 
     # Baseline 2023-Q4: full coverage, no maintenance; 2 268 000 s scheduled each.
     previous = doc["previous"]
@@ -238,16 +312,22 @@ def test_half_year_with_previous_without_data(config, store):
     t = by_name(doc["targets"])
     # core-switch: scheduled 2 268 000 + 2 264 400 = 4 532 400; down 1 800 + 14 400 = 16 200
     #   monitored 4 532 400 - 36 000 = 4 496 400; budget 45 324 - 16 200 = 29 124
-    assert (t["core-switch"]["scheduled_seconds"], t["core-switch"]["downtime_seconds"],
-            t["core-switch"]["monitored_seconds"], t["core-switch"]["outages"],
-            t["core-switch"]["error_budget_remaining_seconds"]) == (
-        4_532_400, 16_200, 4_496_400, 3, 29_124)
+    assert (
+        t["core-switch"]["scheduled_seconds"],
+        t["core-switch"]["downtime_seconds"],
+        t["core-switch"]["monitored_seconds"],
+        t["core-switch"]["outages"],
+        t["core-switch"]["error_budget_remaining_seconds"],
+    ) == (4_532_400, 16_200, 4_496_400, 3, 29_124)
     assert t["core-switch"]["uptime_ratio"] == pytest.approx(1 - 16_200 / 4_496_400)
     # mail: down 25 200 + 7 200 = 32 400; monitored 4 536 000 - 28 800 = 4 507 200
     #   longest 7 h; budget 45 360 - 32 400 = 12 960
-    assert (t["mail"]["downtime_seconds"], t["mail"]["monitored_seconds"],
-            t["mail"]["longest_outage_seconds"], t["mail"]["error_budget_remaining_seconds"]) \
-        == (32_400, 4_507_200, 25_200, 12_960)
+    assert (
+        t["mail"]["downtime_seconds"],
+        t["mail"]["monitored_seconds"],
+        t["mail"]["longest_outage_seconds"],
+        t["mail"]["error_budget_remaining_seconds"],
+    ) == (32_400, 4_507_200, 25_200, 12_960)
     assert t["mail"]["uptime_ratio"] == pytest.approx(1 - 32_400 / 4_507_200)  # 99.28%
     # web: budget 0.5% x 4 528 800 = 22 644 - 7 200 = 15 444
     assert t["web"]["error_budget_remaining_seconds"] == 15_444
@@ -273,14 +353,18 @@ def test_financial_year(config, store):
     # 250 working days = 9 000 000 s; core-switch minus 1 h maintenance = 8 996 400.
     # Only Oct-Mar was monitored, so (policy excluded) the ratio equals H2's, while the
     # budget is over the whole year: 1% x 8 996 400 = 89 964 - 16 200 = 73 764.
-    assert (t["core-switch"]["scheduled_seconds"], t["core-switch"]["monitored_seconds"],
-            t["core-switch"]["unmonitored_seconds"],
-            t["core-switch"]["error_budget_remaining_seconds"]) == (
-        8_996_400, 4_496_400, 4_500_000, 73_764)
+    assert (
+        t["core-switch"]["scheduled_seconds"],
+        t["core-switch"]["monitored_seconds"],
+        t["core-switch"]["unmonitored_seconds"],
+        t["core-switch"]["error_budget_remaining_seconds"],
+    ) == (8_996_400, 4_496_400, 4_500_000, 73_764)
     assert t["core-switch"]["uptime_ratio"] == pytest.approx(1 - 16_200 / 4_496_400)
     # mail: 1% x 9 000 000 = 90 000 - 32 400 = 57 600
     assert (t["mail"]["scheduled_seconds"], t["mail"]["error_budget_remaining_seconds"]) == (
-        9_000_000, 57_600)
+        9_000_000,
+        57_600,
+    )
     assert [o["id"] for o in doc["outages"]] == [1, 2, 3, 4, 5, 6, 7, 8]
     # 2022/23: no data at all.
     assert doc["previous"]["period"]["label"] == "2022/23"
@@ -297,8 +381,11 @@ def test_period_to_date_says_so(config, store):
     cs = by_name(doc["targets"])["core-switch"]
     # scheduled to now: 2-5 Jan and 8-9 Jan (6 days) + 08:00-10:00 = 223 200; down 3 600.
     # The budget still covers the whole quarter: 22 644 - 3 600 = 19 044.
-    assert (cs["scheduled_seconds"], cs["downtime_seconds"],
-            cs["error_budget_remaining_seconds"]) == (6 * DAY + 7_200, 3_600, 19_044)
+    assert (
+        cs["scheduled_seconds"],
+        cs["downtime_seconds"],
+        cs["error_budget_remaining_seconds"],
+    ) == (6 * DAY + 7_200, 3_600, 19_044)
     assert [(o["id"], o["downtime_seconds"]) for o in doc["outages"]] == [(3, 3_600)]
     assert "NOT COMPLETE" in report.render_text(doc)
     assert "not ended" in report.render_html(doc)
@@ -405,17 +492,24 @@ def test_xlsx_agrees_with_json(config, store, tmp_path):
     rows = list(book["Maintenance"].iter_rows(values_only=True))
     windows = reference["maintenance"] + reference["previous"]["maintenance"]
     assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows[1:]] == [
-        (m["id"], m["scope"], _naive(m["start"]), _naive(m["end"]), m["reason"])
-        for m in windows]
+        (m["id"], m["scope"], _naive(m["start"]), _naive(m["end"]), m["reason"]) for m in windows
+    ]
 
     summary = list(book["Summary"].iter_rows(values_only=True))
     header = summary.index(report.GROUP_COLUMNS)
-    groups = [dict(zip(report.GROUP_COLUMNS, r, strict=False)) for r in summary[header + 1:]
-              if r[0] in ("2024-Q1", "2023-Q4")]
-    assert [(g["period"], g["name"], g["uptime_ratio"], g["error_budget_remaining_seconds"])
-            for g in groups] == [
+    groups = [
+        dict(zip(report.GROUP_COLUMNS, r, strict=False))
+        for r in summary[header + 1 :]
+        if r[0] in ("2024-Q1", "2023-Q4")
+    ]
+    assert [
+        (g["period"], g["name"], g["uptime_ratio"], g["error_budget_remaining_seconds"])
+        for g in groups
+    ] == [
         (d["period"]["label"], g["name"], g["uptime_ratio"], g["error_budget_remaining_seconds"])
-        for d in (reference, reference["previous"]) for g in d["groups"]]
+        for d in (reference, reference["previous"])
+        for g in d["groups"]
+    ]
     assert ("Time zone", "Europe/London") in [r[:2] for r in summary]
 
 
@@ -514,14 +608,29 @@ def files(tmp_path):
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", "report", *map(str, args)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "report", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_json_matches_in_process(files, config, store):
     config_file, db = files
-    result = run_cli("--period", "2024-Q1", "-c", config_file, "--db", db,
-                     "--compare", "previous", "--format", "json")
+    result = run_cli(
+        "--period",
+        "2024-Q1",
+        "-c",
+        config_file,
+        "--db",
+        db,
+        "--compare",
+        "previous",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     expected = json.loads(report.render_json(make_doc(config, store, "2024-Q1")))
@@ -539,28 +648,34 @@ def test_cli_formats_to_files(files, tmp_path):
     assert result.returncode == 0, result.stderr
     book = openpyxl.load_workbook(out)
     assert [r[2] for r in book["Targets"].iter_rows(min_row=2, values_only=True)] == [
-        "systems", "web"]
+        "systems",
+        "web",
+    ]
     result = run_cli(*common, "--format", "csv", "--section", "outages", "--group", "network")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("\ufeffperiod,id,target")
-    assert {r["target"] for r in csv.DictReader(io.StringIO(result.stdout.lstrip("\ufeff")))} \
-        == {"core-switch"}
+    assert {r["target"] for r in csv.DictReader(io.StringIO(result.stdout.lstrip("\ufeff")))} == {
+        "core-switch"
+    }
     result = run_cli(*common, "--format", "html", "-o", tmp_path / "r.html")
     assert result.returncode == 0 and "<svg" in (tmp_path / "r.html").read_text("utf-8")
     result = run_cli(*common)
     assert result.returncode == 0 and "2024-01-01..2024-03-31" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--period", "2024-Q5"), "bad period '2024-Q5'"),
-    (("--period", "last-quarter"), "bad period"),
-    (("--from", "2024-05-01", "--to", "2024-04-01"), "starts (2024-05-01) after it ends"),
-    (("--from", "2024-05-01"), "give --period LABEL, or both --from DATE and --to DATE"),
-    (("--period", "2024-Q1", "--target", "nope"), "unknown target(s): 'nope'"),
-    (("--period", "2024-Q1", "--group", "nope"), "unknown group(s): 'nope'"),
-    (("--period", "2024-Q1", "--format", "xlsx"), "xlsx needs -o FILE"),
-    (("--period", "2024-Q1", "--section", "outages"), "--section applies to --format csv"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--period", "2024-Q5"), "bad period '2024-Q5'"),
+        (("--period", "last-quarter"), "bad period"),
+        (("--from", "2024-05-01", "--to", "2024-04-01"), "starts (2024-05-01) after it ends"),
+        (("--from", "2024-05-01"), "give --period LABEL, or both --from DATE and --to DATE"),
+        (("--period", "2024-Q1", "--target", "nope"), "unknown target(s): 'nope'"),
+        (("--period", "2024-Q1", "--group", "nope"), "unknown group(s): 'nope'"),
+        (("--period", "2024-Q1", "--format", "xlsx"), "xlsx needs -o FILE"),
+        (("--period", "2024-Q1", "--section", "outages"), "--section applies to --format csv"),
+    ],
+)
 def test_cli_user_errors(files, args, message):
     config_file, db = files
     result = run_cli(*args, "-c", config_file, "--db", db)

@@ -20,8 +20,12 @@ SAT_10 = datetime(2024, 3, 9, 10, 0, tzinfo=UTC).timestamp()
 def make_config(url: str, **target: object) -> config_mod.Config:
     doc = {
         "defaults": {"interval": "30s", "timeout": "2s"},
-        "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"},
-                                 "holidays": {"country": "GB", "subdiv": "ENG"}}},
+        "schedules": {
+            "office": {
+                "hours": {"mon-fri": "08:00-18:00"},
+                "holidays": {"country": "GB", "subdiv": "ENG"},
+            }
+        },
         "targets": [{"name": "web", "group": "systems", "type": "http", "url": url, **target}],
     }
     return config_mod.parse(doc, "test.yaml", {})
@@ -45,15 +49,15 @@ def test_outage_detected_recorded_and_closed(tmp_path, server):
     runner.resume()
     probe_at(runner, clock, WED_10)
     server.status = 503
-    probe_at(runner, clock, WED_10 + 30)           # first failure: no outage yet
+    probe_at(runner, clock, WED_10 + 30)  # first failure: no outage yet
     assert store.open_outages() == []
-    probe_at(runner, clock, WED_10 + 60)           # second: opens, starting at the first
+    probe_at(runner, clock, WED_10 + 60)  # second: opens, starting at the first
     [outage] = store.open_outages()
     assert (outage.start, outage.cause) == (WED_10 + 30, "HTTP 503")
     live = runner.live["web"]
     assert live.state.down and live.outage.id == outage.id and live.outages_total == 1
     server.status = 200
-    probe_at(runner, clock, WED_10 + 90)           # first success ends it
+    probe_at(runner, clock, WED_10 + 90)  # first success ends it
     [closed] = store.outages()
     assert (closed.start, closed.end) == (WED_10 + 30, WED_10 + 90)
     assert (live.successes, live.failures) == (2, 2)
@@ -70,8 +74,9 @@ def test_no_probing_outside_working_hours(tmp_path, server):
     live = runner.live["web"]
     assert (live.successes, live.failures, live.last) == (0, 0, None)
     # ... unless the target asks to be probed around the clock
-    runner = Runner(make_config(server.url, schedule="office", probe_outside_hours=True),
-                    store, clock)
+    runner = Runner(
+        make_config(server.url, schedule="office", probe_outside_hours=True), store, clock
+    )
     runner.resume()
     probe_at(runner, clock, SAT_10)
     assert runner.live["web"].failures == 1
@@ -87,7 +92,7 @@ def crash_with_open_outage(tmp_path, server) -> tuple[Store, int, float]:
     probe_at(runner, clock, WED_10)
     probe_at(runner, clock, WED_10 + 30)
     clock.now = WED_10 + 45
-    runner.heartbeat()                     # last instant known to be monitoring
+    runner.heartbeat()  # last instant known to be monitoring
     [outage] = store.open_outages()
     store.close()
     return Store(tmp_path / "a.db"), outage.id, WED_10 + 45
@@ -125,7 +130,9 @@ def test_target_removed_while_down_ends_where_monitoring_ended(tmp_path, server)
     store, outage_id, last_heartbeat = crash_with_open_outage(tmp_path, server)
     doc_without_web = config_mod.parse(
         {"targets": [{"name": "other", "type": "tcp", "host": "127.0.0.1", "port": 9}]},
-        "t.yaml", {})
+        "t.yaml",
+        {},
+    )
     runner = Runner(doc_without_web, store, FakeClock(WED_10 + 600))
     runner.resume()
     [outage] = store.outages()
@@ -135,10 +142,16 @@ def test_target_removed_while_down_ends_where_monitoring_ended(tmp_path, server)
 def test_reload_adds_removes_and_changes_targets(tmp_path, server):
     store = Store(tmp_path / "a.db")
     clock = FakeClock(WED_10)
-    first = config_mod.parse({"targets": [
-        {"name": "a", "type": "http", "url": server.url, "interval": "1h"},
-        {"name": "b", "type": "http", "url": server.url, "interval": "1h"},
-    ]}, "t.yaml", {})
+    first = config_mod.parse(
+        {
+            "targets": [
+                {"name": "a", "type": "http", "url": server.url, "interval": "1h"},
+                {"name": "b", "type": "http", "url": server.url, "interval": "1h"},
+            ]
+        },
+        "t.yaml",
+        {},
+    )
     runner = Runner(first, store, clock)
     runner.start()
     try:
@@ -148,18 +161,25 @@ def test_reload_adds_removes_and_changes_targets(tmp_path, server):
             runner.probe_job("b")
         assert runner.live["b"].state.down
         clock.now = WED_10 + 100
-        second = config_mod.parse({"targets": [
-            {"name": "a", "type": "http", "url": server.url, "interval": "2h"},
-            {"name": "c", "type": "tcp", "host": "127.0.0.1", "port": 9, "interval": "1h"},
-        ]}, "t.yaml", {})
+        second = config_mod.parse(
+            {
+                "targets": [
+                    {"name": "a", "type": "http", "url": server.url, "interval": "2h"},
+                    {"name": "c", "type": "tcp", "host": "127.0.0.1", "port": 9, "interval": "1h"},
+                ]
+            },
+            "t.yaml",
+            {},
+        )
         runner.reload(second)
         assert sorted(runner.live) == ["a", "c"]
         assert runner.live["a"].target.interval == 7200
         [b_outage] = store.outages(target="b")
-        assert b_outage.end == WED_10 + 100      # removed target: its outage ends now
+        assert b_outage.end == WED_10 + 100  # removed target: its outage ends now
         assert store.last_coverage_end("b") == WED_10 + 100
-        assert [(c.start, c.end) for c in store.coverage("c", 0, 2e10)] \
-            == [(WED_10 + 100, WED_10 + 100)]
+        assert [(c.start, c.end) for c in store.coverage("c", 0, 2e10)] == [
+            (WED_10 + 100, WED_10 + 100)
+        ]
     finally:
         runner.stop()
     assert store.open_outages() == []
@@ -168,11 +188,11 @@ def test_reload_adds_removes_and_changes_targets(tmp_path, server):
 def test_clock_step_detection():
     from monitor.runner import clock_step
 
-    offset = 1_000_000.0 - 50.0          # wall 1 000 000 when monotonic was 50
-    assert clock_step(offset, 1_000_010.0, 60.0) is None          # ticked 10 s
-    assert clock_step(offset, 1_000_010.5, 60.0) is None          # slewed, within tolerance
-    assert clock_step(offset, 996_410.0, 60.0) == -3600.0         # stepped back an hour
-    assert clock_step(offset, 1_003_610.0, 60.0) == 3600.0        # stepped forward
+    offset = 1_000_000.0 - 50.0  # wall 1 000 000 when monotonic was 50
+    assert clock_step(offset, 1_000_010.0, 60.0) is None  # ticked 10 s
+    assert clock_step(offset, 1_000_010.5, 60.0) is None  # slewed, within tolerance
+    assert clock_step(offset, 996_410.0, 60.0) == -3600.0  # stepped back an hour
+    assert clock_step(offset, 1_003_610.0, 60.0) == 3600.0  # stepped forward
 
 
 def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
@@ -181,9 +201,15 @@ def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
     from monitor.runner import slot_id, slot_of
 
     store = Store(tmp_path / "a.db")
-    config = config_mod.parse({"targets": [
-        {"name": "a", "type": "http", "url": server.url, "interval": "1h", "timeout": "1s"},
-    ]}, "t.yaml", {})
+    config = config_mod.parse(
+        {
+            "targets": [
+                {"name": "a", "type": "http", "url": server.url, "interval": "1h", "timeout": "1s"},
+            ]
+        },
+        "t.yaml",
+        {},
+    )
     runner = Runner(config, store)  # the real clock: APScheduler runs on it
     runner.start()
     try:
@@ -205,8 +231,17 @@ def test_targets_due_in_one_slot_share_a_job_and_reload_keeps_slots_exact(tmp_pa
     from monitor.runner import slot_id, slot_of
 
     def targets(names, interval):
-        return [{"name": n, "type": "tcp", "host": "127.0.0.1", "port": 9,
-                 "interval": interval, "timeout": "0.5s"} for n in names]
+        return [
+            {
+                "name": n,
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": 9,
+                "interval": interval,
+                "timeout": "0.5s",
+            }
+            for n in names
+        ]
 
     def probe_jobs(runner):
         return {j.id for j in runner._scheduler.get_jobs() if j.id.startswith("probe:")}
@@ -215,18 +250,22 @@ def test_targets_due_in_one_slot_share_a_job_and_reload_keeps_slots_exact(tmp_pa
         return {slot_id(slot_of(live.target)) for live in runner.live.values()}
 
     store = Store(tmp_path / "a.db")
-    first = config_mod.parse({"targets": targets([f"t{i}" for i in range(40)], "1s")},
-                             "t.yaml", {})
+    first = config_mod.parse({"targets": targets([f"t{i}" for i in range(40)], "1s")}, "t.yaml", {})
     runner = Runner(first, store)
     runner.start()
     try:
         assert probe_jobs(runner) == expected(runner)
-        assert len(probe_jobs(runner)) <= 4          # a 1 s interval has four 0.25 s slots
+        assert len(probe_jobs(runner)) <= 4  # a 1 s interval has four 0.25 s slots
         names = [n for slot in runner._slots.values() for n in slot.names]
         assert sorted(names) == sorted(runner.live)  # each target in exactly one slot
-        second = config_mod.parse({"targets": targets([f"t{i}" for i in range(5)], "1s")
-                                   + targets([f"t{i}" for i in range(5, 10)], "1h")},
-                                  "t.yaml", {})
+        second = config_mod.parse(
+            {
+                "targets": targets([f"t{i}" for i in range(5)], "1s")
+                + targets([f"t{i}" for i in range(5, 10)], "1h")
+            },
+            "t.yaml",
+            {},
+        )
         runner.reload(second)
         assert probe_jobs(runner) == expected(runner)  # no job left for an emptied slot
         names = [n for slot in runner._slots.values() for n in slot.names]
@@ -238,16 +277,30 @@ def test_targets_due_in_one_slot_share_a_job_and_reload_keeps_slots_exact(tmp_pa
 def test_icmp_probe_reports_later_and_never_overlaps_itself(tmp_path):
     import time
 
-    config = config_mod.parse({"targets": [
-        {"name": "ping", "type": "icmp", "host": "127.0.0.1", "count": 3,
-         "interval": "30s", "timeout": "2s", "schedule": "always"}]}, "t.yaml", {})
+    config = config_mod.parse(
+        {
+            "targets": [
+                {
+                    "name": "ping",
+                    "type": "icmp",
+                    "host": "127.0.0.1",
+                    "count": 3,
+                    "interval": "30s",
+                    "timeout": "2s",
+                    "schedule": "always",
+                }
+            ]
+        },
+        "t.yaml",
+        {},
+    )
     runner = Runner(config, Store(tmp_path / "a.db"), FakeClock(WED_10))
     runner.resume()
     live = runner.live["ping"]
-    runner.probe_job("ping")      # returns once the first echo is out (3 echoes 0.2 s apart)
+    runner.probe_job("ping")  # returns once the first echo is out (3 echoes 0.2 s apart)
     assert live.in_flight and live.last is None
-    runner.probe_job("ping")      # still in flight: not begun a second time
-    for _ in range(100):          # the result arrives from the ICMP engine
+    runner.probe_job("ping")  # still in flight: not begun a second time
+    for _ in range(100):  # the result arrives from the ICMP engine
         if live.last is not None:
             break
         time.sleep(0.05)

@@ -63,19 +63,26 @@ def at(text: str) -> float:
 
 
 LOADED = at("2024-06-15T12:00")  # when the config was checked: in 2024/25
-NOW = at("2025-05-01T12:00")     # when the reports are made: both years have ended
+NOW = at("2025-05-01T12:00")  # when the reports are made: both years have ended
 
 CONFIG = {
     "timezone": "Europe/London",
     "reporting": {"year_start_month": 4},
     "defaults": {"schedule": "office", "objective": "99%"},
     "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
-    "groups": {"systems": {"objective": {"default": "99%", "2023/24": "99.3%",
-                                         "2024/25": "99.5%"}}},
+    "groups": {
+        "systems": {"objective": {"default": "99%", "2023/24": "99.3%", "2024/25": "99.5%"}}
+    },
     "targets": [
         {"name": "web", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 80},
-        {"name": "mail", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 25,
-         "objective": {"2024/25": "99.9%"}},
+        {
+            "name": "mail",
+            "group": "systems",
+            "type": "tcp",
+            "host": "127.0.0.1",
+            "port": 25,
+            "objective": {"2024/25": "99.9%"},
+        },
     ],
 }
 
@@ -87,12 +94,15 @@ def make_config(raw: dict = CONFIG, now: float = LOADED) -> config_mod.Config:
 def build_store(path: Path) -> Store:
     store = Store(path)
     names = [("web", False), ("mail", False)]
-    for monday, saturday, down in (("2023-06-05", "2023-06-10", "2023-06-06"),
-                                   ("2024-06-03", "2024-06-08", "2024-06-04")):
+    for monday, saturday, down in (
+        ("2023-06-05", "2023-06-10", "2023-06-06"),
+        ("2024-06-03", "2024-06-08", "2024-06-04"),
+    ):
         store.begin_coverage(names, at(f"{monday}T00:00"))
         store.end_coverage(None, at(f"{saturday}T00:00"))
-        outage = store.open_outage("web", at(f"{down}T10:00"), "connection refused",
-                                   at(f"{down}T10:00"))
+        outage = store.open_outage(
+            "web", at(f"{down}T10:00"), "connection refused", at(f"{down}T10:00")
+        )
         store.close_outage(outage, at(f"{down}T10:18"))
     return store
 
@@ -115,8 +125,7 @@ def single(config, store, label: str, now: float = NOW, what_if: str | None = No
 
 
 def many(config, store, labels: list[str], now: float = NOW, what_if: str | None = None):
-    periods = [parse_period(label, config.timezone, config.year_start_month)
-               for label in labels]
+    periods = [parse_period(label, config.timezone, config.year_start_month) for label in labels]
     return report.gather_many(config, store, periods, now, what_if_schedule=what_if)
 
 
@@ -134,8 +143,7 @@ def test_objective_precedence_and_fallback(config):
     assert [web.for_year(y) for y in ("2022/23", "2023/24", "2024/25")] == [0.99, 0.993, 0.995]
     # mail's mapping has no default: the years it does not name are the group's.
     assert mail == Objective(None, (("2024/25", 0.999),), group)
-    assert [mail.for_year(y) for y in ("2022/23", "2023/24", "2024/25")] == [0.99, 0.993,
-                                                                             0.999]
+    assert [mail.for_year(y) for y in ("2022/23", "2023/24", "2024/25")] == [0.99, 0.993, 0.999]
     # A default (or a single value) replaces the inherited objective for every year.
     raw = yaml.safe_load(json.dumps(CONFIG))
     raw["targets"][1]["objective"] = {"default": "98%", "2024/25": "99.9%"}
@@ -152,27 +160,49 @@ def test_calendar_reporting_year_labels():
     raw["targets"][1]["objective"] = "99.9%"
     config = make_config(raw)
     assert config.groups["systems"].objective == Objective(
-        None, (("2023", 0.993), ("2024", 0.995)), Objective(0.99))
-    assert config.target("web").objective.at(at("2024-01-01T00:00"), "Europe/London", 1) \
-        == 0.995
+        None, (("2023", 0.993), ("2024", 0.995)), Objective(0.99)
+    )
+    assert config.target("web").objective.at(at("2024-01-01T00:00"), "Europe/London", 1) == 0.995
 
 
-@pytest.mark.parametrize(("year_start_month", "objective", "expected"), [
-    (4, {"default": "99%", 2024: "99.5%"},
-     "targets[0] (web).objective.2024: expected default or a reporting year like 2024/25"),
-    (4, {"default": "99%", "2023/25": "99.5%"},
-     "targets[0] (web).objective.2023/25: the financial year starting 2023 is written 2023/24"),
-    (1, {"default": "99%", "2023/24": "99.5%"},
-     "targets[0] (web).objective.2023/24: expected default or a reporting year like 2024"),
-    (4, {"default": "99%", "next year": "99.5%"},
-     "targets[0] (web).objective.next year: expected default or a reporting year"),
-    (4, {"default": "99%", "2024/25": "101%"},
-     "targets[0] (web).objective.2024/25: objective must be more than 0% and at most 100%"),
-    (4, {"default": "lots"}, "targets[0] (web).objective.default: objective must be"),
-    (4, {"2023/24": "99.3%"},
-     "targets[0] (web).objective: no objective for the current reporting year 2024/25"),
-    (4, {}, "targets[0] (web).objective: empty mapping"),
-])
+@pytest.mark.parametrize(
+    ("year_start_month", "objective", "expected"),
+    [
+        (
+            4,
+            {"default": "99%", 2024: "99.5%"},
+            "targets[0] (web).objective.2024: expected default or a reporting year like 2024/25",
+        ),
+        (
+            4,
+            {"default": "99%", "2023/25": "99.5%"},
+            "targets[0] (web).objective.2023/25: "
+            "the financial year starting 2023 is written 2023/24",
+        ),
+        (
+            1,
+            {"default": "99%", "2023/24": "99.5%"},
+            "targets[0] (web).objective.2023/24: expected default or a reporting year like 2024",
+        ),
+        (
+            4,
+            {"default": "99%", "next year": "99.5%"},
+            "targets[0] (web).objective.next year: expected default or a reporting year",
+        ),
+        (
+            4,
+            {"default": "99%", "2024/25": "101%"},
+            "targets[0] (web).objective.2024/25: objective must be more than 0% and at most 100%",
+        ),
+        (4, {"default": "lots"}, "targets[0] (web).objective.default: objective must be"),
+        (
+            4,
+            {"2023/24": "99.3%"},
+            "targets[0] (web).objective: no objective for the current reporting year 2024/25",
+        ),
+        (4, {}, "targets[0] (web).objective: empty mapping"),
+    ],
+)
 def test_check_rejects_bad_objective_mappings(year_start_month, objective, expected):
     raw = yaml.safe_load(json.dumps(CONFIG))
     raw["reporting"]["year_start_month"] = year_start_month
@@ -194,7 +224,8 @@ def test_check_missing_current_year_depends_on_now():
         make_config(raw, now=at("2025-04-01T00:00"))
     assert info.value.problems == [
         "targets.yaml: defaults.objective: no objective for the current reporting year "
-        "2025/26: add 2025/26: or default:"]
+        "2025/26: add 2025/26: or default:"
+    ]
 
 
 def test_check_command_one_line_exit_2(tmp_path):
@@ -203,13 +234,19 @@ def test_check_command_one_line_exit_2(tmp_path):
     raw["targets"][1]["objective"] = "99.9%"
     path = tmp_path / "targets.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "monitor", "check", "-c", str(path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(
         f"availmon: error: {path}: targets[0] (web).objective.2024: expected default or a "
-        "reporting year like 2024/25")
+        "reporting year like 2024/25"
+    )
 
 
 # ------------------------------------------------------------------ hand-computed reports
@@ -224,27 +261,47 @@ def test_two_financial_years_with_different_objectives(config, store):
     assert w1["uptime_ratio"] == w2["uptime_ratio"] == pytest.approx(0.994)
     assert (w1["monitored_seconds"], w1["downtime_seconds"]) == (180_000, 1_080)
     # 2023/24: 0.994 >= 0.993 met; budget 0.7% x 9 360 000 = 65 520 - 1 080 = 64 440.
-    assert (w1["objective"], w1["met"], w1["scheduled_seconds"],
-            w1["error_budget_remaining_seconds"]) == (0.993, True, 9_360_000, 64_440)
+    assert (
+        w1["objective"],
+        w1["met"],
+        w1["scheduled_seconds"],
+        w1["error_budget_remaining_seconds"],
+    ) == (0.993, True, 9_360_000, 64_440)
     # 2024/25: 0.994 < 0.995 missed; budget 0.5% x 9 396 000 = 46 980 - 1 080 = 45 900.
-    assert (w2["objective"], w2["met"], w2["scheduled_seconds"],
-            w2["error_budget_remaining_seconds"]) == (0.995, False, 9_396_000, 45_900)
+    assert (
+        w2["objective"],
+        w2["met"],
+        w2["scheduled_seconds"],
+        w2["error_budget_remaining_seconds"],
+    ) == (0.995, False, 9_396_000, 45_900)
     # mail: never down (1.0). 2023/24 falls back to the group's 99.3%: 65 520 budget;
     # 2024/25 its own 99.9%: 0.1% x 9 396 000 = 9 396.
     m1, m2 = by_name(first["targets"])["mail"], by_name(second["targets"])["mail"]
     assert (m1["objective"], m1["met"], m1["error_budget_remaining_seconds"]) == (
-        0.993, True, 65_520)
+        0.993,
+        True,
+        65_520,
+    )
     assert (m2["objective"], m2["met"], m2["error_budget_remaining_seconds"]) == (
-        0.999, True, 9_396)
+        0.999,
+        True,
+        9_396,
+    )
     # The group: 1 - 1 080 / 360 000 = 0.997, against its own objective per year.
     # 2023/24: 0.7% x 18 720 000 = 131 040 - 1 080 = 129 960;
     # 2024/25: 0.5% x 18 792 000 = 93 960 - 1 080 = 92 880.
     g1, g2 = first["groups"][0], second["groups"][0]
     assert g1["uptime_ratio"] == g2["uptime_ratio"] == pytest.approx(0.997)
     assert (g1["objective"], g1["met"], g1["error_budget_remaining_seconds"]) == (
-        0.993, True, 129_960)
+        0.993,
+        True,
+        129_960,
+    )
     assert (g2["objective"], g2["met"], g2["error_budget_remaining_seconds"]) == (
-        0.995, True, 92_880)
+        0.995,
+        True,
+        92_880,
+    )
     # ... and every format states it.
     text = report.render_text(second)
     assert re.search(r"^web +systems +99\.50% +99\.40% +MISSED", text, re.M)
@@ -264,8 +321,7 @@ def test_a_part_of_a_year_takes_its_years_objective(config, store, label):
 def test_quarter_budget(config, store):
     web = by_name(single(config, store, "2024/25-Q1")["targets"])["web"]
     # Apr-Jun 2024: 65 weekdays = 2 340 000 s; 0.5% = 11 700 - 1 080 = 10 620.
-    assert (web["scheduled_seconds"], web["error_budget_remaining_seconds"]) == (
-        2_340_000, 10_620)
+    assert (web["scheduled_seconds"], web["error_budget_remaining_seconds"]) == (2_340_000, 10_620)
 
 
 def test_calendar_year_under_april_year_takes_the_year_it_starts_in(config, store):
@@ -277,8 +333,7 @@ def test_calendar_year_under_april_year_takes_the_year_it_starts_in(config, stor
     assert (web["objective"], web["met"]) == (0.993, True)
     assert web["uptime_ratio"] == pytest.approx(0.994)
     # 262 weekdays = 9 432 000 s; 0.7% = 66 024 - 1 080 = 64 944.
-    assert (web["scheduled_seconds"], web["error_budget_remaining_seconds"]) == (
-        9_432_000, 64_944)
+    assert (web["scheduled_seconds"], web["error_budget_remaining_seconds"]) == (9_432_000, 64_944)
     assert by_name(doc["targets"])["mail"]["objective"] == 0.993  # group's, via fallback
 
 
@@ -293,8 +348,16 @@ LIVE_CONFIG = {
     "defaults": {"interval": "5m", "timeout": "5s", "schedule": "office"},
     "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
     "groups": {"systems": {"objective": {"default": "99%", "2025/26": "99.9%"}}},
-    "targets": [{"name": "web", "group": "systems", "type": "tcp", "host": "127.0.0.1",
-                 "port": 9, "objective": {"2024/25": "99.3%", "2025/26": "99.5%"}}],
+    "targets": [
+        {
+            "name": "web",
+            "group": "systems",
+            "type": "tcp",
+            "host": "127.0.0.1",
+            "port": 9,
+            "objective": {"2024/25": "99.3%", "2025/26": "99.5%"},
+        }
+    ],
 }
 
 
@@ -318,8 +381,11 @@ def _play(runner: Runner, clock: Clock, until: float) -> None:
 
 def _samples(runner: Runner) -> dict:
     text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
 
 
 def test_live_objective_switches_at_the_year_boundary(tmp_path):
@@ -331,12 +397,12 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
     web_key = (("group", "systems"), ("target", "web"))
 
     def budget(kind: str) -> float:
-        return runner.totals.snapshot(config, clock.now).target("web", kind) \
-            .error_budget_remaining
+        return runner.totals.snapshot(config, clock.now).target("web", kind).error_budget_remaining
 
     def group_budget(kind: str) -> float:
-        return runner.totals.snapshot(config, clock.now).group("systems", kind) \
-            .error_budget_remaining
+        return (
+            runner.totals.snapshot(config, clock.now).group("systems", kind).error_budget_remaining
+        )
 
     _play(runner, clock, at("2025-03-31T17:00"))
     samples = _samples(runner)
@@ -356,7 +422,11 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
     # .. Tue 31 Mar 2026: 52 weeks + 1 Tuesday = 261 weekdays = 9 396 000 s): 46 980.
     # Group day: 0.1% x 36 000 = 36.
     assert (budget("day"), budget("month"), budget("quarter"), budget("year")) == (
-        180, 3_960, 11_700, 46_980)
+        180,
+        3_960,
+        11_700,
+        46_980,
+    )
     assert group_budget("day") == 36
     # The week of Mon 31 March began in 2024/25 and keeps its objective, as its report
     # would: 5 days x 36 000 = 180 000 x 0.7% = 1 260.
@@ -368,11 +438,15 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
         period = current_period(kind, clock.now, config.timezone, config.year_start_month)
         full = history.compute(config, store, period, clock.now)
         for result in full.targets:
-            assert snapshot.target(result.target.name, kind).error_budget_remaining == \
-                pytest.approx(result.figures.error_budget_remaining_seconds, abs=1e-6)
+            assert snapshot.target(
+                result.target.name, kind
+            ).error_budget_remaining == pytest.approx(
+                result.figures.error_budget_remaining_seconds, abs=1e-6
+            )
         for group in full.groups:
-            assert snapshot.group(group.name, kind).error_budget_remaining == \
-                pytest.approx(group.figures.error_budget_remaining_seconds, abs=1e-6)
+            assert snapshot.group(group.name, kind).error_budget_remaining == pytest.approx(
+                group.figures.error_budget_remaining_seconds, abs=1e-6
+            )
     store.close()
 
 
@@ -387,8 +461,7 @@ def test_json_with_one_period_is_unchanged_and_several_are_a_list(config, store)
     doc = many(config, store, LABELS)
     assert list(doc) == ["reports"]
     assert doc["reports"] == [single(config, store, label) for label in LABELS]
-    assert [d["period"]["label"] for d in json.loads(report.render_json(doc))["reports"]] \
-        == LABELS
+    assert [d["period"]["label"] for d in json.loads(report.render_json(doc))["reports"]] == LABELS
 
 
 def _cells(line: str) -> list[str]:
@@ -399,8 +472,11 @@ def _expected_cells(config, store, key: str, name: str) -> list[str]:
     cells = []
     for label in LABELS:
         item = by_name(single(config, store, label)[key])[name]
-        cells += [report.percent(item["uptime_ratio"]), report.percent(item["objective"]),
-                  report.status(item["met"])]
+        cells += [
+            report.percent(item["uptime_ratio"]),
+            report.percent(item["objective"]),
+            report.status(item["met"]),
+        ]
     return cells
 
 
@@ -412,12 +488,10 @@ def test_text_side_by_side_agrees_with_single_reports(config, store):
         assert any(line.startswith(f"- {label}: ") for line in lines)
     targets = lines.index("TARGETS")
     assert _cells(lines[targets + 1]) == LABELS  # the column-group headings, in order
-    assert _cells(lines[targets + 2]) == ["TARGET", "GROUP"] + ["UPTIME", "OBJECTIVE",
-                                                                "STATUS"] * 4
+    assert _cells(lines[targets + 2]) == ["TARGET", "GROUP"] + ["UPTIME", "OBJECTIVE", "STATUS"] * 4
     for name in ("web", "mail"):
         row = next(line for line in lines[targets:] if line.startswith(name + " "))
-        assert _cells(row) == [name, "systems", *_expected_cells(config, store, "targets",
-                                                                 name)]
+        assert _cells(row) == [name, "systems", *_expected_cells(config, store, "targets", name)]
     groups = lines.index("GROUPS")
     row = next(line for line in lines[groups:] if line.startswith("systems "))
     assert _cells(row) == ["systems", *_expected_cells(config, store, "groups", "systems")]
@@ -438,8 +512,10 @@ def test_csv_side_by_side_is_the_single_reports_rows(config, store):
         assert rows[1:] == expected
     rows = list(csv.DictReader(io.StringIO(report.render_csv(doc))))
     assert [(r["period"], r["kind"], r["name"]) for r in rows] == [
-        (label, kind, name) for label in LABELS
-        for kind, name in (("group", "systems"), ("target", "web"), ("target", "mail"))]
+        (label, kind, name)
+        for label in LABELS
+        for kind, name in (("group", "systems"), ("target", "web"), ("target", "mail"))
+    ]
 
 
 def test_xlsx_side_by_side_agrees_with_single_reports(config, store):
@@ -518,8 +594,13 @@ WHAT_IF_CONFIG = {
     "defaults": {"schedule": "office"},
     "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
     "targets": [
-        {"name": "night", "type": "tcp", "host": "127.0.0.1", "port": 80,
-         "probe_outside_hours": True},
+        {
+            "name": "night",
+            "type": "tcp",
+            "host": "127.0.0.1",
+            "port": 80,
+            "probe_outside_hours": True,
+        },
         {"name": "dayonly", "type": "tcp", "host": "127.0.0.1", "port": 81},
     ],
 }
@@ -538,8 +619,10 @@ def what_if_setup(tmp_path):
     store.begin_coverage([("night", True)], at("2024-06-03T00:00"))
     store.begin_coverage([("dayonly", False)], at("2024-06-03T00:00"))
     store.end_coverage(None, at("2024-06-08T00:00"))
-    for target, start, end in (("night", "2024-06-04T22:00", "2024-06-04T23:00"),
-                               ("dayonly", "2024-06-04T17:00", "2024-06-05T09:00")):
+    for target, start, end in (
+        ("night", "2024-06-04T22:00", "2024-06-04T23:00"),
+        ("dayonly", "2024-06-04T17:00", "2024-06-05T09:00"),
+    ):
         outage = store.open_outage(target, at(start), "refused", at(start))
         store.close_outage(outage, at(end))
     yield store
@@ -556,32 +639,47 @@ def test_what_if_counts_a_probed_night_outage(what_if_setup):
     config = what_if_config()
     own = by_name(single(config, what_if_setup, "2024-06-04")["targets"])["night"]
     # Own schedule: 08:00-18:00 scheduled and monitored, the 22:00 outage is outside it.
-    assert (own["scheduled_seconds"], own["monitored_seconds"], own["downtime_seconds"],
-            own["uptime_ratio"]) == (DAY, DAY, 0, 1.0)
+    assert (
+        own["scheduled_seconds"],
+        own["monitored_seconds"],
+        own["downtime_seconds"],
+        own["uptime_ratio"],
+    ) == (DAY, DAY, 0, 1.0)
     doc = single(config, what_if_setup, "2024-06-04", what_if="always")
     night = by_name(doc["targets"])["night"]
     # 24x7: 86 400 scheduled, all probed; 1 h down -> 1 - 3 600 / 86 400.
-    assert (night["scheduled_seconds"], night["monitored_seconds"],
-            night["downtime_seconds"]) == (86_400, 86_400, 3_600)
+    assert (night["scheduled_seconds"], night["monitored_seconds"], night["downtime_seconds"]) == (
+        86_400,
+        86_400,
+        3_600,
+    )
     assert night["uptime_ratio"] == pytest.approx(1 - 3_600 / 86_400)
     assert [(o["target"], o["downtime_seconds"]) for o in doc["outages"]] == [
-        ("dayonly", 3_600), ("night", 3_600)]
+        ("dayonly", 3_600),
+        ("night", 3_600),
+    ]
 
 
-@pytest.mark.parametrize(("policy", "ratio"), [
-    # scheduled 86 400 (24x7), monitored only 08:00-18:00 = 36 000 (never probed at night),
-    # unmonitored 50 400, down 17:00-18:00 = 3 600 (the night part was never observed).
-    ("excluded", 1 - 3_600 / 36_000),             # 0.9
-    ("up", 1 - 3_600 / 86_400),                   # 0.958...
-    ("down", 1 - (3_600 + 50_400) / 86_400),      # 0.375
-])
+@pytest.mark.parametrize(
+    ("policy", "ratio"),
+    [
+        # scheduled 86 400 (24x7), monitored only 08:00-18:00 = 36 000 (never probed at night),
+        # unmonitored 50 400, down 17:00-18:00 = 3 600 (the night part was never observed).
+        ("excluded", 1 - 3_600 / 36_000),  # 0.9
+        ("up", 1 - 3_600 / 86_400),  # 0.958...
+        ("down", 1 - (3_600 + 50_400) / 86_400),  # 0.375
+    ],
+)
 def test_what_if_never_counts_an_unprobed_night_as_up(what_if_setup, policy, ratio):
     config = what_if_config(policy)
     doc = single(config, what_if_setup, "2024-06-04", what_if="always")
     dayonly = by_name(doc["targets"])["dayonly"]
-    assert (dayonly["scheduled_seconds"], dayonly["monitored_seconds"],
-            dayonly["unmonitored_seconds"], dayonly["downtime_seconds"]) == (
-        86_400, DAY, 50_400, 3_600)
+    assert (
+        dayonly["scheduled_seconds"],
+        dayonly["monitored_seconds"],
+        dayonly["unmonitored_seconds"],
+        dayonly["downtime_seconds"],
+    ) == (86_400, DAY, 50_400, 3_600)
     assert dayonly["uptime_ratio"] == pytest.approx(ratio)
     own = by_name(single(config, what_if_setup, "2024-06-04")["targets"])["dayonly"]
     assert (own["unmonitored_seconds"], own["uptime_ratio"]) == (0, pytest.approx(0.9))
@@ -589,8 +687,10 @@ def test_what_if_never_counts_an_unprobed_night_as_up(what_if_setup, policy, rat
 
 def test_what_if_is_labelled_in_every_format(what_if_setup):
     config = what_if_config()
-    for doc in (single(config, what_if_setup, "2024-W23", what_if="always"),
-                many(config, what_if_setup, ["2024-W23", "2024-06"], what_if="always")):
+    for doc in (
+        single(config, what_if_setup, "2024-W23", what_if="always"),
+        many(config, what_if_setup, ["2024-W23", "2024-06"], what_if="always"),
+    ):
         singles = doc.get("reports", [doc])
         assert all(d["what_if_schedule"] == "always" for d in singles)
         assert json.loads(report.render(doc, "json")) == doc
@@ -604,12 +704,14 @@ def test_what_if_is_labelled_in_every_format(what_if_setup):
         book = openpyxl.load_workbook(io.BytesIO(report.render(doc, "xlsx")))
         summary = [r[0] for r in book["Summary"].iter_rows(values_only=True)]
         assert "(WHAT-IF)" in summary[0] and any(
-            isinstance(c, str) and c.startswith(warning) for c in summary)
+            isinstance(c, str) and c.startswith(warning) for c in summary
+        )
     plain = single(config, what_if_setup, "2024-W23")
     assert plain["what_if_schedule"] is None
     assert "WHAT-IF" not in report.render(plain, "text").decode()
-    assert {r["what_if_schedule"] for r in csv.DictReader(
-        io.StringIO(report.render_csv(plain)))} == {""}
+    assert {
+        r["what_if_schedule"] for r in csv.DictReader(io.StringIO(report.render_csv(plain)))
+    } == {""}
 
 
 # ------------------------------------------------------------------ CLI
@@ -628,14 +730,31 @@ def files(tmp_path):
 
 
 def run_cli(*args) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", "report", *map(str, args)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "report", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_several_periods_json(files, tmp_path):
     config_file, db, config = files
-    result = run_cli("-c", config_file, "--db", db, "--period", "2024/25", "--period",
-                     "2023/24", "--format", "json", "--schedule", "always")
+    result = run_cli(
+        "-c",
+        config_file,
+        "--db",
+        db,
+        "--period",
+        "2024/25",
+        "--period",
+        "2023/24",
+        "--format",
+        "json",
+        "--schedule",
+        "always",
+    )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     store = Store(db, create=False)
@@ -657,22 +776,33 @@ def test_cli_years(files):
     now = datetime.now(LONDON).timestamp()
     current = current_period("year", now, "Europe/London", 4)
     before = previous_period(current, "Europe/London", 4)
-    assert labels == [previous_period(before, "Europe/London", 4).label, before.label,
-                      current.label]
+    assert labels == [
+        previous_period(before, "Europe/London", 4).label,
+        before.label,
+        current.label,
+    ]
     result = run_cli("-c", config_file, "--db", db, "--years", "1")
     assert result.returncode == 0 and result.stdout.startswith(
-        f"Availability scorecard {before.label}, {current.label}")
+        f"Availability scorecard {before.label}, {current.label}"
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--period", "2024/25", "--schedule", "nights"),
-     "unknown schedule 'nights' (expected one of: always, office)"),
-    (("--period", "2024/25", "--years", "2"), "not more than one"),
-    (("--period", "2024/25", "--period", "2023/24", "--compare", "previous"),
-     "--compare previous works with a single period"),
-    (("--years", "-1"), "--years must be a whole number 0-100"),
-    (("--period", "2024/25", "--period", "2024-Q5"), "bad period '2024-Q5'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--period", "2024/25", "--schedule", "nights"),
+            "unknown schedule 'nights' (expected one of: always, office)",
+        ),
+        (("--period", "2024/25", "--years", "2"), "not more than one"),
+        (
+            ("--period", "2024/25", "--period", "2023/24", "--compare", "previous"),
+            "--compare previous works with a single period",
+        ),
+        (("--years", "-1"), "--years must be a whole number 0-100"),
+        (("--period", "2024/25", "--period", "2024-Q5"), "bad period '2024-Q5'"),
+    ],
+)
 def test_cli_errors_one_line(files, args, message):
     config_file, db, _ = files
     result = run_cli(*args, "-c", config_file, "--db", db)

@@ -37,15 +37,20 @@ SECRETS = [PW_FILE, PW_ENV, TOKEN_FILE, TOKEN_ENV]
 
 def forms(secret: str) -> list[bytes]:
     """The secret as it could leak: plain, in Basic credentials, base64'd alone."""
-    out = [secret.encode(), base64.b64encode(f"{USER}:{secret}".encode()),
-           base64.b64encode(secret.encode())]
+    out = [
+        secret.encode(),
+        base64.b64encode(f"{USER}:{secret}".encode()),
+        base64.b64encode(secret.encode()),
+    ]
     # a distinctive middle part, in case something truncates or reformats
     out.append(secret.split("-")[2].encode())
     return out
 
 
-GOOD_AUTH = {f"Basic {base64.b64encode(f'{USER}:{PW_FILE}'.encode()).decode()}",
-             f"Bearer {TOKEN_FILE}"}
+GOOD_AUTH = {
+    f"Basic {base64.b64encode(f'{USER}:{PW_FILE}'.encode()).decode()}",
+    f"Bearer {TOKEN_FILE}",
+}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -98,20 +103,38 @@ def test_secrets_never_leave(tmp_path: Path, server: ThreadingHTTPServer) -> Non
         " bearer_token_env: AVAILMON_T_TOKEN}\n"
     )
     db = tmp_path / "availmon.db"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AVAILMON_T_PW": PW_ENV,
-           "AVAILMON_T_TOKEN": TOKEN_ENV}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AVAILMON_T_PW": PW_ENV,
+        "AVAILMON_T_TOKEN": TOKEN_ENV,
+    }
     outputs: dict[str, bytes] = {}
 
     def cli(label: str, *args: str, rc: tuple[int, ...] = (0,)) -> None:
-        proc = subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True,
-                              timeout=60, env=env, cwd=tmp_path)
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", *args],
+            capture_output=True,
+            timeout=60,
+            env=env,
+            cwd=tmp_path,
+        )
         outputs[f"{label} stdout"] = proc.stdout
         outputs[f"{label} stderr"] = proc.stderr
         assert proc.returncode in rc, (label, proc.returncode, proc.stderr[-2000:])
 
     cli("check", "check", "-c", str(config))
-    cli("probe", "probe", "-c", str(config), "basic-ok", "bearer-ok", "basic-401", "bearer-401",
-        rc=(1,))
+    cli(
+        "probe",
+        "probe",
+        "-c",
+        str(config),
+        "basic-ok",
+        "bearer-ok",
+        "basic-401",
+        "bearer-401",
+        rc=(1,),
+    )
     assert b"basic-ok [http" in outputs["probe stdout"]
     assert outputs["probe stdout"].count(b"DOWN (HTTP 401)") == 2
     # The secrets really were sent (so the checks below are meaningful).
@@ -121,23 +144,30 @@ def test_secrets_never_leave(tmp_path: Path, server: ThreadingHTTPServer) -> Non
     # A short daemon run: scrape /metrics a few times, then SIGTERM.
     log = tmp_path / "daemon.log"
     with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config),
-                                 "--db", str(db)], stdout=err, stderr=err, env=env,
-                                cwd=tmp_path)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", str(db)],
+            stdout=err,
+            stderr=err,
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             scraped = b""
             end = time.monotonic() + 30
             while time.monotonic() < end:
                 assert proc.poll() is None, log.read_text()
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                                timeout=5) as resp:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/metrics", timeout=5
+                    ) as resp:
                         scraped = resp.read()
                 except OSError:
                     time.sleep(0.2)
                     continue
-                if (b'availmon_outage_start_timestamp_seconds{target="basic-401"' in scraped
-                        and b'probe_success{target="basic-ok"' in scraped):
+                if (
+                    b'availmon_outage_start_timestamp_seconds{target="basic-401"' in scraped
+                    and b'probe_success{target="basic-ok"' in scraped
+                ):
                     break
                 time.sleep(0.2)
             outputs["metrics"] = scraped
@@ -152,16 +182,45 @@ def test_secrets_never_leave(tmp_path: Path, server: ThreadingHTTPServer) -> Non
     cli("outages", "outages", "list", "-c", str(config), "--db", str(db), "--format", "json")
     cli("maintenance", "maintenance", "list", "-c", str(config), "--db", str(db))
     for fmt in ("text", "json", "html", "csv"):
-        cli(f"report {fmt}", "report", "-c", str(config), "--db", str(db), "--from", today,
-            "--to", today, "--format", fmt)
-    cli("report outages csv", "report", "-c", str(config), "--db", str(db), "--period", today,
-        "--format", "csv", "--section", "outages")
+        cli(
+            f"report {fmt}",
+            "report",
+            "-c",
+            str(config),
+            "--db",
+            str(db),
+            "--from",
+            today,
+            "--to",
+            today,
+            "--format",
+            fmt,
+        )
+    cli(
+        "report outages csv",
+        "report",
+        "-c",
+        str(config),
+        "--db",
+        str(db),
+        "--period",
+        today,
+        "--format",
+        "csv",
+        "--section",
+        "outages",
+    )
     assert b"HTTP 401" in outputs["outages stdout"]
     for path in tmp_path.iterdir():
         if path.name.startswith("availmon.db"):
             outputs[f"file {path.name}"] = path.read_bytes()
     assert "file availmon.db" in outputs
 
-    leaks = [(where, form.decode()) for where, data in outputs.items()
-             for secret in SECRETS for form in forms(secret) if form in data]
+    leaks = [
+        (where, form.decode())
+        for where, data in outputs.items()
+        for secret in SECRETS
+        for form in forms(secret)
+        if form in data
+    ]
     assert not leaks, leaks

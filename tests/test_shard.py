@@ -21,7 +21,7 @@ def test_every_target_has_exactly_one_owner_and_shares_are_balanced():
 
 def test_adding_an_instance_moves_about_one_in_n_plus_one():
     moved = sum(owner(n, 3) != owner(n, 4) for n in NAMES)
-    assert 0.2 < moved / len(NAMES) < 0.3           # about 1/4
+    assert 0.2 < moved / len(NAMES) < 0.3  # about 1/4
     # ...and every moved target moved to the new instance.
     assert all(owner(n, 4) == 4 for n in NAMES if owner(n, 3) != owner(n, 4))
 
@@ -38,18 +38,27 @@ def test_bad_shard_specs(text):
 
 def test_check_lists_what_a_shard_owns(tmp_path):
     config = tmp_path / "targets.yaml"
-    config.write_text("targets:\n" + "".join(
-        f"  - {{name: t{i}, type: tcp, host: 127.0.0.1, port: 9}}\n" for i in range(30)))
+    config.write_text(
+        "targets:\n"
+        + "".join(f"  - {{name: t{i}, type: tcp, host: 127.0.0.1, port: 9}}\n" for i in range(30))
+    )
     owned = []
     for k in (1, 2):
-        result = subprocess.run([sys.executable, "-m", "monitor", "check", "-c", str(config),
-                                 "--shard", f"{k}/2"], capture_output=True, text=True,
-                                timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", "check", "-c", str(config), "--shard", f"{k}/2"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert f"shard {k}/2" in lines[0]
         owned.append(set(lines[1:]))
     assert owned[0] | owned[1] == {f"t{i}" for i in range(30)} and not owned[0] & owned[1]
-    bad = subprocess.run([sys.executable, "-m", "monitor", "check", "-c", str(config),
-                          "--shard", "3/2"], capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "-c", str(config), "--shard", "3/2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("availmon: error: --shard:")

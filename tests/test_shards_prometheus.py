@@ -47,8 +47,9 @@ class Shards:
     instances: dict[str, int]  # Prometheus instance label -> shard K
 
 
-def wait_all(stack: Stack, procs: list[subprocess.Popen[bytes]],
-             conditions: list[tuple[str, str]]) -> None:
+def wait_all(
+    stack: Stack, procs: list[subprocess.Popen[bytes]], conditions: list[tuple[str, str]]
+) -> None:
     """Each (what, expr) in turn until it has a result, all within WAIT seconds."""
     end = time.monotonic() + WAIT
     for what, expr in conditions:
@@ -62,7 +63,8 @@ def wait_all(stack: Stack, procs: list[subprocess.Popen[bytes]],
             except OSError:
                 pass
             assert time.monotonic() < end, (
-                f"timed out waiting for {what} ({expr})\n{stack.log_text()}")
+                f"timed out waiting for {what} ({expr})\n{stack.log_text()}"
+            )
             time.sleep(0.5)
 
 
@@ -79,48 +81,93 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shards]:
             lines = []
             for name, (group, kind) in TARGETS.items():
                 if kind == "http":
-                    lines.append(f"  - {{name: {name}, group: {group}, type: http, "
-                                 f"url: '{plain.url}'}}")
+                    lines.append(
+                        f"  - {{name: {name}, group: {group}, type: http, url: '{plain.url}'}}"
+                    )
                 else:
                     port = dead_port if kind == "refused" else plain_port
-                    lines.append(f"  - {{name: {name}, group: {group}, type: tcp, "
-                                 f"host: 127.0.0.1, port: {port}}}")
+                    lines.append(
+                        f"  - {{name: {name}, group: {group}, type: tcp, "
+                        f"host: 127.0.0.1, port: {port}}}"
+                    )
             (tmp / "targets.yaml").write_text(
                 "storage: {heartbeat: 1s}\n"
                 "defaults: {interval: 1s, timeout: 500ms, schedule: always, "
                 "failures_before_down: 1}\n"
                 "groups: {systems: {objective: 99%}, network: {objective: 99.9%}}\n"
-                "targets:\n" + "\n".join(lines) + "\n")
-            (tmp / "prometheus.yml").write_text(yaml.safe_dump({
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(RULES)],
-                "scrape_configs": [{
-                    "job_name": "availmon", "scrape_interval": "1s", "scrape_timeout": "1s",
-                    "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports.values()]}],
-                }],
-            }))
+                "targets:\n" + "\n".join(lines) + "\n"
+            )
+            (tmp / "prometheus.yml").write_text(
+                yaml.safe_dump(
+                    {
+                        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                        "rule_files": [str(RULES)],
+                        "scrape_configs": [
+                            {
+                                "job_name": "availmon",
+                                "scrape_interval": "1s",
+                                "scrape_timeout": "1s",
+                                "static_configs": [
+                                    {"targets": [f"127.0.0.1:{p}" for p in ports.values()]}
+                                ],
+                            }
+                        ],
+                    }
+                )
+            )
             logs = [tmp / f"availmon-{k}.log" for k in ports] + [tmp / "prometheus.log"]
             for k, port in ports.items():
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "monitor", "run", "-c", str(tmp / "targets.yaml"),
-                     "--db", str(tmp / f"shard{k}.db"), "--listen", f"127.0.0.1:{port}",
-                     "--shard", f"{k}/{SHARDS}"],
-                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=logs[k - 1].open("ab")))
-            procs.append(subprocess.Popen(
-                [prometheus, f"--config.file={tmp / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={tmp / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-                cwd=tmp, stdout=subprocess.DEVNULL, stderr=logs[-1].open("ab")))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "monitor",
+                            "run",
+                            "-c",
+                            str(tmp / "targets.yaml"),
+                            "--db",
+                            str(tmp / f"shard{k}.db"),
+                            "--listen",
+                            f"127.0.0.1:{port}",
+                            "--shard",
+                            f"{k}/{SHARDS}",
+                        ],
+                        cwd=ROOT,
+                        stdout=subprocess.DEVNULL,
+                        stderr=logs[k - 1].open("ab"),
+                    )
+                )
+            procs.append(
+                subprocess.Popen(
+                    [
+                        prometheus,
+                        f"--config.file={tmp / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={tmp / 'tsdb'}",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                        "--log.level=warn",
+                    ],
+                    cwd=tmp,
+                    stdout=subprocess.DEVNULL,
+                    stderr=logs[-1].open("ab"),
+                )
+            )
             stack = Stack(f"http://127.0.0.1:{prom_port}", list(TARGETS), logs)
             combined = 'availmon:group_uptime_ratio:excluded{group="systems",period="quarter"}'
-            wait_all(stack, procs, [
-                ("both shards scraped", f'count(up{{job="availmon"}} == 1) == {SHARDS}'),
-                ("every target reported", f"count(availmon_target_up) == {len(TARGETS)}"),
-                ("dead target down", 'availmon_target_up{target="dead"} == 0'),
-                ("downtime in the combined ratio", f"{combined} < 1"),
-                ("several evaluations with downtime",
-                 f"count_over_time(({combined} < 1)[30s:1s]) >= 6"),
-            ])
+            wait_all(
+                stack,
+                procs,
+                [
+                    ("both shards scraped", f'count(up{{job="availmon"}} == 1) == {SHARDS}'),
+                    ("every target reported", f"count(availmon_target_up) == {len(TARGETS)}"),
+                    ("dead target down", 'availmon_target_up{target="dead"} == 0'),
+                    ("downtime in the combined ratio", f"{combined} < 1"),
+                    (
+                        "several evaluations with downtime",
+                        f"count_over_time(({combined} < 1)[30s:1s]) >= 6",
+                    ),
+                ],
+            )
             yield Shards(stack, {f"127.0.0.1:{p}": k for k, p in ports.items()})
     finally:
         for proc in reversed(procs):
@@ -146,17 +193,23 @@ def test_series_of_different_shards_never_collide(shards):
     # Every series with a target label (figures, outages, probe metrics, recording rules)
     # comes from exactly one instance.
     per_target = shards.stack.result(
-        'count by (target) (count by (target, instance) ({job="availmon", target!=""}))')
+        'count by (target) (count by (target, instance) ({job="availmon", target!=""}))'
+    )
     assert {r["metric"]["target"]: r["value"][1] for r in per_target} == {
-        name: "1" for name in TARGETS}
+        name: "1" for name in TARGETS
+    }
     # Group figures: one series per (instance, group, period), both groups on both shards.
     for r in shards.stack.result(
-            "count by (instance, group, period) (availmon_group_downtime_seconds)"):
+        "count by (instance, group, period) (availmon_group_downtime_seconds)"
+    ):
         assert r["value"][1] == "1", r
     groups = shards.stack.result(
-        'count by (group) (availmon_group_downtime_seconds{period="quarter"})')
+        'count by (group) (availmon_group_downtime_seconds{period="quarter"})'
+    )
     assert {r["metric"]["group"]: r["value"][1] for r in groups} == {
-        "systems": str(SHARDS), "network": str(SHARDS)}
+        "systems": str(SHARDS),
+        "network": str(SHARDS),
+    }
 
 
 def raw_sums(stack: Stack, group: str, at: float) -> dict[str, float] | None:
@@ -164,8 +217,10 @@ def raw_sums(stack: Stack, group: str, at: float) -> dict[str, float] | None:
     (None before the first scrape)."""
     sums = {}
     for name in SUMS:
-        result = stack.result(f'sum by (group, period) (availmon_group_{name}_seconds'
-                              f'{{group="{group}",period="quarter"}} @ {at:.3f})')
+        result = stack.result(
+            f"sum by (group, period) (availmon_group_{name}_seconds"
+            f'{{group="{group}",period="quarter"}} @ {at:.3f})'
+        )
         if not result:
             return None
         [r] = result
@@ -176,10 +231,12 @@ def raw_sums(stack: Stack, group: str, at: float) -> dict[str, float] | None:
 EXPECTED = {  # recording rule -> its value from the raw sums
     "availmon:group_uptime_ratio:excluded": lambda s: 1 - s["downtime"] / s["monitored"],
     "availmon:group_uptime_ratio:up": lambda s: 1 - s["downtime"] / s["scheduled"],
-    "availmon:group_uptime_ratio:down":
-        lambda s: 1 - (s["downtime"] + s["scheduled"] - s["monitored"]) / s["scheduled"],
-    "availmon:group_error_budget_remaining_seconds:sum":
-        lambda s: s["error_budget"] - s["downtime"],
+    "availmon:group_uptime_ratio:down": lambda s: (
+        1 - (s["downtime"] + s["scheduled"] - s["monitored"]) / s["scheduled"]
+    ),
+    "availmon:group_error_budget_remaining_seconds:sum": lambda s: (
+        s["error_budget"] - s["downtime"]
+    ),
 }
 
 
@@ -188,8 +245,9 @@ def candidate_times(stack: Stack, group: str, at: float) -> list[float]:
     second before ``at``: Prometheus stamps a scrape with its start time but commits it when
     it ends, so the rule evaluated at ``at`` may not have seen it yet."""
     times = [at]
-    for r in stack.result(f'timestamp(availmon_group_downtime_seconds'
-                          f'{{group="{group}",period="quarter"}} @ {at:.3f})'):
+    for r in stack.result(
+        f'timestamp(availmon_group_downtime_seconds{{group="{group}",period="quarter"}} @ {at:.3f})'
+    ):
         scraped = float(r["value"][1])
         if at - scraped < 0.5:
             times.append(scraped - 0.001)
@@ -208,12 +266,14 @@ def test_combined_group_figures_equal_the_raw_sums(shards, rule, group):
         sums = [raw_sums(stack, group, t) for t in candidate_times(stack, group, at)]
         expected = [EXPECTED[rule](s) for s in sums if s is not None]
         assert any(math.isclose(value, e, rel_tol=0, abs_tol=TOLERANCE) for e in expected), (
-            f"{rule}{{group={group}}} @ {at}: {value}, raw sums give {expected}")
+            f"{rule}{{group={group}}} @ {at}: {value}, raw sums give {expected}"
+        )
         exact += math.isclose(value, expected[0], rel_tol=0, abs_tol=TOLERANCE)
     # Scrapes racing the evaluation are the exception, not the rule.
     assert exact * 2 > len(samples), (
         f"{rule}: only {exact} of {len(samples)} samples equal the raw sums at their own "
-        "evaluation time")
+        "evaluation time"
+    )
     if rule.startswith("availmon:group_uptime_ratio:"):
         last = samples[-1][1]
         if group == "systems":  # the refused target's outage counts against the group
@@ -224,10 +284,17 @@ def test_combined_group_figures_equal_the_raw_sums(shards, rule, group):
 
 def test_single_shard_figures_are_not_the_combined_ones(shards):
     # The reason for the rules: each shard's own group ratio covers only its share.
-    own = {r["metric"]["instance"]: float(r["value"][1]) for r in shards.stack.result(
-        'availmon_group_uptime_ratio{group="systems",period="quarter"}')}
+    own = {
+        r["metric"]["instance"]: float(r["value"][1])
+        for r in shards.stack.result(
+            'availmon_group_uptime_ratio{group="systems",period="quarter"}'
+        )
+    }
     assert set(own) == set(shards.instances)
-    dead_shard = next(inst for inst, k in shards.instances.items()
-                      if "dead" in {t.name for t in select([Name("dead")], (k, SHARDS))})
+    dead_shard = next(
+        inst
+        for inst, k in shards.instances.items()
+        if "dead" in {t.name for t in select([Name("dead")], (k, SHARDS))}
+    )
     for instance, ratio in own.items():
         assert (ratio < 1) == (instance == dead_shard), own

@@ -115,10 +115,18 @@ def test_outage_crossing_end_of_working_day():
     assert f.downtime_seconds == 3600
     assert f.scheduled_seconds == 4 * WORKDAY
     # The same outage seen one day at a time: 1800 s on each day.
-    assert figures("2024-05-08", outages=[
-        OutageSpan(L(2024, 5, 8, 17, 30), L(2024, 5, 9, 8, 30))]).downtime_seconds == 1800
-    assert figures("2024-05-09", outages=[
-        OutageSpan(L(2024, 5, 8, 17, 30), L(2024, 5, 9, 8, 30))]).downtime_seconds == 1800
+    assert (
+        figures(
+            "2024-05-08", outages=[OutageSpan(L(2024, 5, 8, 17, 30), L(2024, 5, 9, 8, 30))]
+        ).downtime_seconds
+        == 1800
+    )
+    assert (
+        figures(
+            "2024-05-09", outages=[OutageSpan(L(2024, 5, 8, 17, 30), L(2024, 5, 9, 8, 30))]
+        ).downtime_seconds
+        == 1800
+    )
 
 
 def test_outage_crossing_a_quarter_boundary_splits_and_sums():
@@ -273,8 +281,9 @@ def test_zero_length_period_has_no_figure():
 @pytest.mark.parametrize("policy", list(Policy))
 def test_period_without_working_hours_has_no_figure(policy):
     # Saturday 18 May: the office is closed -> scheduled 0 under every policy.
-    f = figures("2024-05-18", policy=policy,
-                outages=[OutageSpan(L(2024, 5, 18, 9), L(2024, 5, 18, 10))])
+    f = figures(
+        "2024-05-18", policy=policy, outages=[OutageSpan(L(2024, 5, 18, 9), L(2024, 5, 18, 10))]
+    )
     assert f.scheduled_seconds == 0 and f.downtime_seconds == 0
     assert f.uptime_ratio is None and f.met is None
     assert f.outages == 0 and f.longest_outage_seconds == 0
@@ -411,11 +420,19 @@ def test_overlapping_outages_count_downtime_once():
 
 def _member(scheduled: float, monitored: float, down: float, budget: float) -> Figures:
     return Figures(
-        scheduled_seconds=scheduled, monitored_seconds=monitored,
-        unmonitored_seconds=scheduled - monitored, downtime_seconds=down,
-        maintenance_seconds=0, uptime_ratio=None, objective=0.99, met=None,
-        error_budget_seconds=budget, error_budget_remaining_seconds=budget - down,
-        period_scheduled_seconds=budget / 0.01, outages=0, longest_outage_seconds=0,
+        scheduled_seconds=scheduled,
+        monitored_seconds=monitored,
+        unmonitored_seconds=scheduled - monitored,
+        downtime_seconds=down,
+        maintenance_seconds=0,
+        uptime_ratio=None,
+        objective=0.99,
+        met=None,
+        error_budget_seconds=budget,
+        error_budget_remaining_seconds=budget - down,
+        period_scheduled_seconds=budget / 0.01,
+        outages=0,
+        longest_outage_seconds=0,
     )
 
 
@@ -434,12 +451,16 @@ def _member(scheduled: float, monitored: float, down: float, budget: float) -> F
     ],
 )
 def test_group_is_time_weighted(policy, ratio):
-    g = group_figures([_member(36_000, 36_000, 3600, 360), _member(36_000, 18_000, 0, 360)],
-                      0.9, policy)
+    g = group_figures(
+        [_member(36_000, 36_000, 3600, 360), _member(36_000, 18_000, 0, 360)], 0.9, policy
+    )
     assert g.uptime_ratio == ratio
     assert g.met is (ratio >= 0.9)
     assert (g.scheduled_seconds, g.monitored_seconds, g.unmonitored_seconds) == (
-        72_000, 54_000, 18_000)
+        72_000,
+        54_000,
+        18_000,
+    )
     assert g.downtime_seconds == 3600
     # Budget at the GROUP's objective 0.9 over the members' whole-period scheduled time
     # (36 000 + 36 000): 0.1 x 72 000 = 7200; remaining = 7200 - 3600 = 3600.
@@ -474,8 +495,11 @@ def outage_lists(draw) -> list[OutageSpan]:
     out = []
     for _ in range(draw(st.integers(0, 5))):
         s = draw(instant)
-        end = None if draw(st.booleans()) and draw(st.booleans()) else s + draw(
-            st.integers(1, 3 * 86400))
+        end = (
+            None
+            if draw(st.booleans()) and draw(st.booleans())
+            else s + draw(st.integers(1, 3 * 86400))
+        )
         out.append(OutageSpan(s, end, detected=draw(st.booleans())))
     return out
 
@@ -516,11 +540,17 @@ def test_figures_are_consistent(sc, a, b):
 def test_additive_over_adjacent_periods(sc, cuts):
     a, b, c = sorted(cuts)
     left, right, whole = _run(sc, a, b), _run(sc, b, c), _run(sc, a, c)
-    for name in ("scheduled_seconds", "monitored_seconds", "unmonitored_seconds",
-                 "downtime_seconds", "maintenance_seconds"):
+    for name in (
+        "scheduled_seconds",
+        "monitored_seconds",
+        "unmonitored_seconds",
+        "downtime_seconds",
+        "maintenance_seconds",
+    ):
         assert getattr(left, name) + getattr(right, name) == getattr(whole, name), name
     assert left.error_budget_seconds + right.error_budget_seconds == pytest.approx(
-        whole.error_budget_seconds, abs=1e-6)
+        whole.error_budget_seconds, abs=1e-6
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -533,8 +563,12 @@ def test_splitting_an_outage_changes_only_counts(sc, a, b, which, frac):
     end = sc["now"] if o.end is None else o.end
     assume(end - o.start >= 2)
     cut = float(int(o.start + 1 + (end - o.start - 2) * frac))
-    split = [*outages[:i], OutageSpan(o.start, cut, o.detected),
-             OutageSpan(cut, o.end, o.detected), *outages[i + 1:]]
+    split = [
+        *outages[:i],
+        OutageSpan(o.start, cut, o.detected),
+        OutageSpan(cut, o.end, o.detected),
+        *outages[i + 1 :],
+    ]
     start, stop = min(a, b), max(a, b)
     before = asdict(_run(sc, start, stop))
     after = asdict(_run({**sc, "outages": split}, start, stop))

@@ -71,9 +71,11 @@ def test_outages_roundtrip_and_filters(tmp_path):
     store.close_outage(a, 160.0)
     assert [o.id for o in store.open_outages()] == [b]
     assert [(o.target, o.start, o.end) for o in store.outages()] == [
-        ("web", 100.0, 160.0), ("sw1", 200.0, None)]
+        ("web", 100.0, 160.0),
+        ("sw1", 200.0, None),
+    ]
     assert [o.id for o in store.outages(target="web")] == [a]
-    assert [o.id for o in store.outages(since=170.0)] == [b]   # open outages reach "now"
+    assert [o.id for o in store.outages(since=170.0)] == [b]  # open outages reach "now"
     assert [o.id for o in store.outages(until=150.0)] == [a]
     assert store.outage_counts() == {"web": 1, "sw1": 1}
     store.close_outage(a, 999.0)  # closing twice keeps the first end
@@ -86,8 +88,9 @@ def test_coverage_heartbeat_and_stale_spans(tmp_path):
     store.extend_coverage(1015.0)
     store.end_coverage(["sw1"], 1020.0)
     store.extend_coverage(1030.0)
-    assert [(c.target, c.start, c.end, c.all_hours) for c in store.coverage("web", 0, 2000)] \
-        == [("web", 1000.0, 1030.0, False)]
+    assert [(c.target, c.start, c.end, c.all_hours) for c in store.coverage("web", 0, 2000)] == [
+        ("web", 1000.0, 1030.0, False)
+    ]
     assert store.last_coverage_end("sw1") == 1020.0
     store.close()
     # A daemon that died: its open span stays at its last heartbeat and is closed at start-up.

@@ -77,8 +77,9 @@ def test_unit_has_the_required_settings():
 def test_systemd_analyze_verify(tmp_path):
     analyze = need("systemd-analyze")
     unit = unit_with_existing_exec(tmp_path)
-    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     # verify prints warnings without failing; the unit should have none.
     assert "availmon.service" not in result.stderr, result.stderr
@@ -86,8 +87,12 @@ def test_systemd_analyze_verify(tmp_path):
 
 def test_security_exposure_is_low():
     analyze = need("systemd-analyze")
-    result = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     output = result.stdout + result.stderr
     match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", output)
     assert match, output
@@ -116,8 +121,7 @@ class NotifySocket:
             self.seen.append(data)
             if message in data.splitlines():
                 return
-        raise AssertionError(f"no {message} within {DEADLINE}s; got {self.seen}\n"
-                             f"{log.read_text()}")
+        raise AssertionError(f"no {message} within {DEADLINE}s; got {self.seen}\n{log.read_text()}")
 
 
 def test_sd_notify_ready_watchdog_reload_stop(tmp_path):
@@ -131,13 +135,26 @@ def test_sd_notify_ready_watchdog_reload_stop(tmp_path):
             f"listen: 127.0.0.1:{port}\n"
             "storage: {heartbeat: 1s}\n"
             "defaults: {interval: 1s, timeout: 500ms, schedule: always}\n"
-            f"targets:\n  - {{name: web, group: systems, type: http, url: '{srv.url}'}}\n")
+            f"targets:\n  - {{name: web, group: systems, type: http, url: '{srv.url}'}}\n"
+        )
         env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"}
         env.pop("JOURNAL_STREAM", None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config),
-             "--db", str(tmp_path / "availmon.db")],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "run",
+                "-c",
+                str(config),
+                "--db",
+                str(tmp_path / "availmon.db"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("ab"),
+        )
         try:
             notify.expect("READY=1", proc, log)
             notify.expect("WATCHDOG=1", proc, log)
@@ -153,5 +170,5 @@ def test_sd_notify_ready_watchdog_reload_stop(tmp_path):
                 proc.kill()
                 proc.wait(timeout=10)
             notify.sock.close()
-    after_reload = notify.seen[notify.seen.index("RELOADING=1"):]
+    after_reload = notify.seen[notify.seen.index("RELOADING=1") :]
     assert after_reload.index("READY=1") < after_reload.index("STOPPING=1")

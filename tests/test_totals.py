@@ -27,15 +27,32 @@ def utc(*args: int) -> float:
 CONFIG = {
     "timezone": "Europe/London",
     "defaults": {"interval": "1m", "timeout": "5s"},
-    "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"},
-                             "holidays": {"country": "GB", "subdiv": "ENG"}}},
+    "schedules": {
+        "office": {
+            "hours": {"mon-fri": "08:00-18:00"},
+            "holidays": {"country": "GB", "subdiv": "ENG"},
+        }
+    },
     "groups": {"systems": {"objective": "99%"}},
     "reporting": {"year_start_month": 4},
     "targets": [
-        {"name": "web", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 9,
-         "schedule": "office"},
-        {"name": "db", "group": "systems", "type": "tcp", "host": "127.0.0.1", "port": 9,
-         "schedule": "office", "probe_outside_hours": True},
+        {
+            "name": "web",
+            "group": "systems",
+            "type": "tcp",
+            "host": "127.0.0.1",
+            "port": 9,
+            "schedule": "office",
+        },
+        {
+            "name": "db",
+            "group": "systems",
+            "type": "tcp",
+            "host": "127.0.0.1",
+            "port": 9,
+            "schedule": "office",
+            "probe_outside_hours": True,
+        },
     ],
 }
 
@@ -58,8 +75,9 @@ def setup(tmp_path):
     return config, store, clock, runner
 
 
-def play(runner: Runner, clock: Clock, until: float, down: list[tuple[float, float]],
-         step: float = 60) -> None:
+def play(
+    runner: Runner, clock: Clock, until: float, down: list[tuple[float, float]], step: float = 60
+) -> None:
     """Probe every ``step`` seconds (inside hours as the runner decides) until ``until``."""
     while clock.now < until:
         clock.now += step
@@ -85,7 +103,8 @@ def assert_matches_recomputation(config, store, runner, now):
             assert live.seconds.monitored == pytest.approx(f.monitored_seconds, abs=1e-6)
             assert live.seconds.down == pytest.approx(f.downtime_seconds, abs=1e-6)
             assert live.error_budget_remaining == pytest.approx(
-                f.error_budget_remaining_seconds, abs=1e-6)
+                f.error_budget_remaining_seconds, abs=1e-6
+            )
             if f.uptime_ratio is None:
                 assert live.uptime_ratio is None
             else:
@@ -94,19 +113,27 @@ def assert_matches_recomputation(config, store, runner, now):
             live = snapshot.group(group.name, kind)
             assert live.seconds.down == pytest.approx(group.figures.downtime_seconds, abs=1e-6)
             assert live.error_budget_remaining == pytest.approx(
-                group.figures.error_budget_remaining_seconds, abs=1e-6)
+                group.figures.error_budget_remaining_seconds, abs=1e-6
+            )
 
 
 def test_hand_computed_day_figures(setup):
     config, store, clock, runner = setup
     # Probed from 07:00; down 10:00-10:30 (failures at 10:01.. -> outage 10:01-10:31).
-    play(runner, clock, utc(2024, 3, 6, 12, 0), down=[(utc(2024, 3, 6, 10, 1),
-                                                      utc(2024, 3, 6, 10, 31))])
+    play(
+        runner,
+        clock,
+        utc(2024, 3, 6, 12, 0),
+        down=[(utc(2024, 3, 6, 10, 1), utc(2024, 3, 6, 10, 31))],
+    )
     snapshot = runner.totals.snapshot(config, clock.now)
     web = snapshot.target("web", "day")
     # Scheduled 08:00-12:00 = 14 400 s, all monitored; down 10:01-10:31 = 1800 s.
     assert (web.seconds.scheduled, web.seconds.monitored, web.seconds.down) == (
-        14_400, 14_400, 1800)
+        14_400,
+        14_400,
+        1800,
+    )
     assert web.uptime_ratio == 1 - 1800 / 14_400  # 0.875
     # Budget for the whole day: 1% of 10 h = 360 s; remaining 360 - 1800 = -1440.
     assert web.error_budget_remaining == -1440
@@ -118,8 +145,12 @@ def test_hand_computed_day_figures(setup):
 
 def test_open_outage_counts_up_to_the_scrape(setup):
     config, _store, clock, runner = setup
-    play(runner, clock, utc(2024, 3, 6, 11, 0), down=[(utc(2024, 3, 6, 10, 0),
-                                                      utc(2024, 3, 6, 23, 0))])
+    play(
+        runner,
+        clock,
+        utc(2024, 3, 6, 11, 0),
+        down=[(utc(2024, 3, 6, 10, 0), utc(2024, 3, 6, 23, 0))],
+    )
     first = runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down
     clock.now += 90
     later = runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down
@@ -128,10 +159,12 @@ def test_open_outage_counts_up_to_the_scrape(setup):
 
 def test_base_plus_tail_equals_recomputation_over_weeks(setup):
     config, store, clock, runner = setup
-    outages = [(utc(2024, 3, 6, 17, 30), utc(2024, 3, 7, 9, 0)),   # across the night
-               (utc(2024, 3, 8, 12, 0), utc(2024, 3, 8, 12, 10)),
-               (utc(2024, 3, 29, 9, 0), utc(2024, 3, 29, 10, 0)),   # Good Friday
-               (utc(2024, 3, 31, 23, 0), utc(2024, 4, 2, 9, 0))]    # across year end + holiday
+    outages = [
+        (utc(2024, 3, 6, 17, 30), utc(2024, 3, 7, 9, 0)),  # across the night
+        (utc(2024, 3, 8, 12, 0), utc(2024, 3, 8, 12, 10)),
+        (utc(2024, 3, 29, 9, 0), utc(2024, 3, 29, 10, 0)),  # Good Friday
+        (utc(2024, 3, 31, 23, 0), utc(2024, 4, 2, 9, 0)),
+    ]  # across year end + holiday
     for stop in (utc(2024, 3, 7, 12, 0), utc(2024, 3, 12, 9, 30), utc(2024, 4, 2, 15, 0)):
         play(runner, clock, stop, outages, step=300)
         assert_matches_recomputation(config, store, runner, clock.now)
@@ -142,14 +175,21 @@ def test_corrections_apply_at_once(setup, tmp_path):
     play(runner, clock, utc(2024, 3, 6, 12, 0), down=[])
     assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down == 0
     other = Store(tmp_path / "a.db")  # the CLI's own connection
-    outage_id = other.add_manual_outage("web", utc(2024, 3, 6, 9, 0), utc(2024, 3, 6, 9, 30),
-                                        "helpdesk", "alice", clock.now)
+    outage_id = other.add_manual_outage(
+        "web", utc(2024, 3, 6, 9, 0), utc(2024, 3, 6, 9, 30), "helpdesk", "alice", clock.now
+    )
     runner.maintain_totals()
-    assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down \
-        == 1800
+    assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down == 1800
     other.set_excluded(outage_id, True, "duplicate", "alice", clock.now)
-    other.add_maintenance("group", "systems", utc(2024, 3, 6, 11, 0), utc(2024, 3, 6, 13, 0),
-                          "patching", "alice", clock.now)
+    other.add_maintenance(
+        "group",
+        "systems",
+        utc(2024, 3, 6, 11, 0),
+        utc(2024, 3, 6, 13, 0),
+        "patching",
+        "alice",
+        clock.now,
+    )
     clock.now += 1
     runner.maintain_totals()
     snapshot = runner.totals.snapshot(config, clock.now)
@@ -164,8 +204,11 @@ def test_exported_figures(setup):
     _config, _store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 9, 0), down=[])
     text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
     key = (("group", "systems"), ("period", "day"), ("target", "web"))
     assert samples[("availmon_uptime_ratio", key)] == 1.0
     assert samples[("availmon_scheduled_seconds", key)] == 3600  # 08:00-09:00
@@ -173,17 +216,34 @@ def test_exported_figures(setup):
     quarter = (("group", "systems"), ("period", "quarter"), ("target", "web"))
     assert samples[("availmon_monitored_seconds", quarter)] == 3600
     assert samples[("availmon_uptime_ratio", quarter)] == 1.0
-    assert samples[("availmon_uptime_objective_ratio",
-                    (("group", "systems"), ("target", "web")))] == 0.99
-    assert samples[("availmon_group_uptime_ratio",
-                    (("group", "systems"), ("period", "year")))] == 1.0
+    assert (
+        samples[("availmon_uptime_objective_ratio", (("group", "systems"), ("target", "web")))]
+        == 0.99
+    )
+    assert (
+        samples[("availmon_group_uptime_ratio", (("group", "systems"), ("period", "year")))] == 1.0
+    )
     assert samples[("availmon_in_maintenance", (("group", "systems"), ("target", "web")))] == 0
     # Whole-day budget: 1% of 10 h = 360 s (the remaining figure plus downtime so far).
     assert samples[("availmon_error_budget_seconds", key)] == 360
-    assert samples[("availmon_target_info", (("group", "systems"), ("schedule", "office"),
-                                             ("target", "web"), ("type", "tcp")))] == 1
-    assert samples[("availmon_last_probe_timestamp_seconds",
-                    (("group", "systems"), ("target", "web"), ("type", "tcp")))] == clock.now
+    assert (
+        samples[
+            (
+                "availmon_target_info",
+                (("group", "systems"), ("schedule", "office"), ("target", "web"), ("type", "tcp")),
+            )
+        ]
+        == 1
+    )
+    assert (
+        samples[
+            (
+                "availmon_last_probe_timestamp_seconds",
+                (("group", "systems"), ("target", "web"), ("type", "tcp")),
+            )
+        ]
+        == clock.now
+    )
     assert samples[("availmon_store_errors_total", ())] == 0
 
 

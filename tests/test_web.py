@@ -12,16 +12,22 @@ from monitor.web import MetricsServer
 
 @pytest.fixture
 def server():
-    srv = MetricsServer(("127.0.0.1", 0), lambda: [b"availmon_up 1.0\n" * 1000],
-                        "text/plain; version=0.0.4")
+    srv = MetricsServer(
+        ("127.0.0.1", 0), lambda: [b"availmon_up 1.0\n" * 1000], "text/plain; version=0.0.4"
+    )
     srv.start()
     yield srv.server_address[1]
     srv.shutdown()
     srv.server_close()
 
 
-def request(port: int, method: str, path: str, headers: dict[str, str] | None = None,
-            body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request(method, path, body=body, headers=headers or {})
     resp = conn.getresponse()
@@ -83,9 +89,12 @@ def test_concurrent_scrapes_render_one_at_a_time_and_chunks_join():
     try:
         port = srv.server_address[1]
         with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(
-                lambda enc: request(port, "GET", "/metrics", {"Accept-Encoding": enc}),
-                ["gzip", "identity", "gzip", "identity"]))
+            answers = list(
+                pool.map(
+                    lambda enc: request(port, "GET", "/metrics", {"Accept-Encoding": enc}),
+                    ["gzip", "identity", "gzip", "identity"],
+                )
+            )
     finally:
         srv.shutdown()
         srv.server_close()

@@ -24,8 +24,9 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def write_web_config(tmp_path, ca: trustme.CA, *, users: dict[str, str] | None = None,
-                     client_auth: str | None = None) -> str:
+def write_web_config(
+    tmp_path, ca: trustme.CA, *, users: dict[str, str] | None = None, client_auth: str | None = None
+) -> str:
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
@@ -34,8 +35,10 @@ def write_web_config(tmp_path, ca: trustme.CA, *, users: dict[str, str] | None =
         lines += ["  client_ca_file: ca.pem", f"  client_auth_type: {client_auth}"]
     if users:
         lines.append("basic_auth_users:")
-        lines += [f"  {u}: '{bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode()}'"
-                  for u, p in users.items()]
+        lines += [
+            f"  {u}: '{bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode()}'"
+            for u, p in users.items()
+        ]
     path = tmp_path / "web.yml"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
@@ -63,13 +66,11 @@ def test_tls_and_basic_auth(tmp_path, ca, serve):
     ok = requests.get(url, auth=("prom", "s3cret"), verify=verify, timeout=5)
     assert ok.status_code == 200 and ok.content == BODY
     assert requests.get(url, auth=("prom", "wrong"), verify=verify, timeout=5).status_code == 401
-    assert requests.get(url, auth=("nobody", "s3cret"), verify=verify,
-                        timeout=5).status_code == 401
+    assert requests.get(url, auth=("nobody", "s3cret"), verify=verify, timeout=5).status_code == 401
     no_auth = requests.get(url, verify=verify, timeout=5)
     assert no_auth.status_code == 401 and "Basic" in no_auth.headers["WWW-Authenticate"]
     # Cached after the first bcrypt check, and still right:
-    assert requests.get(url, auth=("prom", "s3cret"), verify=verify,
-                        timeout=5).status_code == 200
+    assert requests.get(url, auth=("prom", "s3cret"), verify=verify, timeout=5).status_code == 200
 
 
 def test_plain_http_to_tls_port_is_refused(tmp_path, ca, serve):
@@ -88,8 +89,9 @@ def test_untrusted_client_view_of_server(tmp_path, ca, serve):
 
 
 def test_client_certificate_required(tmp_path, ca, serve):
-    url = serve(webconfig.load(write_web_config(tmp_path, ca,
-                                                client_auth="RequireAndVerifyClientCert")))
+    url = serve(
+        webconfig.load(write_web_config(tmp_path, ca, client_auth="RequireAndVerifyClientCert"))
+    )
     verify = str(tmp_path / "ca.pem")
     with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
         requests.get(url, verify=verify, timeout=5)
@@ -109,22 +111,39 @@ def test_slow_handshake_does_not_block_other_clients(tmp_path, ca, serve):
         idle.close()
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("tls_server_config: {cert_file: nope.pem, key_file: nope.pem}\n", "tls_server_config"),
-    ("basic_auth_users: {prom: plaintext}\n", "basic_auth_users"),
-    ("tls_server_config: {cert_file: a}\n", "key_file: required"),
-    ("surprise: 1\n", "unknown key"),
-    ("[1, 2]\n", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("tls_server_config: {cert_file: nope.pem, key_file: nope.pem}\n", "tls_server_config"),
+        ("basic_auth_users: {prom: plaintext}\n", "basic_auth_users"),
+        ("tls_server_config: {cert_file: a}\n", "key_file: required"),
+        ("surprise: 1\n", "unknown key"),
+        ("[1, 2]\n", "expected a mapping"),
+    ],
+)
 def test_bad_web_config_is_one_line_exit_2(tmp_path, content, message):
     (tmp_path / "web.yml").write_text(content)
     (tmp_path / "targets.yaml").write_text(
         f"listen: 127.0.0.1:{free_port()}\ntargets: "
-        "[{name: t, type: tcp, host: 127.0.0.1, port: 9}]\n")
+        "[{name: t, type: tcp, host: 127.0.0.1, port: 9}]\n"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "-c", str(tmp_path / "targets.yaml"),
-         "--db", str(tmp_path / "a.db"), "--web-config", str(tmp_path / "web.yml")],
-        capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(tmp_path / "targets.yaml"),
+            "--db",
+            str(tmp_path / "a.db"),
+            "--web-config",
+            str(tmp_path / "web.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("availmon: error: --web-config:") and message in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1

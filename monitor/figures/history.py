@@ -30,7 +30,7 @@ from monitor.store import CoverageSpan, Maintenance, Outage, Store
 class MaintenanceEntry:
     """One maintenance window occurrence, from targets.yaml or the database."""
 
-    id: int | None          # database id; None for a window from targets.yaml
+    id: int | None  # database id; None for a window from targets.yaml
     targets: tuple[str, ...]
     groups: tuple[str, ...]
     all: bool
@@ -60,24 +60,30 @@ def maintenance_entries(
     entries: list[MaintenanceEntry] = []
     for window in config.maintenance:
         if window.weekly:
-            recurring = Schedule(name="maintenance", timezone=config.timezone,
-                                 ranges=window.weekly)
+            recurring = Schedule(name="maintenance", timezone=config.timezone, ranges=window.weekly)
             spans = recurring.open_intervals(start, end)
         else:
             assert window.start is not None and window.end is not None
-            spans = [(window.start, window.end)] if window.start < end and window.end > start \
-                else []
+            spans = (
+                [(window.start, window.end)] if window.start < end and window.end > start else []
+            )
         entries.extend(
-            MaintenanceEntry(None, window.targets, window.groups, window.all, s, e,
-                             window.reason)
-            for s, e in spans)
+            MaintenanceEntry(None, window.targets, window.groups, window.all, s, e, window.reason)
+            for s, e in spans
+        )
     for row in stored:
         if row.start < end and row.end > start:
-            entries.append(MaintenanceEntry(
-                row.id,
-                (row.name,) if row.scope == "target" and row.name else (),
-                (row.name,) if row.scope == "group" and row.name else (),
-                row.scope == "all", row.start, row.end, row.reason))
+            entries.append(
+                MaintenanceEntry(
+                    row.id,
+                    (row.name,) if row.scope == "target" and row.name else (),
+                    (row.name,) if row.scope == "group" and row.name else (),
+                    row.scope == "all",
+                    row.start,
+                    row.end,
+                    row.reason,
+                )
+            )
     return sorted(entries, key=lambda e: (e.start, e.end))
 
 
@@ -85,12 +91,17 @@ def maintenance_for(target: Target, entries: Iterable[MaintenanceEntry]) -> list
     return normalize((e.start, e.end) for e in entries if e.applies_to(target))
 
 
-def coverage_for(target: Target, schedule: Schedule, spans: Iterable[CoverageSpan]
-                 ) -> list[Interval]:
+def coverage_for(
+    target: Target, schedule: Schedule, spans: Iterable[CoverageSpan]
+) -> list[Interval]:
     """C: when the daemon ran with the target configured *and probed it* -- inside the
     target's own working hours, or at any time when it probed outside them."""
-    return union(*([(s.start, s.end)] if s.all_hours else schedule.open_intervals(s.start, s.end)
-                   for s in spans))
+    return union(
+        *(
+            [(s.start, s.end)] if s.all_hours else schedule.open_intervals(s.start, s.end)
+            for s in spans
+        )
+    )
 
 
 def objective_at(config: Config, objective: Objective, instant: float) -> float:
@@ -105,8 +116,11 @@ def objective_year(config: Config, instant: float) -> str:
 
 def outage_spans(outages: Iterable[Outage]) -> list[OutageSpan]:
     """O: excluded outages (false positives) never count."""
-    return [OutageSpan(o.start, o.end, detected=o.source == "detected")
-            for o in outages if not o.excluded]
+    return [
+        OutageSpan(o.start, o.end, detected=o.source == "detected")
+        for o in outages
+        if not o.excluded
+    ]
 
 
 @dataclass(frozen=True)
@@ -171,7 +185,10 @@ def compute(
             coverage=coverage_for(target, own, store.coverage(target.name, period.start, upto)),
             outages=outage_spans(counted),
             maintenance=maintenance_for(target, entries),
-            start=period.start, end=period.end, now=now, policy=policy,
+            start=period.start,
+            end=period.end,
+            now=now,
+            policy=policy,
             objective=objective_at(config, target.objective, period.start),
         )
         downtimes.update(dict.fromkeys((o.id for o in outages), 0.0))
@@ -180,13 +197,25 @@ def compute(
     groups = []
     for name in dict.fromkeys(t.group for t in chosen):
         members = [r for r in results if r.target.group == name]
-        groups.append(GroupResult(name, group_figures(
-            [r.figures for r in members],
-            objective_at(config, config.groups[name].objective, period.start), policy),
-            tuple(r.target.name for r in members)))
+        groups.append(
+            GroupResult(
+                name,
+                group_figures(
+                    [r.figures for r in members],
+                    objective_at(config, config.groups[name].objective, period.start),
+                    policy,
+                ),
+                tuple(r.target.name for r in members),
+            )
+        )
     return PeriodFigures(
-        period=period, now=now, complete=now >= period.end, policy=policy,
-        what_if_schedule=what_if_schedule, targets=tuple(results), groups=tuple(groups),
+        period=period,
+        now=now,
+        complete=now >= period.end,
+        policy=policy,
+        what_if_schedule=what_if_schedule,
+        targets=tuple(results),
+        groups=tuple(groups),
         outages=tuple(sorted(shown_outages, key=lambda o: (o.start, o.id))),
         maintenance=tuple(e for e in entries if any(e.applies_to(t) for t in chosen)),
         outage_downtimes=downtimes,

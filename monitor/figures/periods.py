@@ -190,8 +190,11 @@ def _span_dates(kind: str, d: date, fiscal_start: int | None) -> tuple[str, date
         monday = d - timedelta(days=weekday - 1)
         return f"{iso_year:04d}-W{week:02d}", monday, monday + timedelta(days=7)
     if kind == "month":
-        return (f"{d.year:04d}-{d.month:02d}", date(d.year, d.month, 1),
-                _add_months(d.year, d.month, 1))
+        return (
+            f"{d.year:04d}-{d.month:02d}",
+            date(d.year, d.month, 1),
+            _add_months(d.year, d.month, 1),
+        )
     if kind in ("quarter", "half", "year"):
         months = {"quarter": 3, "half": 6, "year": 12}[kind]
         start_month = fiscal_start or 1
@@ -199,9 +202,7 @@ def _span_dates(kind: str, d: date, fiscal_start: int | None) -> tuple[str, date
         index = ((d.month - start_month) % 12) // months  # 0-based quarter/half
         first = _add_months(year, start_month, index * months)
         after = _add_months(year, start_month, (index + 1) * months)
-        year_label = (
-            f"{year:04d}" if fiscal_start is None else f"{year:04d}/{(year + 1) % 100:02d}"
-        )
+        year_label = f"{year:04d}" if fiscal_start is None else f"{year:04d}/{(year + 1) % 100:02d}"
         if kind == "year":
             return year_label, first, after
         return f"{year_label}-{'Q' if kind == 'quarter' else 'H'}{index + 1}", first, after
@@ -293,8 +294,9 @@ def _parse_key(label: str, year_start_month: int) -> _Key:
     raise _fail(label, "not a recognised period label")
 
 
-def _sub_year(label: str, year: int, start_month: int, letter: str, number: int,
-              fiscal_start: int | None) -> _Key:
+def _sub_year(
+    label: str, year: int, start_month: int, letter: str, number: int, fiscal_start: int | None
+) -> _Key:
     """Quarter ``Qn`` or half ``Hn`` of the (calendar or financial) year starting in ``year``."""
     count, months, kind = (4, 3, "quarter") if letter == "Q" else (2, 6, "half")
     if not 1 <= number <= count:
@@ -306,8 +308,9 @@ def _from_key(key: _Key, zone: ZoneInfo) -> Period:
     kind, d, extra = key
     if kind == "range":
         assert isinstance(extra, date)
-        return _make(f"{d.isoformat()}..{extra.isoformat()}", kind, d,
-                     extra + timedelta(days=1), zone)
+        return _make(
+            f"{d.isoformat()}..{extra.isoformat()}", kind, d, extra + timedelta(days=1), zone
+        )
     assert extra is None or isinstance(extra, int)
     return _containing(kind, d, extra, zone)
 

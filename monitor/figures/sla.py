@@ -143,8 +143,9 @@ def _allowed(objective: Fraction, seconds: float) -> Fraction:
     return (1 - objective) * Fraction(seconds)
 
 
-def _outage_spans(outages: Sequence[OutageSpan], coverage: list[Interval],
-                  now: float) -> list[list[Interval]]:
+def _outage_spans(
+    outages: Sequence[OutageSpan], coverage: list[Interval], now: float
+) -> list[list[Interval]]:
     """Each outage's counted part: detected ∩ C, manual whole; open ones end at ``now``."""
     counted: list[list[Interval]] = []
     for o in outages:
@@ -192,8 +193,10 @@ def target_figures(
     maintenance_s = total(intersect(w, m))
 
     # Only scheduled time near an outage can meet it: clip before intersecting.
-    each = tuple(total(intersect(clip(scheduled, spans[0][0], spans[-1][1]), spans))
-                 if spans else 0.0 for spans in per_outage)
+    each = tuple(
+        total(intersect(clip(scheduled, spans[0][0], spans[-1][1]), spans)) if spans else 0.0
+        for spans in per_outage
+    )
     count = sum(1 for mine in each if mine > 0)
     longest = max(each, default=0.0)
 
@@ -276,8 +279,7 @@ def live_ratio(policy: Policy) -> Callable[[float, float, float, float], float |
     with_unmonitored = numerator == 8 + 4  # down + unmonitored, added in _terms' order
     over_monitored = denominator == 2
 
-    def ratio(scheduled: float, monitored: float, unmonitored: float,
-              down: float) -> float | None:
+    def ratio(scheduled: float, monitored: float, unmonitored: float, down: float) -> float | None:
         below = monitored if over_monitored else scheduled
         if below <= 0:
             return None

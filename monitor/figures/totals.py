@@ -43,8 +43,9 @@ class Seconds(NamedTuple):
 
     @classmethod
     def of(cls, f: Figures) -> Seconds:
-        return cls(f.scheduled_seconds, f.monitored_seconds, f.unmonitored_seconds,
-                   f.downtime_seconds)
+        return cls(
+            f.scheduled_seconds, f.monitored_seconds, f.unmonitored_seconds, f.downtime_seconds
+        )
 
 
 _new = tuple.__new__
@@ -60,18 +61,23 @@ class Live(NamedTuple):
 
 @dataclass(frozen=True)
 class _TargetBase:
-    base: tuple[Seconds, ...]              # per KINDS: seconds in [period start, t0)
-    period_scheduled: tuple[float, ...]    # per KINDS: W - M over the whole period
-    allowed: tuple[float, ...]             # per KINDS: error budget at the target's objective
+    base: tuple[Seconds, ...]  # per KINDS: seconds in [period start, t0)
+    period_scheduled: tuple[float, ...]  # per KINDS: W - M over the whole period
+    allowed: tuple[float, ...]  # per KINDS: error budget at the target's objective
     maintenance: list[Interval]
-    objectives: tuple[float, ...]          # per KINDS: objective at the period's start
+    objectives: tuple[float, ...]  # per KINDS: objective at the period's start
     # per KINDS: (*base, allowed), laid out once per fold for the snapshot's inner loop
     flat: tuple[tuple[float, float, float, float, float], ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "flat", tuple(
-            (*seconds, allowed) for seconds, allowed in zip(self.base, self.allowed,
-                                                              strict=True)))
+        object.__setattr__(
+            self,
+            "flat",
+            tuple(
+                (*seconds, allowed)
+                for seconds, allowed in zip(self.base, self.allowed, strict=True)
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ flat tuple of floats, as a scrape makes 10,000 and /metrics unpacks them directl
 
 def _live(row: Row, kind: str) -> Live:
     i = KINDS.index(kind) * FIELDS
-    scheduled, monitored, unmonitored, down, ratio, remaining = row[i:i + FIELDS]
+    scheduled, monitored, unmonitored, down, ratio, remaining = row[i : i + FIELDS]
     return Live(Seconds(scheduled, monitored, unmonitored, down), ratio, remaining)
 
 
@@ -110,8 +116,9 @@ class Snapshot:
 
 
 def current_periods(config: Config, now: float) -> dict[str, Period]:
-    return {kind: current_period(kind, now, config.timezone, config.year_start_month)
-            for kind in KINDS}
+    return {
+        kind: current_period(kind, now, config.timezone, config.year_start_month) for kind in KINDS
+    }
 
 
 class RunningTotals:
@@ -138,41 +145,60 @@ class RunningTotals:
                 # would be: against the objective in force at its start.  All but a week
                 # straddling the year boundary start in the current reporting year, and
                 # every period rolls over at the boundary, where this is recomputed.
-                return tuple(history.objective_at(config, objective, periods[kind].start)
-                             for kind in KINDS)
+                return tuple(
+                    history.objective_at(config, objective, periods[kind].start) for kind in KINDS
+                )
 
             for target in config.targets:
                 own = config.schedule_of(target)
-                coverage = history.coverage_for(target, own,
-                                             self.store.coverage(target.name, start, now))
+                coverage = history.coverage_for(
+                    target, own, self.store.coverage(target.name, start, now)
+                )
                 outages = history.outage_spans(
-                    self.store.outages(target=target.name, since=start, until=now))
+                    self.store.outages(target=target.name, since=start, until=now)
+                )
                 maintenance = history.maintenance_for(target, entries)
                 target_objectives = objectives(target.objective)
-                fs = [target_figures(working=own, coverage=coverage, outages=outages,
-                                     maintenance=maintenance, start=periods[kind].start,
-                                     end=periods[kind].end, now=now, policy=policy,
-                                     objective=objective)
-                      for kind, objective in zip(KINDS, target_objectives, strict=True)]
+                fs = [
+                    target_figures(
+                        working=own,
+                        coverage=coverage,
+                        outages=outages,
+                        maintenance=maintenance,
+                        start=periods[kind].start,
+                        end=periods[kind].end,
+                        now=now,
+                        policy=policy,
+                        objective=objective,
+                    )
+                    for kind, objective in zip(KINDS, target_objectives, strict=True)
+                ]
                 targets[target.name] = _TargetBase(
                     tuple(Seconds.of(f) for f in fs),
                     tuple(f.period_scheduled_seconds for f in fs),
-                    tuple(f.error_budget_seconds for f in fs), maintenance,
-                    target_objectives)
-            group_objectives = {name: objectives(group.objective)
-                                for name, group in config.groups.items()}
+                    tuple(f.error_budget_seconds for f in fs),
+                    maintenance,
+                    target_objectives,
+                )
+            group_objectives = {
+                name: objectives(group.objective) for name, group in config.groups.items()
+            }
             self._base = _Base(now, periods, targets, group_objectives)
 
-    def maintain(self, config: Config, now: float,
-                 before_rebuild: Callable[[], None] | None = None) -> None:
+    def maintain(
+        self, config: Config, now: float, before_rebuild: Callable[[], None] | None = None
+    ) -> None:
         """Periodic upkeep: rebuild after outside changes or a period boundary, else fold.
 
         ``before_rebuild`` lets the daemon write a heartbeat first, so that the
         rebuilt base sees its own coverage right up to ``now``.
         """
         base = self._base
-        if base is None or self.store.data_version() != self._data_version or any(
-                now >= p.end for p in base.periods.values()):
+        if (
+            base is None
+            or self.store.data_version() != self._data_version
+            or any(now >= p.end for p in base.periods.values())
+        ):
             if before_rebuild is not None:
                 before_rebuild()
             self.rebuild(config, now)
@@ -184,11 +210,22 @@ class RunningTotals:
             base = self._base
             assert base is not None
             tails = self._tails(config, base, now)
-            self._base = _Base(now, base.periods, {
-                name: _TargetBase(tuple(s.plus(tails[name]) for s in tb.base),
-                                  tb.period_scheduled, tb.allowed, tb.maintenance,
-                                  tb.objectives)
-                for name, tb in base.targets.items() if name in tails}, base.group_objectives)
+            self._base = _Base(
+                now,
+                base.periods,
+                {
+                    name: _TargetBase(
+                        tuple(s.plus(tails[name]) for s in tb.base),
+                        tb.period_scheduled,
+                        tb.allowed,
+                        tb.maintenance,
+                        tb.objectives,
+                    )
+                    for name, tb in base.targets.items()
+                    if name in tails
+                },
+                base.group_objectives,
+            )
 
     def _tails(self, config: Config, base: _Base, now: float) -> dict[str, Seconds]:
         """Seconds in [t0, now) per target: the daemon has been probing throughout.
@@ -208,13 +245,15 @@ class RunningTotals:
                 continue
             outages = recent.get(target.name)
             if outages or (tb.maintenance and clip(tb.maintenance, base.t0, now)):
-                tails[target.name] = _tail(config, target, tb, outages or (), base.t0, now,
-                                           policy)
+                tails[target.name] = _tail(config, target, tb, outages or (), base.t0, now, policy)
                 continue
             plain = working.get(target.schedule)
             if plain is None:
-                w = total(config.schedule_of(target).open_intervals(base.t0, now)) \
-                    if now > base.t0 else 0.0
+                w = (
+                    total(config.schedule_of(target).open_intervals(base.t0, now))
+                    if now > base.t0
+                    else 0.0
+                )
                 plain = working[target.schedule] = Seconds(w, w, 0.0, 0.0)
             tails[target.name] = plain
         return tails
@@ -243,8 +282,7 @@ class RunningTotals:
             if tb is None:
                 continue
             m = tb.maintenance
-            in_maintenance[name] = bool(m) and any(
-                s <= now < e for s, e in clip(m, now, now + 1))
+            in_maintenance[name] = bool(m) and any(s <= now < e for s, e in clip(m, now, now + 1))
             ts, tm, tu, td = tails[name]
             row: list[float | None] = []
             for bs, bm, bu, bd, allowed in tb.flat:
@@ -291,9 +329,15 @@ class RunningTotals:
                 sums = wholes[target.group] = [0.0] * len(KINDS)
             for k, w in enumerate(tb.period_scheduled):
                 sums[k] += w
-        allowed = {group: tuple(error_budget(objective, whole) for objective, whole in zip(
-                       self._group_objectives(config, base, group), sums, strict=True))
-                   for group, sums in wholes.items()}
+        allowed = {
+            group: tuple(
+                error_budget(objective, whole)
+                for objective, whole in zip(
+                    self._group_objectives(config, base, group), sums, strict=True
+                )
+            )
+            for group, sums in wholes.items()
+        }
         self._allowed = (base, config, allowed)
         return allowed
 
@@ -302,18 +346,35 @@ class RunningTotals:
         known = base.group_objectives.get(group)
         if known is not None:
             return known
-        return tuple(history.objective_at(config, config.groups[group].objective, p.start)
-                     for p in base.periods.values())
+        return tuple(
+            history.objective_at(config, config.groups[group].objective, p.start)
+            for p in base.periods.values()
+        )
 
 
-def _tail(config: Config, target: Target, tb: _TargetBase, outages: Sequence[Outage],
-          t0: float, now: float, policy: Policy) -> Seconds:
+def _tail(
+    config: Config,
+    target: Target,
+    tb: _TargetBase,
+    outages: Sequence[Outage],
+    t0: float,
+    now: float,
+    policy: Policy,
+) -> Seconds:
     """One target's seconds in [t0, now), probed throughout (inside hours, or always)."""
     if now <= t0:
         return Seconds()
     own = config.schedule_of(target)
     coverage = [(t0, now)] if target.probe_outside_hours else own.open_intervals(t0, now)
-    f = target_figures(working=own, coverage=coverage, outages=history.outage_spans(outages),
-                       maintenance=clip(tb.maintenance, t0, now), start=t0, end=now, now=now,
-                       policy=policy, objective=tb.objectives[0])
+    f = target_figures(
+        working=own,
+        coverage=coverage,
+        outages=history.outage_spans(outages),
+        maintenance=clip(tb.maintenance, t0, now),
+        start=t0,
+        end=now,
+        now=now,
+        policy=policy,
+        objective=tb.objectives[0],
+    )
     return Seconds.of(f)

@@ -167,8 +167,7 @@ class _Probe:
     finished: bool = False
 
     def wake(self) -> float:
-        return min(self.next_send, self.deadline) if len(self.sent) < self.count \
-            else self.deadline
+        return min(self.next_send, self.deadline) if len(self.sent) < self.count else self.deadline
 
     def answered(self) -> bool:
         return len(self.sent) == self.count and len(self.rtts) + len(self.errors) == self.count
@@ -259,8 +258,12 @@ class _Engine:
             self._finish(probe)
             return
         if len(probe.sent) < probe.count and now >= probe.next_send:
-            request = ICMPRequest(destination=probe.address, id=probe.ident,
-                                  sequence=probe.sequences[len(probe.sent)], payload=_PAYLOAD)
+            request = ICMPRequest(
+                destination=probe.address,
+                id=probe.ident,
+                sequence=probe.sequences[len(probe.sent)],
+                payload=_PAYLOAD,
+            )
             try:
                 self._sock.send(request)  # request.id becomes the kernel's on DGRAM sockets
             except ICMPLibError as exc:
@@ -372,11 +375,20 @@ def _begin(settings: Settings, timeout: float, done: Done, started: float) -> No
             "cannot open an ICMP socket: run as root or grant CAP_NET_RAW, or put this "
             "process's group inside sysctl net.ipv4.ping_group_range"
         ) from exc
-    engine.begin(_Probe(
-        address=str(sockaddr[0]), ident=unique_identifier(), count=settings.count,
-        interval=min(_SEND_INTERVAL, timeout / (2 * settings.count)), started=started,
-        deadline=started + timeout, max_loss=settings.max_loss, reply_type=reply_type,
-        error_types=tuple(error_types), done=done))
+    engine.begin(
+        _Probe(
+            address=str(sockaddr[0]),
+            ident=unique_identifier(),
+            count=settings.count,
+            interval=min(_SEND_INTERVAL, timeout / (2 * settings.count)),
+            started=started,
+            deadline=started + timeout,
+            max_loss=settings.max_loss,
+            reply_type=reply_type,
+            error_types=tuple(error_types),
+            done=done,
+        )
+    )
 
 
 def run(settings: Settings, timeout: float) -> ProbeResult:
