@@ -22,7 +22,7 @@ from monitor import config as config_mod
 from monitor.daemon import check_probe_types
 from monitor.probes.base import ProbeSetupError
 from monitor.runner import run_probe
-from monitor.shard import parse_shard, select
+from monitor.shard import owned_targets, parse_shard
 from monitor.store import Outage, Store, StoreError
 
 USAGE_ERROR = 2
@@ -228,7 +228,7 @@ def _sharded(args: argparse.Namespace) -> Callable[[], config_mod.Config]:
 
     def load() -> config_mod.Config:
         config = _load(args)
-        return dataclasses.replace(config, targets=tuple(select(config.targets, shard)))
+        return dataclasses.replace(config, targets=owned_targets(config, shard))
 
     return load
 
