@@ -20,7 +20,7 @@ from monitor import config as config_mod
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.probes import probe_module
 from monitor.runner import Runner, clock_step
-from monitor.store import Store
+from monitor.store import open_store
 from monitor.web import MetricsServer
 from monitor.webconfig import WebConfig
 
@@ -86,7 +86,8 @@ class Daemon:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
-        self.store = Store(db_path, busy_timeout=2.0)
+        self.db_path = db_path
+        self.store = open_store(db_path, busy_timeout=2.0)
         self.store.lock_exclusive()
         check_probe_types(config)
         self.runner = Runner(config, self.store)
@@ -142,7 +143,7 @@ class Daemon:
             scheme,
             host,
             port,
-            self.store.path,
+            self.db_path,
         )
         sd_notify("READY=1")
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6

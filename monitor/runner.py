@@ -265,7 +265,7 @@ class Runner:
                 record = self._unwritten[0]
                 try:
                     if record.id is None:
-                        record.id = self.store.open_outage(
+                        record.id = self.store.insert_outage(
                             record.target, record.start, record.cause, record.detected_at
                         )
                     if record.end is not None and not record.end_written:
