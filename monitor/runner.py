@@ -28,9 +28,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import Histogram
 
+from monitor import probes
 from monitor.config import Config, Target
 from monitor.figures.totals import RunningTotals
-from monitor.probes import begin, probe_type
 from monitor.probes.base import ProbeResult
 from monitor.store import Store, StoreError
 from monitor.tracker import Closed, Opened, TargetState, observe, resumed
@@ -349,7 +349,7 @@ class Runner:
         slot = self._slots.get(key)
         for name in list(slot.names) if slot is not None else ():
             live = self.live.get(name)
-            if live is not None and not probe_type(live.target.type).event_driven:
+            if live is not None and not probes.probe_type(live.target.type).event_driven:
                 self._pool.submit(self.probe_job, name)
             else:
                 self.probe_job(name)
@@ -375,7 +375,7 @@ class Runner:
             live.in_flight = False
             self.record(name, result, now)
 
-        begin(target.type, target.settings, target.timeout, done)
+        probes.begin(target.type, target.settings, target.timeout, done)
 
     def in_hours(self, target: Target, at: float) -> bool:
         return target.probe_outside_hours or self.config.schedule_of(target).is_open(at)

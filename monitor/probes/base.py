@@ -111,7 +111,7 @@ def wait(begin: Callable[[Done], object]) -> ProbeResult:
     return results.get()
 
 
-def no_setup(settings: Sequence[Any]) -> None:
+def _no_setup(settings: Sequence[Any]) -> None:
     """A type that works wherever Python does needs no setup check."""
 
 
@@ -124,7 +124,7 @@ class BlockingProbeType:
     describe: Callable[[Any], str]
     run: Callable[[Any, float], ProbeResult]
     detail_metrics: Mapping[str, DetailMetric] = field(default_factory=dict)
-    check_setup: Callable[[Sequence[Any]], None] = no_setup
+    check_setup: Callable[[Sequence[Any]], None] = _no_setup
     event_driven: ClassVar[bool] = False
 
     def begin(self, settings: Any, timeout: float, done: Done) -> None:
@@ -140,7 +140,7 @@ class EventDrivenProbeType:
     describe: Callable[[Any], str]
     begin: Callable[[Any, float, Done], None]
     detail_metrics: Mapping[str, DetailMetric] = field(default_factory=dict)
-    check_setup: Callable[[Sequence[Any]], None] = no_setup
+    check_setup: Callable[[Sequence[Any]], None] = _no_setup
     event_driven: ClassVar[bool] = True
 
     def run(self, settings: Any, timeout: float) -> ProbeResult:
