@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
+from monitor.probes import probe_once
 from monitor.probes.base import ProbeSetupError
-from monitor.runner import run_probe
 from monitor.shard import parse_shard, select
 from monitor.store import Outage, StoreError, open_store
 
@@ -287,7 +287,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for name in args.names:
         target = config.target(name)
         assert target is not None
-        result = run_probe(target)
+        result = probe_once(target.type, target.settings, target.timeout)
         ok &= result.success
         state = "UP" if result.success else f"DOWN ({result.cause})"
         extra = " ".join(f"{k}={v:g}" for k, v in result.details.items())

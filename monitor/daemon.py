@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from monitor import config as config_mod
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
-from monitor.probes import probe_module
+from monitor.probes import probe_type
 from monitor.runner import Runner, clock_step
 from monitor.store import open_store
 from monitor.web import MetricsServer
@@ -70,8 +71,11 @@ M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's <malloc.h>
 
 def check_probe_types(config: config_mod.Config) -> None:
     """Refuse to start when a configured probe type cannot work on this machine."""
-    if any(t.type == "icmp" for t in config.targets):
-        probe_module("icmp").detect_privileged()
+    settings_by_type: dict[str, list[Any]] = {}
+    for t in config.targets:
+        settings_by_type.setdefault(t.type, []).append(t.settings)
+    for type_name, settings in settings_by_type.items():
+        probe_type(type_name).check_setup(settings)
 
 
 class Daemon:
