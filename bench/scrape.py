@@ -26,7 +26,7 @@ from monitor import config as config_mod
 from monitor.daemon import tune_malloc
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.runner import Runner
-from monitor.store import Store
+from monitor.store import Store, open_store
 from monitor.web import MetricsServer
 
 DAY = 86400.0
@@ -57,7 +57,7 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
         ],
     }
     config = config_mod.parse(doc, "bench.yaml", {})
-    store = Store(folder / "bench.db")
+    store = open_store(folder / "bench.db")
     now = 1_732_000_000.0  # a Tuesday in November 2024
     names = [t.name for t in config.targets]
     for week in range(4, 0, -1):  # a restart a week: one coverage span per target per week
@@ -67,7 +67,7 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
     for i, name in enumerate(names):
         for k in range(3):
             s = now - (k + 1) * 5 * DAY + (i % 97) * 60
-            store.close_outage(store.open_outage(name, s, "HTTP 503", s), s + 1800)
+            store.close_outage(store.insert_outage(name, s, "HTTP 503", s), s + 1800)
     return config, store, now
 
 

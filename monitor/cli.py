@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
+from monitor.probes import probe_once
 from monitor.probes.base import ProbeSetupError
-from monitor.runner import run_probe
 from monitor.shard import owned_targets, parse_shard
-from monitor.store import Outage, Store, StoreError
+from monitor.store import Outage, StoreError, open_store
 
 USAGE_ERROR = 2
 
@@ -287,7 +287,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for name in args.names:
         target = config.target(name)
         assert target is not None
-        result = run_probe(target)
+        result = probe_once(target.type, target.settings, target.timeout)
         ok &= result.success
         state = "UP" if result.success else f"DOWN ({result.cause})"
         extra = " ".join(f"{k}={v:g}" for k, v in result.details.items())
@@ -376,7 +376,7 @@ def outages_list(args: argparse.Namespace) -> int:
     timezone = config.timezone if config else "Europe/London"
     tz = ZoneInfo(timezone)
     since = _instant(args.since, "--since", timezone) if args.since else None
-    store = Store(db_path(args, config), create=False)
+    store = open_store(db_path(args, config), create=False)
     corrections: dict[int, list[dict[str, object]]] = {}
     for c in store.corrections():
         if c.action in ("outage-add", "exclude", "include") and c.subject_id is not None:
@@ -423,7 +423,7 @@ def outages_add(args: argparse.Namespace) -> int:
     if config.target(args.target) is None:
         raise UserError(f"unknown target {args.target!r} (see {args.config})")
     start, end = _span(args, config.timezone)
-    store = Store(db_path(args, config))
+    store = open_store(db_path(args, config))
     outage_id = store.add_manual_outage(args.target, start, end, args.cause, _user(), _now())
     print(f"recorded outage {outage_id} for {args.target}")
     return 0
@@ -439,7 +439,7 @@ def outages_include(args: argparse.Namespace) -> int:
 
 def _set_excluded(args: argparse.Namespace, excluded: bool, reason: str | None) -> int:
     config = _config_for_reading(args)
-    store = Store(db_path(args, config), create=False)
+    store = open_store(db_path(args, config), create=False)
     outage = store.set_excluded(args.id, excluded, reason, _user(), _now())
     print(
         f"outage {outage.id} ({outage.target}) "
@@ -466,7 +466,7 @@ def maintenance_add(args: argparse.Namespace) -> int:
         else (("group", args.group) if args.group else ("all", None))
     )
     start, end = _span(args, config.timezone)
-    store = Store(db_path(args, config))
+    store = open_store(db_path(args, config))
     window_id = store.add_maintenance(scope, name, start, end, args.reason, _user(), _now())
     print(f"added maintenance window {window_id}")
     return 0
@@ -475,7 +475,7 @@ def maintenance_add(args: argparse.Namespace) -> int:
 def maintenance_list(args: argparse.Namespace) -> int:
     config = _config_for_reading(args)
     tz = ZoneInfo(config.timezone if config else "Europe/London")
-    store = Store(db_path(args, config), create=False)
+    store = open_store(db_path(args, config), create=False)
     records = [
         {
             "id": m.id,
@@ -527,7 +527,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
 
 def maintenance_remove(args: argparse.Namespace) -> int:
     config = _config_for_reading(args)
-    store = Store(db_path(args, config), create=False)
+    store = open_store(db_path(args, config), create=False)
     store.remove_maintenance(args.id, _user(), _now())
     print(f"removed maintenance window {args.id}")
     return 0
@@ -597,7 +597,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         targets = [t for t in config.targets if t.group in args.group or t.name in args.target]
         if not targets:
             raise UserError(f"no targets in group(s) {', '.join(args.group)}")
-    store = Store(db_path(args, config), create=False)
+    store = open_store(db_path(args, config), create=False)
     try:
         if len(periods) == 1:
             doc = report_mod.gather(

@@ -31,7 +31,7 @@ from monitor.figures.schedule import (
     parse_hours,
     parse_weekly,
 )
-from monitor.probes import REGISTRY, probe_module
+from monitor.probes import REGISTRY, parse_settings, probe_type
 from monitor.probes._common import show
 from monitor.probes.base import SettingError
 
@@ -662,8 +662,8 @@ def _parse_targets(
         if not isinstance(type_name, str) or type_name not in REGISTRY:
             problems.add(f"{path}.type", f"expected one of: {', '.join(REGISTRY)}")
             continue
-        module = probe_module(type_name)
-        allowed = COMMON_TARGET_KEYS | module.KEYS
+        implementation = probe_type(type_name)
+        allowed = COMMON_TARGET_KEYS | implementation.keys
         _mapping(problems, path, raw, allowed)
         group = raw.get("group", "default")
         if not isinstance(group, str) or not NAME_RE.match(group):
@@ -695,7 +695,7 @@ def _parse_targets(
         if not isinstance(outside, bool):
             problems.add(f"{path}.probe_outside_hours", "expected true or false")
         try:
-            settings = module.parse_settings(raw, env)
+            settings = parse_settings(type_name, raw, env)
         except SettingError as exc:
             problems.add(f"{path}.{exc.key}", exc.message)
             continue
@@ -712,7 +712,7 @@ def _parse_targets(
                     objective=objective,
                     failures_before_down=fbd,
                     probe_outside_hours=outside,
-                    describe=module.describe(settings),
+                    describe=implementation.describe(settings),
                     depends_on=depends_on,
                 )
             )

@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from monitor import config as config_mod
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
-from monitor.probes import probe_module
+from monitor.probes import probe_type
 from monitor.runner import Runner, clock_step
-from monitor.store import Store
+from monitor.store import open_store
 from monitor.web import MetricsServer
 from monitor.webconfig import WebConfig
 
@@ -70,8 +71,11 @@ M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's <malloc.h>
 
 def check_probe_types(config: config_mod.Config) -> None:
     """Refuse to start when a configured probe type cannot work on this machine."""
-    if any(t.type == "icmp" for t in config.targets):
-        probe_module("icmp").detect_privileged()
+    settings_by_type: dict[str, list[Any]] = {}
+    for t in config.targets:
+        settings_by_type.setdefault(t.type, []).append(t.settings)
+    for type_name, settings in settings_by_type.items():
+        probe_type(type_name).check_setup(settings)
 
 
 class Daemon:
@@ -86,7 +90,8 @@ class Daemon:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
-        self.store = Store(db_path, busy_timeout=2.0)
+        self.db_path = db_path
+        self.store = open_store(db_path, busy_timeout=2.0)
         self.store.lock_exclusive()
         check_probe_types(config)
         self.runner = Runner(config, self.store)
@@ -142,7 +147,7 @@ class Daemon:
             scheme,
             host,
             port,
-            self.store.path,
+            self.db_path,
         )
         sd_notify("READY=1")
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6

@@ -29,29 +29,19 @@ from monitor import __version__
 from monitor.config import DEFAULT_OBJECTIVE, Objective, Target
 from monitor.figures.periods import current_period
 from monitor.figures.totals import KINDS, Row
+from monitor.probes import detail_metrics as probe_detail_metrics
 from monitor.runner import Runner
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# ProbeResult.details key -> (metric name, help, extra labels as exposition text)
-DETAIL_METRICS: dict[str, tuple[str, str, str]] = {
-    "http_status_code": ("probe_http_status_code", "Response HTTP status code.", ""),
-    "ssl_earliest_cert_expiry": (
-        "probe_ssl_earliest_cert_expiry",
-        "Earliest SSL cert expiry in unixtime.",
-        "",
-    ),
-    "icmp_rtt_seconds": (
-        "probe_icmp_duration_seconds",
-        "Duration of ICMP request by phase.",
-        ',phase="rtt"',
-    ),
-    "icmp_packet_loss_ratio": (
-        "availmon_icmp_packet_loss_ratio",
-        "Share of ICMP echo requests unanswered.",
-        "",
-    ),
-}
+
+def _detail_families() -> dict[str, tuple[str, str, str]]:
+    """ProbeResult.details key -> (metric name, help, extra labels as exposition text),
+    as the registered probe types declare them."""
+    return {
+        key: (m.name, m.help, "".join(f',{k}="{_escape(v)}"' for k, v in m.labels))
+        for key, m in probe_detail_metrics().items()
+    }
 
 
 @dataclass
@@ -202,6 +192,7 @@ def render_targets(runner: Runner, now: float) -> list[bytes]:
     counts = _Reprs()
     counts[0] = ZERO  # counters are ints: no negative zero
     schedules: dict[str, str] = {}
+    details = _detail_families()
     success = duration = info = stamps = up = outages = starts = probes = None
     for live in list(runner.live.values()):
         t = live.target
@@ -216,8 +207,8 @@ def render_targets(runner: Runner, now: float) -> list[bytes]:
             success.write(f"probe_success{{{labels}}} {ONE if last.success else ZERO}\n")
             duration.write(f"probe_duration_seconds{{{labels}}} {float(last.duration_seconds)!r}\n")
             for key, value in last.details.items():
-                if key in DETAIL_METRICS:
-                    name, help_text, extra = DETAIL_METRICS[key]
+                if key in details:
+                    name, help_text, extra = details[key]
                     family(name, g, help_text).write(
                         f"{name}{{{labels}{extra}}} {float(value)!r}\n"
                     )

@@ -5,7 +5,7 @@ so first runs are spread and restarts don't stampede). Targets whose offsets
 fall in the same ``SLOT`` of the same interval share one APScheduler job, which
 begins their probes one after the other: per-job scheduling cost is paid once per
 slot, not once per probe (BENCHMARKS.md). A target is probed only inside its
-working hours unless ``probe_outside_hours``. Probe types with ``start`` (icmp)
+working hours unless ``probe_outside_hours``. Event-driven probe types (icmp)
 return at once and report from their own thread; the others run on a pool.
 Each result goes through the pure tracker, and a transition is committed to
 the store *before* live state changes, so whatever /metrics has shown is on
@@ -28,10 +28,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import Histogram
 
+from monitor import probes
 from monitor.config import Config, Target
 from monitor.figures.totals import RunningTotals
-from monitor.probes import probe_module
-from monitor.probes.base import Done, ProbeResult, wait
+from monitor.probes.base import ProbeResult
 from monitor.store import Store, StoreError
 from monitor.tracker import Closed, Opened, TargetState, observe, resumed
 
@@ -104,33 +104,6 @@ class Slot:
 
     first_run: float
     names: list[str]
-
-
-def starts(target: Target) -> bool:
-    """Whether the target's probe type begins a probe without holding a thread (icmp)."""
-    return hasattr(probe_module(target.type), "start")
-
-
-def start_probe(target: Target, done: Done) -> None:
-    """Begin one probe; ``done(result)`` gets its result: from the probe's own thread for
-    types that ``start``, else here once it has run. A bug in a probe becomes a failed
-    result, never a dead job."""
-    module = probe_module(target.type)
-    started = time.monotonic()
-    try:
-        if starts(target):
-            module.start(target.settings, target.timeout, done)
-            return
-        result = module.run(target.settings, target.timeout)
-    except Exception as exc:  # a probe must not raise; if one does, say so loudly
-        log.exception("probe of %s raised (this is a bug in availmon)", target.name)
-        result = ProbeResult(False, time.monotonic() - started, f"internal error: {exc}")
-    done(result)
-
-
-def run_probe(target: Target) -> ProbeResult:
-    """Probe once and wait for the result."""
-    return wait(lambda done: start_probe(target, done))
 
 
 class Runner:
@@ -265,7 +238,7 @@ class Runner:
                 record = self._unwritten[0]
                 try:
                     if record.id is None:
-                        record.id = self.store.open_outage(
+                        record.id = self.store.insert_outage(
                             record.target, record.start, record.cause, record.detected_at
                         )
                     if record.end is not None and not record.end_written:
@@ -376,7 +349,7 @@ class Runner:
         slot = self._slots.get(key)
         for name in list(slot.names) if slot is not None else ():
             live = self.live.get(name)
-            if live is not None and not starts(live.target):
+            if live is not None and not probes.probe_type(live.target.type).event_driven:
                 self._pool.submit(self.probe_job, name)
             else:
                 self.probe_job(name)
@@ -402,7 +375,7 @@ class Runner:
             live.in_flight = False
             self.record(name, result, now)
 
-        start_probe(target, done)
+        probes.begin(target.type, target.settings, target.timeout, done)
 
     def in_hours(self, target: Target, at: float) -> bool:
         return target.probe_outside_hours or self.config.schedule_of(target).is_open(at)

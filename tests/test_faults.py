@@ -13,7 +13,7 @@ import pytest
 from monitor import config as config_mod
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
-from monitor.store import Store
+from monitor.store import Store, StoreError, open_store
 from tests.support import FakeClock
 
 T0 = datetime(2024, 3, 6, 10, 0, tzinfo=UTC).timestamp()
@@ -53,7 +53,7 @@ def fill(folder: Path) -> Path:
 
 
 def test_disk_full_holds_outages_and_writes_them_when_space_returns(small_fs):
-    store = Store(small_fs / "a.db")
+    store = open_store(small_fs / "a.db")
     clock = FakeClock(T0)
     runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     runner.resume()
@@ -79,20 +79,50 @@ def test_disk_full_holds_outages_and_writes_them_when_space_returns(small_fs):
     assert store.last_coverage_end("web") == T0 + 100
 
 
+class ReadOnlySwitch:
+    """A real store whose writes fail, as on a read-only database, while ``read_only`` is set."""
+
+    WRITES = frozenset(
+        {
+            "close_stale_coverage",
+            "begin_coverage",
+            "extend_coverage",
+            "end_coverage",
+            "insert_outage",
+            "close_outage",
+        }
+    )
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.read_only = False
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+        if name not in self.WRITES:
+            return method
+
+        def write(*args, **kwargs):
+            if self.read_only:
+                raise StoreError("attempt to write a readonly database")
+            return method(*args, **kwargs)
+
+        return write
+
+
 def test_read_only_database_then_writable_again(tmp_path):
-    store = Store(tmp_path / "a.db")
+    store = ReadOnlySwitch(open_store(tmp_path / "a.db"))
     clock = FakeClock(T0)
     runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     runner.resume()
-    # SQLite's own read-only switch: every write now fails with "readonly database".
-    store._db.execute("PRAGMA query_only = ON")
+    store.read_only = True  # every write now fails
     runner.record("web", DOWN, T0 + 30)
     runner.record("web", DOWN, T0 + 60)
     assert runner.live["web"].state.down and not runner.store_healthy
     clock.now = T0 + 65
     runner.heartbeat()
     assert store.open_outages() == []
-    store._db.execute("PRAGMA query_only = OFF")
+    store.read_only = False
     clock.now = T0 + 70
     runner.heartbeat()
     assert runner.store_healthy
@@ -101,7 +131,7 @@ def test_read_only_database_then_writable_again(tmp_path):
 
 
 def test_long_read_never_blocks_recording(tmp_path):
-    store = Store(tmp_path / "a.db", busy_timeout=2.0)
+    store = open_store(tmp_path / "a.db", busy_timeout=2.0)
     runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, FakeClock(T0))
     runner.resume()
     reader = sqlite3.connect(tmp_path / "a.db")
@@ -117,7 +147,7 @@ def test_long_read_never_blocks_recording(tmp_path):
 
 
 def test_exclusive_lock_elsewhere_holds_back_then_writes(tmp_path):
-    store = Store(tmp_path / "a.db", busy_timeout=0.2)
+    store = open_store(tmp_path / "a.db", busy_timeout=0.2)
     clock = FakeClock(T0)
     runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     runner.resume()

@@ -952,7 +952,7 @@ NASTY_CAUSES = [
 
 def _runner(tmp_path: Path):
     from monitor.runner import Runner
-    from monitor.store import Store
+    from monitor.store import open_store
 
     config = config_mod.parse(RUNNER_CONFIG, "t.yaml", {})
 
@@ -963,7 +963,7 @@ def _runner(tmp_path: Path):
             return self.now
 
     clock = Clock()
-    runner = Runner(config, Store(tmp_path / "a.db"), clock)
+    runner = Runner(config, open_store(tmp_path / "a.db"), clock)
     runner.resume()
     return runner, clock
 

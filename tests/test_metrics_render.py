@@ -14,7 +14,7 @@ from monitor.figures.totals import FIELDS, KINDS
 from monitor.metrics import DaemonStatus, _Reprs, build_registry, exposition, render_targets
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
-from monitor.store import Store
+from monitor.store import open_store
 
 
 def utc(*args: int) -> float:
@@ -102,7 +102,7 @@ CONFIG = {
 def runner(tmp_path):
     """Seven targets probed with a fractional clock: outages, one still open, maintenance."""
     config = config_mod.parse(CONFIG, "t.yaml", {})
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = Clock(utc(2024, 3, 6, 7, 0) + 0.123456)
     runner = Runner(config, store, clock)
     runner.resume()

@@ -213,14 +213,14 @@ def test_bad_settings(raw: dict[str, object], key: str) -> None:
     assert info.value.key == key
 
 
-def test_start_returns_at_once_and_holds_no_thread_per_probe() -> None:
+def test_begin_returns_at_once_and_holds_no_thread_per_probe() -> None:
     """200 probes begun from one thread: each returns before its 3rd echo is due, every
     result comes from the engine's result thread, and no thread is started per probe."""
     icmp.run(icmp.Settings(host="127.0.0.1", count=1), 2)  # the engine's threads exist
     threads_before = set(threading.enumerate())
     results: queue.SimpleQueue[tuple[int, object, str]] = queue.SimpleQueue()
     for i in range(200):
-        icmp.start(
+        icmp.begin(
             icmp.Settings(host=f"127.3.{i // 250}.{i % 250 + 1}"),
             3.0,
             lambda r, i=i: results.put((i, r, threading.current_thread().name)),
@@ -240,6 +240,6 @@ def test_start_returns_at_once_and_holds_no_thread_per_probe() -> None:
 
 def test_host_name_is_resolved_off_the_callers_thread() -> None:
     results: queue.SimpleQueue[object] = queue.SimpleQueue()
-    icmp.start(icmp.Settings(host="localhost", count=1), 2.0, results.put)
+    icmp.begin(icmp.Settings(host="localhost", count=1), 2.0, results.put)
     r = results.get(timeout=5)
     assert r.success, r.cause  # type: ignore[attr-defined]

@@ -45,7 +45,7 @@ import yaml
 from monitor import config as config_mod
 from monitor import report
 from monitor.figures.periods import parse_period, previous_period
-from monitor.store import Store
+from monitor.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "report.txt"
@@ -97,7 +97,7 @@ def make_config() -> config_mod.Config:
 
 
 def build_store(path: Path) -> Store:
-    store = Store(path)
+    store = open_store(path)
     names = [(t["name"], False) for t in CONFIG["targets"]]
     store.begin_coverage(names, at("2023-10-02T00:00"))
     store.end_coverage(None, at("2024-02-14T00:00"))
@@ -105,7 +105,7 @@ def build_store(path: Path) -> Store:
     store.end_coverage(None, at("2024-04-01T00:00"))
 
     def detected(target: str, start: str, end: str, cause: str) -> int:
-        outage_id = store.open_outage(target, at(start), cause, at(start))
+        outage_id = store.insert_outage(target, at(start), cause, at(start))
         store.close_outage(outage_id, at(end))
         return outage_id
 
@@ -392,7 +392,7 @@ def test_period_to_date_says_so(config, store):
 
 
 def test_selected_targets_and_empty_store(config, tmp_path):
-    empty = Store(tmp_path / "empty.db")
+    empty = open_store(tmp_path / "empty.db")
     only_web = [config.target("web")]
     doc = make_doc(config, empty, "2024-Q1", targets=only_web)
     assert [t["name"] for t in doc["targets"]] == ["web"]

@@ -8,7 +8,7 @@ import pytest
 
 from monitor import config as config_mod
 from monitor.runner import Runner
-from monitor.store import Store
+from monitor.store import Store, open_store
 from tests.support import FakeClock, http_server
 
 # Wednesday 2024-03-06 10:00 UTC (= 10:00 GMT, inside office hours)
@@ -43,7 +43,7 @@ def probe_at(runner: Runner, clock: FakeClock, at: float) -> None:
 
 
 def test_outage_detected_recorded_and_closed(tmp_path, server):
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = FakeClock(WED_10)
     runner = Runner(make_config(server.url), store, clock)
     runner.resume()
@@ -64,7 +64,7 @@ def test_outage_detected_recorded_and_closed(tmp_path, server):
 
 
 def test_no_probing_outside_working_hours(tmp_path, server):
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = FakeClock(SAT_10)
     runner = Runner(make_config(server.url, schedule="office"), store, clock)
     runner.resume()
@@ -84,7 +84,7 @@ def test_no_probing_outside_working_hours(tmp_path, server):
 
 def crash_with_open_outage(tmp_path, server) -> tuple[Store, int, float]:
     """Run until an outage is open, heartbeat, then 'die' (no clean stop)."""
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = FakeClock(WED_10)
     runner = Runner(make_config(server.url), store, clock)
     runner.resume()
@@ -95,7 +95,7 @@ def crash_with_open_outage(tmp_path, server) -> tuple[Store, int, float]:
     runner.heartbeat()  # last instant known to be monitoring
     [outage] = store.open_outages()
     store.close()
-    return Store(tmp_path / "a.db"), outage.id, WED_10 + 45
+    return open_store(tmp_path / "a.db"), outage.id, WED_10 + 45
 
 
 def test_restart_outage_continues_when_still_failing(tmp_path, server):
@@ -140,7 +140,7 @@ def test_target_removed_while_down_ends_where_monitoring_ended(tmp_path, server)
 
 
 def test_reload_adds_removes_and_changes_targets(tmp_path, server):
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = FakeClock(WED_10)
     first = config_mod.parse(
         {
@@ -200,7 +200,7 @@ def test_clock_step_reanchors_jobs_at_now(tmp_path, server):
 
     from monitor.runner import slot_id, slot_of
 
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     config = config_mod.parse(
         {
             "targets": [
@@ -249,7 +249,7 @@ def test_targets_due_in_one_slot_share_a_job_and_reload_keeps_slots_exact(tmp_pa
     def expected(runner):
         return {slot_id(slot_of(live.target)) for live in runner.live.values()}
 
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     first = config_mod.parse({"targets": targets([f"t{i}" for i in range(40)], "1s")}, "t.yaml", {})
     runner = Runner(first, store)
     runner.start()
@@ -294,7 +294,7 @@ def test_icmp_probe_reports_later_and_never_overlaps_itself(tmp_path):
         "t.yaml",
         {},
     )
-    runner = Runner(config, Store(tmp_path / "a.db"), FakeClock(WED_10))
+    runner = Runner(config, open_store(tmp_path / "a.db"), FakeClock(WED_10))
     runner.resume()
     live = runner.live["ping"]
     runner.probe_job("ping")  # returns once the first echo is out (3 echoes 0.2 s apart)

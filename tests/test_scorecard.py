@@ -51,7 +51,7 @@ from monitor.figures.totals import KINDS
 from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
-from monitor.store import Store
+from monitor.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
@@ -92,7 +92,7 @@ def make_config(raw: dict = CONFIG, now: float = LOADED) -> config_mod.Config:
 
 
 def build_store(path: Path) -> Store:
-    store = Store(path)
+    store = open_store(path)
     names = [("web", False), ("mail", False)]
     for monday, saturday, down in (
         ("2023-06-05", "2023-06-10", "2023-06-06"),
@@ -100,7 +100,7 @@ def build_store(path: Path) -> Store:
     ):
         store.begin_coverage(names, at(f"{monday}T00:00"))
         store.end_coverage(None, at(f"{saturday}T00:00"))
-        outage = store.open_outage(
+        outage = store.insert_outage(
             "web", at(f"{down}T10:00"), "connection refused", at(f"{down}T10:00")
         )
         store.close_outage(outage, at(f"{down}T10:18"))
@@ -390,7 +390,7 @@ def _samples(runner: Runner) -> dict:
 
 def test_live_objective_switches_at_the_year_boundary(tmp_path):
     config = make_config(LIVE_CONFIG, now=at("2025-03-31T07:00"))
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = Clock(at("2025-03-31T07:00"))  # Monday, the last day of 2024/25
     runner = Runner(config, store, clock)
     runner.resume()
@@ -615,7 +615,7 @@ def what_if_setup(tmp_path):
     * dayonly: an outage open across the night, Tue 4 June 17:00 -> Wed 5 June 09:00:
       it counts only while probed, 17:00-18:00 on the 4th and 08:00-09:00 on the 5th.
     """
-    store = Store(tmp_path / "w.db")
+    store = open_store(tmp_path / "w.db")
     store.begin_coverage([("night", True)], at("2024-06-03T00:00"))
     store.begin_coverage([("dayonly", False)], at("2024-06-03T00:00"))
     store.end_coverage(None, at("2024-06-08T00:00"))
@@ -623,7 +623,7 @@ def what_if_setup(tmp_path):
         ("night", "2024-06-04T22:00", "2024-06-04T23:00"),
         ("dayonly", "2024-06-04T17:00", "2024-06-05T09:00"),
     ):
-        outage = store.open_outage(target, at(start), "refused", at(start))
+        outage = store.insert_outage(target, at(start), "refused", at(start))
         store.close_outage(outage, at(end))
     yield store
     store.close()
@@ -757,7 +757,7 @@ def test_cli_several_periods_json(files, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    store = Store(db, create=False)
+    store = open_store(db, create=False)
     try:
         expected = many(config, store, ["2024/25", "2023/24"], what_if="always")
     finally:

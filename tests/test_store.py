@@ -1,4 +1,8 @@
-"""SQLite store: schema, durability rules, refusal to misuse a database."""
+"""SQLite store: schema, durability rules, refusal to misuse a database.
+
+What every backend must do is in test_store_contract.py; this file holds what is
+SQLite's own, checked through a second ``sqlite3`` connection to the file.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,35 @@ import sqlite3
 
 import pytest
 
-from monitor.store import SCHEMA_VERSION, Store, StoreError
+from monitor.store import SQLiteStore, StoreError, open_store
+from monitor.store.sqlite import SCHEMA_VERSION
 
 
 def test_new_database_has_schema_version_and_wal(tmp_path):
-    store = Store(tmp_path / "a.db")
-    store.close()
+    open_store(tmp_path / "a.db").close()
     db = sqlite3.connect(tmp_path / "a.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_file_path_opens_sqlite_and_a_url_is_refused(tmp_path):
+    store = open_store(tmp_path / "a.db")
+    assert isinstance(store, SQLiteStore)
+    store.close()
+    with pytest.raises(StoreError, match="not supported") as info:
+        open_store("postgresql://availmon:secret@db/availmon")
+    assert "secret" not in str(info.value)
+
+
 def test_newer_schema_is_refused_not_reset(tmp_path):
     path = tmp_path / "a.db"
-    Store(path).close()
+    open_store(path).close()
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.commit()
     db.close()
     with pytest.raises(StoreError, match="newer than this availmon"):
-        Store(path)
+        open_store(path)
     assert sqlite3.connect(path).execute("SELECT count(*) FROM outages").fetchone() == (0,)
 
 
@@ -33,7 +46,7 @@ def test_garbage_file_is_a_clear_error(tmp_path):
     path = tmp_path / "a.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreError, match="cannot use database") as info:
-        Store(path)
+        open_store(path)
     assert "\n" not in str(info.value)
     assert path.read_bytes().startswith(b"this is not sqlite")
 
@@ -45,56 +58,28 @@ def test_foreign_database_is_refused(tmp_path):
     db.commit()
     db.close()
     with pytest.raises(StoreError, match="not an availmon database"):
-        Store(path)
+        open_store(path)
 
 
 def test_missing_database_when_not_creating(tmp_path):
     with pytest.raises(StoreError, match="no database here"):
-        Store(tmp_path / "none.db", create=False)
+        open_store(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()
 
 
-def test_second_daemon_lock_refused(tmp_path):
-    first = Store(tmp_path / "a.db")
-    first.lock_exclusive()
-    second = Store(tmp_path / "a.db")
-    with pytest.raises(StoreError, match="another availmon daemon"):
-        second.lock_exclusive()
-    first.close()
-    second.lock_exclusive()  # free again once the first has gone
-    second.close()
-
-
-def test_outages_roundtrip_and_filters(tmp_path):
-    store = Store(tmp_path / "a.db")
-    a = store.open_outage("web", 100.0, "HTTP 503", at=130.0)
-    b = store.open_outage("sw1", 200.0, "100% packet loss", at=230.0)
-    store.close_outage(a, 160.0)
-    assert [o.id for o in store.open_outages()] == [b]
-    assert [(o.target, o.start, o.end) for o in store.outages()] == [
-        ("web", 100.0, 160.0),
-        ("sw1", 200.0, None),
-    ]
-    assert [o.id for o in store.outages(target="web")] == [a]
-    assert [o.id for o in store.outages(since=170.0)] == [b]  # open outages reach "now"
-    assert [o.id for o in store.outages(until=150.0)] == [a]
-    assert store.outage_counts() == {"web": 1, "sw1": 1}
-    store.close_outage(a, 999.0)  # closing twice keeps the first end
-    assert store.outages(target="web")[0].end == 160.0
-
-
-def test_coverage_heartbeat_and_stale_spans(tmp_path):
-    store = Store(tmp_path / "a.db")
-    store.begin_coverage([("web", False), ("sw1", True)], 1000.0)
-    store.extend_coverage(1015.0)
-    store.end_coverage(["sw1"], 1020.0)
-    store.extend_coverage(1030.0)
-    assert [(c.target, c.start, c.end, c.all_hours) for c in store.coverage("web", 0, 2000)] == [
-        ("web", 1000.0, 1030.0, False)
-    ]
-    assert store.last_coverage_end("sw1") == 1020.0
+def test_failed_write_is_one_line_and_the_store_carries_on(tmp_path):
+    store = open_store(tmp_path / "a.db", busy_timeout=0.1)
+    other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreError, match="write failed") as info:
+            store.add_manual_outage("web", 100.0, 200.0, "fibre cut", "alice", at=300.0)
+        assert "\n" not in str(info.value)
+    finally:
+        other.execute("ROLLBACK")
+    # Nothing was written, and once the lock is released the same correction goes through.
+    assert store.outages() == [] and store.corrections() == []
+    store.add_manual_outage("web", 100.0, 200.0, "fibre cut", "alice", at=300.0)
+    assert other.execute("SELECT count(*) FROM corrections").fetchone() == (1,)
+    other.close()
     store.close()
-    # A daemon that died: its open span stays at its last heartbeat and is closed at start-up.
-    again = Store(tmp_path / "a.db")
-    again.close_stale_coverage()
-    again.extend_coverage(5000.0)
-    assert again.last_coverage_end("web") == 1030.0

@@ -14,7 +14,7 @@ from monitor.figures.totals import KINDS
 from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
-from monitor.store import Store
+from monitor.store import open_store
 
 UP = ProbeResult(True, 0.01)
 DOWN = ProbeResult(False, 0.01, "HTTP 503")
@@ -68,7 +68,7 @@ class Clock:
 @pytest.fixture
 def setup(tmp_path):
     config = config_mod.parse(CONFIG, "t.yaml", {})
-    store = Store(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     clock = Clock(utc(2024, 3, 6, 7, 0))  # Wed 6 March 2024, 07:00 GMT
     runner = Runner(config, store, clock)
     runner.resume()
@@ -174,7 +174,7 @@ def test_corrections_apply_at_once(setup, tmp_path):
     config, store, clock, runner = setup
     play(runner, clock, utc(2024, 3, 6, 12, 0), down=[])
     assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down == 0
-    other = Store(tmp_path / "a.db")  # the CLI's own connection
+    other = open_store(tmp_path / "a.db")  # the CLI's own connection
     outage_id = other.add_manual_outage(
         "web", utc(2024, 3, 6, 9, 0), utc(2024, 3, 6, 9, 30), "helpdesk", "alice", clock.now
     )

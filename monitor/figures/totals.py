@@ -125,14 +125,14 @@ class RunningTotals:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._base: _Base | None = None
-        self._data_version = -1
+        self._change_token: object = None
         self._lock = threading.Lock()
         self._allowed: tuple[_Base, Config, dict[str, tuple[float, ...]]] | None = None
 
     def rebuild(self, config: Config, now: float) -> None:
         """Recompute every base from the database up to ``now``."""
         with self._lock:
-            self._data_version = self.store.data_version()
+            self._change_token = self.store.change_token()
             periods = current_periods(config, now)
             start = min(p.start for p in periods.values())
             end = max(p.end for p in periods.values())
@@ -196,7 +196,7 @@ class RunningTotals:
         base = self._base
         if (
             base is None
-            or self.store.data_version() != self._data_version
+            or self.store.change_token() != self._change_token
             or any(now >= p.end for p in base.periods.values())
         ):
             if before_rebuild is not None:

@@ -44,7 +44,13 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from monitor.probes import _common, _tls
 from monitor.probes._common import show
-from monitor.probes.base import ProbeResult, SettingError
+from monitor.probes.base import (
+    BlockingProbeType,
+    DetailMetric,
+    ProbeResult,
+    ProbeType,
+    SettingError,
+)
 
 KEYS: frozenset[str] = frozenset(
     {
@@ -255,37 +261,30 @@ def _parse_auth(raw: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
 
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
-    """Validate an http target's keys and read its secrets; raises only ``SettingError``."""
-    try:
-        if not isinstance(raw, Mapping):
-            raise SettingError("type", "target must be a mapping")
-        url = _parse_url(raw.get("url"))
-        method = raw.get("method", "GET")
-        if not isinstance(method, str) or method.upper() not in _METHODS:
-            raise SettingError(
-                "method",
-                f"'method' must be one of {', '.join(sorted(_METHODS))}, got {show(method)}",
-            )
-        ca_file = _common.get_str(raw, "ca_file")
-        if ca_file is not None and not os.path.isfile(ca_file):
-            raise SettingError("ca_file", f"'ca_file' does not exist or is not a file: {ca_file}")
-        return Settings(
-            url=url,
-            method=method.upper(),
-            expect_status=_parse_status(raw.get("expect_status")),
-            body_matches=_parse_regex(raw, "body_matches"),
-            body_not_matches=_parse_regex(raw, "body_not_matches"),
-            tls_verify=_common.get_bool(raw, "tls_verify", True),
-            ca_file=ca_file,
-            headers=_parse_headers(raw.get("headers")),
-            authorization=_parse_auth(raw, env),
-            max_redirects=_common.get_int(raw, "max_redirects", 5, minimum=0, maximum=100),
-            follow_redirects=_common.get_bool(raw, "follow_redirects", True),
+    """Validate an http target's keys and read its secrets: ``SettingError`` if bad."""
+    url = _parse_url(raw.get("url"))
+    method = raw.get("method", "GET")
+    if not isinstance(method, str) or method.upper() not in _METHODS:
+        raise SettingError(
+            "method",
+            f"'method' must be one of {', '.join(sorted(_METHODS))}, got {show(method)}",
         )
-    except SettingError:
-        raise
-    except Exception as exc:  # defensive: the contract is SettingError only
-        raise SettingError("url", f"invalid settings ({type(exc).__name__})") from None
+    ca_file = _common.get_str(raw, "ca_file")
+    if ca_file is not None and not os.path.isfile(ca_file):
+        raise SettingError("ca_file", f"'ca_file' does not exist or is not a file: {ca_file}")
+    return Settings(
+        url=url,
+        method=method.upper(),
+        expect_status=_parse_status(raw.get("expect_status")),
+        body_matches=_parse_regex(raw, "body_matches"),
+        body_not_matches=_parse_regex(raw, "body_not_matches"),
+        tls_verify=_common.get_bool(raw, "tls_verify", True),
+        ca_file=ca_file,
+        headers=_parse_headers(raw.get("headers")),
+        authorization=_parse_auth(raw, env),
+        max_redirects=_common.get_int(raw, "max_redirects", 5, minimum=0, maximum=100),
+        follow_redirects=_common.get_bool(raw, "follow_redirects", True),
+    )
 
 
 def _strip_userinfo(url: str) -> str:
@@ -595,3 +594,17 @@ def run(settings: Settings, timeout: float) -> ProbeResult:
     if watch.expired:  # the watchdog cut something short: whatever we saw is not trustworthy
         success, cause = False, _common.timeout_cause(timeout)
     return ProbeResult(success, time.monotonic() - start, cause, details)
+
+
+PROBE_TYPE: ProbeType = BlockingProbeType(
+    KEYS,
+    parse_settings,
+    describe,
+    run,
+    detail_metrics={
+        "http_status_code": DetailMetric("probe_http_status_code", "Response HTTP status code."),
+        "ssl_earliest_cert_expiry": DetailMetric(
+            "probe_ssl_earliest_cert_expiry", "Earliest SSL cert expiry in unixtime."
+        ),
+    },
+)

@@ -3,8 +3,8 @@
 Privileged mode (raw socket, needs root or CAP_NET_RAW) or unprivileged mode (datagram
 ICMP socket, needs the process's group inside ``net.ipv4.ping_group_range``) is detected
 once per process by ``detect_privileged()`` and cached; ``Settings.privileged`` may pin
-it (None means "use the detected mode"). The runner should call ``detect_privileged()``
-at start-up so a machine that cannot ping at all fails loudly, once.
+it (None means "use the detected mode"). ``check_setup`` calls ``detect_privileged()``
+before the daemon starts, so a machine that cannot ping at all fails loudly, once.
 
 We drive icmplib's ``ICMPv4Socket``/``ICMPv6Socket`` ourselves rather than calling
 ``icmplib.ping``, which opens a socket per call: a raw socket sees *all* ICMP traffic on
@@ -12,7 +12,7 @@ the host, so with N probes in flight every packet was parsed N times (measured: 
 of CPU per probe alone, 14 ms with 64 in flight; BENCHMARKS.md). Instead one socket per
 (address family, mode) is shared by all probes, and one engine thread sends every
 probe's echoes on time, parses each packet once and matches it to its probe by sequence
-number: no thread waits per probe (``start`` returns at once; ``run`` waits for the
+number: no thread waits per probe (``begin`` returns at once; ``run`` waits for the
 result, for the CLI and tests). Sequence numbers are allocated process-wide, so they
 identify a request even on datagram sockets, where the kernel rewrites the identifier;
 replies are still checked against the request's identifier and, for echo replies on raw
@@ -30,19 +30,27 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
-from icmplib.exceptions import ICMPLibError, SocketPermissionError, TimeoutExceeded
-from icmplib.models import ICMPReply
-from icmplib.utils import unique_identifier
+from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket  # type: ignore[import-untyped]
+from icmplib.exceptions import ICMPLibError, SocketPermissionError, TimeoutExceeded  # type: ignore[import-untyped]
+from icmplib.models import ICMPReply  # type: ignore[import-untyped]
+from icmplib.utils import unique_identifier  # type: ignore[import-untyped]
 
 from monitor.probes import _common
 from monitor.probes._common import show
-from monitor.probes.base import Done, ProbeResult, ProbeSetupError, SettingError, wait
+from monitor.probes.base import (
+    DetailMetric,
+    Done,
+    EventDrivenProbeType,
+    ProbeResult,
+    ProbeSetupError,
+    ProbeType,
+    SettingError,
+)
 
 KEYS: frozenset[str] = frozenset({"host", "count", "max_loss"})
 
@@ -91,17 +99,10 @@ def _parse_max_loss(value: Any) -> float | None:
 
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
-    """Validate an icmp target's keys (host syntax only, not resolved); raises only SettingError."""
-    try:
-        if not isinstance(raw, Mapping):
-            raise SettingError("type", "target must be a mapping")
-        host = _common.get_host(raw)
-        count = _common.get_int(raw, "count", 3, minimum=1, maximum=_MAX_COUNT)
-        max_loss = _parse_max_loss(raw.get("max_loss"))
-    except SettingError:
-        raise
-    except Exception as exc:  # defensive: the contract is SettingError only
-        raise SettingError("host", f"invalid settings: {exc}") from None
+    """Validate an icmp target's keys (host syntax only, not resolved): ``SettingError`` if bad."""
+    host = _common.get_host(raw)
+    count = _common.get_int(raw, "count", 3, minimum=1, maximum=_MAX_COUNT)
+    max_loss = _parse_max_loss(raw.get("max_loss"))
     return Settings(host=host, count=count, max_loss=max_loss)
 
 
@@ -329,7 +330,7 @@ def _same_ip(a: str | None, b: str) -> bool:
         return False
 
 
-def start(settings: Settings, timeout: float, done: Done) -> None:
+def begin(settings: Settings, timeout: float, done: Done) -> None:
     """Begin a probe: ``count`` echo requests, replies awaited until the deadline.
 
     Returns at once (a host name is resolved on another thread, as that may take until
@@ -339,23 +340,25 @@ def start(settings: Settings, timeout: float, done: Done) -> None:
     try:
         ipaddress.ip_address(settings.host)
     except ValueError:
-        _RESOLVING.submit(_begin_safely, settings, timeout, done, started)
+        _RESOLVING.submit(_resolve_and_begin_safely, settings, timeout, done, started)
     else:
-        _begin(settings, timeout, done, started)
+        _resolve_and_begin(settings, timeout, done, started)
 
 
 _RESOLVING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="icmp-resolve")
 
 
-def _begin_safely(settings: Settings, timeout: float, done: Done, started: float) -> None:
+def _resolve_and_begin_safely(
+    settings: Settings, timeout: float, done: Done, started: float
+) -> None:
     try:
-        _begin(settings, timeout, done, started)
+        _resolve_and_begin(settings, timeout, done, started)
     except Exception as exc:  # no caller to raise to: the probe fails, saying why
         log.error("ICMP probe of %s failed to start: %s", settings.host, exc)
         done(ProbeResult(False, time.monotonic() - started, str(exc), {}))
 
 
-def _begin(settings: Settings, timeout: float, done: Done, started: float) -> None:
+def _resolve_and_begin(settings: Settings, timeout: float, done: Done, started: float) -> None:
     try:
         addrs = _common.resolve(settings.host, None, started + timeout, type_=socket.SOCK_DGRAM)
     except _common.ResolveTimeout:
@@ -391,6 +394,24 @@ def _begin(settings: Settings, timeout: float, done: Done, started: float) -> No
     )
 
 
-def run(settings: Settings, timeout: float) -> ProbeResult:
-    """Probe once and wait for the result."""
-    return wait(lambda done: start(settings, timeout, done))
+def check_setup(settings: Sequence[Settings]) -> None:
+    """Fail loudly, once, on a machine that cannot ping at all (``ProbeSetupError``)."""
+    detect_privileged()
+
+
+PROBE_TYPE: ProbeType = EventDrivenProbeType(
+    KEYS,
+    parse_settings,
+    describe,
+    begin,
+    detail_metrics={
+        "icmp_rtt_seconds": DetailMetric(
+            "probe_icmp_duration_seconds", "Duration of ICMP request by phase.", (("phase", "rtt"),)
+        ),
+        "icmp_packet_loss_ratio": DetailMetric(
+            "availmon_icmp_packet_loss_ratio", "Share of ICMP echo requests unanswered."
+        ),
+    },
+    check_setup=check_setup,
+)
+run = PROBE_TYPE.run  # probe once and wait for the result (tests, benchmarks)

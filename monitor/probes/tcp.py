@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.probes import _common
-from monitor.probes.base import ProbeResult, SettingError
+from monitor.probes.base import BlockingProbeType, ProbeResult, ProbeType
 
 KEYS: frozenset[str] = frozenset({"host", "port"})
 
@@ -23,16 +23,9 @@ class Settings:
 
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
-    """Validate a tcp target's keys; raises only ``SettingError``."""
-    try:
-        if not isinstance(raw, Mapping):
-            raise SettingError("type", "target must be a mapping")
-        host = _common.get_host(raw)
-        port = _common.get_int(raw, "port", minimum=1, maximum=65535)
-    except SettingError:
-        raise
-    except Exception as exc:  # defensive: the contract is SettingError only
-        raise SettingError("port", f"invalid settings: {exc}") from None
+    """Validate a tcp target's keys: ``SettingError`` if bad."""
+    host = _common.get_host(raw)
+    port = _common.get_int(raw, "port", minimum=1, maximum=65535)
     return Settings(host=host, port=port)
 
 
@@ -75,3 +68,6 @@ def run(settings: Settings, timeout: float) -> ProbeResult:
         finally:
             sock.close()
     return fail(last)
+
+
+PROBE_TYPE: ProbeType = BlockingProbeType(KEYS, parse_settings, describe, run)

@@ -1,4 +1,4 @@
-"""SQLite store: outages, coverage spans, maintenance windows and corrections.
+"""The SQLite store: outages, coverage spans, maintenance windows and corrections.
 
 Never one row per probe: the file grows with outages and restarts, not with
 time x targets. Every state change is committed (WAL, synchronous=FULL) before
@@ -15,8 +15,10 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from monitor.store.base import Correction, CoverageSpan, Maintenance, Outage, StoreError
 
 SCHEMA_VERSION = 1
 
@@ -69,59 +71,18 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-class StoreError(Exception):
-    """The database cannot be used; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class Outage:
-    id: int
-    target: str
-    start: float
-    end: float | None
-    cause: str
-    source: str
-    excluded: bool
-    excluded_reason: str | None
-
-
-@dataclass(frozen=True)
-class CoverageSpan:
-    target: str
-    start: float
-    end: float
-    all_hours: bool
-
-
-@dataclass(frozen=True)
-class Maintenance:
-    id: int
-    scope: str
-    name: str | None
-    start: float
-    end: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class Correction:
-    id: int
-    at: float
-    user: str
-    action: str
-    subject_id: int | None
-    reason: str | None
-
-
 OUTAGE_COLUMNS = "id, target, start, end, cause, source, excluded, excluded_reason"
 
 
-def _outage(row: tuple) -> Outage:
+Row = tuple[Any, ...]
+
+
+def _outage(row: Row) -> Outage:
     return Outage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
 
 
-class Store:
-    """One SQLite database file. Thread-safe: one connection behind a lock."""
+class SQLiteStore:
+    """One SQLite database file, a ``Store``. Thread-safe: one connection behind a lock."""
 
     def __init__(
         self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 30.0
@@ -188,23 +149,24 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _write(self, sql: str, args: tuple = ()) -> int:
+        """One write transaction, rolled back on any error; SQLite's errors become StoreError."""
         try:
-            with self._transaction() as db:
-                return db.execute(sql, args).lastrowid or 0
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
-    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _write(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        with self._transaction() as db:
+            return db.execute(sql, args).lastrowid or 0
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Row]:
         try:
             with self._lock:
                 return self._db.execute(sql, args).fetchall()
@@ -219,14 +181,11 @@ class Store:
 
     def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
         rows = [(name, at, at, int(all_hours)) for name, all_hours in targets]
-        try:
-            with self._transaction() as db:
-                db.executemany(
-                    "INSERT INTO coverage (target, start, end, all_hours) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO coverage (target, start, end, all_hours) VALUES (?, ?, ?, ?)",
+                rows,
+            )
 
     def extend_coverage(self, at: float) -> None:
         """Heartbeat: every open span now reaches ``at``."""
@@ -235,24 +194,18 @@ class Store:
     def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
         """Close the open spans of ``targets`` (all when None) at ``at``."""
         names = None if targets is None else list(targets)
-        try:
-            with self._transaction() as db:
-                if names is None:
-                    db.execute(
-                        "UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1", (at,)
-                    )
-                else:
-                    db.executemany(
-                        "UPDATE coverage SET end = max(end, ?), open = 0 "
-                        "WHERE open = 1 AND target = ?",
-                        [(at, n) for n in names],
-                    )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+        with self._transaction() as db:
+            if names is None:
+                db.execute("UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1", (at,))
+            else:
+                db.executemany(
+                    "UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1 AND target = ?",
+                    [(at, n) for n in names],
+                )
 
     def last_coverage_end(self, target: str) -> float | None:
-        rows = self._read("SELECT max(end) FROM coverage WHERE target = ?", (target,))
-        return rows[0][0]
+        [(end,)] = self._read("SELECT max(end) FROM coverage WHERE target = ?", (target,))
+        return float(end) if end is not None else None
 
     def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
         rows = self._read(
@@ -264,7 +217,7 @@ class Store:
 
     # -- outages ---------------------------------------------------------
 
-    def open_outage(self, target: str, start: float, cause: str, at: float) -> int:
+    def insert_outage(self, target: str, start: float, cause: str, at: float) -> int:
         return self._write(
             "INSERT INTO outages (target, start, cause, created_at) VALUES (?, ?, ?, ?)",
             (target, start, cause, at),
@@ -286,7 +239,8 @@ class Store:
         self, target: str | None = None, since: float | None = None, until: float | None = None
     ) -> list[Outage]:
         """Outages overlapping [since, until), oldest first."""
-        where, args = ["1"], []
+        where = ["1"]
+        args: list[str | float] = []
         if target is not None:
             where.append("target = ?")
             args.append(target)
@@ -328,41 +282,35 @@ class Store:
         self, target: str, start: float, end: float, cause: str, user: str, at: float
     ) -> int:
         """An outage known from elsewhere; counts over its whole span."""
-        try:
-            with self._transaction() as db:
-                outage_id = db.execute(
-                    "INSERT INTO outages (target, start, end, cause, source, created_at, "
-                    "created_by) VALUES (?, ?, ?, ?, 'manual', ?, ?)",
-                    (target, start, end, cause, at, user),
-                ).lastrowid
-                self._audit(db, at, user, "outage-add", outage_id, cause)
-                return outage_id or 0
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+        with self._transaction() as db:
+            outage_id = db.execute(
+                "INSERT INTO outages (target, start, end, cause, source, created_at, "
+                "created_by) VALUES (?, ?, ?, ?, 'manual', ?, ?)",
+                (target, start, end, cause, at, user),
+            ).lastrowid
+            self._audit(db, at, user, "outage-add", outage_id, cause)
+            return outage_id or 0
 
     def set_excluded(
         self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
     ) -> Outage:
         """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
-        try:
-            with self._transaction() as db:
-                row = db.execute(
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no outage with id {outage_id}")
+            db.execute(
+                "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
+                (int(excluded), reason if excluded else None, outage_id),
+            )
+            self._audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
+            return _outage(
+                db.execute(
                     f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
                 ).fetchone()
-                if row is None:
-                    raise StoreError(f"no outage with id {outage_id}")
-                db.execute(
-                    "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
-                    (int(excluded), reason if excluded else None, outage_id),
-                )
-                self._audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
-                return _outage(
-                    db.execute(
-                        f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
-                    ).fetchone()
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+            )
 
     # -- maintenance -----------------------------------------------------
 
@@ -376,26 +324,20 @@ class Store:
         user: str,
         at: float,
     ) -> int:
-        try:
-            with self._transaction() as db:
-                window_id = db.execute(
-                    "INSERT INTO maintenance (scope, name, start, end, reason, created_at, "
-                    "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (scope, name, start, end, reason, at, user),
-                ).lastrowid
-                self._audit(db, at, user, "maintenance-add", window_id, reason)
-                return window_id or 0
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+        with self._transaction() as db:
+            window_id = db.execute(
+                "INSERT INTO maintenance (scope, name, start, end, reason, created_at, "
+                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (scope, name, start, end, reason, at, user),
+            ).lastrowid
+            self._audit(db, at, user, "maintenance-add", window_id, reason)
+            return window_id or 0
 
     def remove_maintenance(self, window_id: int, user: str, at: float) -> None:
-        try:
-            with self._transaction() as db:
-                if not db.execute("DELETE FROM maintenance WHERE id = ?", (window_id,)).rowcount:
-                    raise StoreError(f"no maintenance window with id {window_id}")
-                self._audit(db, at, user, "maintenance-remove", window_id, None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+        with self._transaction() as db:
+            if not db.execute("DELETE FROM maintenance WHERE id = ?", (window_id,)).rowcount:
+                raise StoreError(f"no maintenance window with id {window_id}")
+            self._audit(db, at, user, "maintenance-remove", window_id, None)
 
     def maintenance(self) -> list[Maintenance]:
         return [
@@ -429,6 +371,7 @@ class Store:
             )
         ]
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits (a CLI correction, say)."""
-        return self._read("PRAGMA data_version")[0][0]
+    def change_token(self) -> int:
+        """SQLite's data_version: it changes when another connection commits, not on our own."""
+        [(version,)] = self._read("PRAGMA data_version")
+        return int(version)

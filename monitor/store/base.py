@@ -1,0 +1,153 @@
+"""The store contract: what the daemon, CLI, totals and reports ask of a database.
+
+Any backend (SQLite today) implements ``Store``; tests/test_store_contract.py
+runs one suite against each. Records are plain frozen dataclasses so callers
+never see a backend's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Outage:
+    id: int
+    target: str
+    start: float
+    end: float | None
+    cause: str
+    source: str
+    excluded: bool
+    excluded_reason: str | None
+
+
+@dataclass(frozen=True)
+class CoverageSpan:
+    target: str
+    start: float
+    end: float
+    all_hours: bool
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    id: int
+    scope: str
+    name: str | None
+    start: float
+    end: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    id: int
+    at: float
+    user: str
+    action: str
+    subject_id: int | None
+    reason: str | None
+
+
+class Store(Protocol):
+    """Outages, coverage spans, maintenance windows and corrections, durably.
+
+    Every write is committed before it returns, so whatever the caller reports
+    afterwards survives a crash. Any failure is a ``StoreError``.
+    """
+
+    # -- lifecycle (daemon, CLI) -----------------------------------------
+
+    def lock_exclusive(self) -> None:
+        """Claim the database for this daemon; a second daemon on it gets a StoreError."""
+
+    def close(self) -> None:
+        """Release the connection (and the daemon's claim); closing twice is harmless."""
+
+    # -- coverage: when the daemon was probing (runner, figures) ----------
+
+    def close_stale_coverage(self) -> None:
+        """Spans left open by a daemon that died end at their last heartbeat."""
+
+    def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
+        """Open a span at ``at`` for each (target, probes outside working hours)."""
+
+    def extend_coverage(self, at: float) -> None:
+        """Heartbeat: every open span now reaches ``at``."""
+
+    def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
+        """Close the open spans of ``targets`` (all when None) at ``at``."""
+
+    def last_coverage_end(self, target: str) -> float | None: ...
+
+    def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
+        """The target's spans overlapping [start, end), oldest first."""
+
+    # -- outages (runner, figures, CLI) -----------------------------------
+
+    def insert_outage(self, target: str, start: float, cause: str, at: float) -> int:
+        """Record a detected outage, still open; returns its id."""
+
+    def close_outage(self, outage_id: int, end: float) -> None:
+        """End an open outage; an outage already closed keeps its first end."""
+
+    def open_outages(self) -> list[Outage]:
+        """Detected outages not yet closed, oldest first."""
+
+    def outages(
+        self, target: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[Outage]:
+        """Outages overlapping [since, until), oldest first."""
+
+    def outage_counts(self) -> dict[str, int]:
+        """Detected outages per target, all time (seeds ``availmon_outages_total``)."""
+
+    def outages_since(self, since: float) -> list[Outage]:
+        """Outages still open or ended after ``since``, all targets: the live tail's input."""
+
+    # -- corrections by people (CLI), each audited ------------------------
+
+    def add_manual_outage(
+        self, target: str, start: float, end: float, cause: str, user: str, at: float
+    ) -> int:
+        """An outage known from elsewhere; counts over its whole span."""
+
+    def set_excluded(
+        self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
+    ) -> Outage:
+        """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
+
+    def add_maintenance(
+        self,
+        scope: str,
+        name: str | None,
+        start: float,
+        end: float,
+        reason: str,
+        user: str,
+        at: float,
+    ) -> int: ...
+
+    def remove_maintenance(self, window_id: int, user: str, at: float) -> None: ...
+
+    def maintenance(self) -> list[Maintenance]:
+        """Every maintenance window, by start."""
+
+    def corrections(self) -> list[Correction]:
+        """The audit trail, oldest first."""
+
+    # -- change detection (totals) ----------------------------------------
+
+    def change_token(self) -> object:
+        """An opaque value that changes when another connection commits (a CLI correction).
+
+        The store's own writes leave it alone, so the daemon rebuilds its running
+        totals only when someone else has changed the history.
+        """

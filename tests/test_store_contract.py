@@ -1,0 +1,233 @@
+"""The store contract: every backend behaves the same to the daemon, CLI, totals and reports.
+
+Each test runs once per backend in ``BACKENDS``. A backend is a function that,
+given a fresh folder, returns a way to open connections to one new database
+there; tests open a second connection where they need "someone else" (the CLI
+beside the daemon, or the next daemon after a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.store import Store, StoreError, open_store
+
+Connect = Callable[[], Store]
+
+
+def sqlite_backend(folder: Path) -> Connect:
+    return lambda: open_store(folder / "contract.db")
+
+
+BACKENDS: dict[str, Callable[[Path], Connect]] = {"sqlite": sqlite_backend}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def connect(request, tmp_path) -> Iterator[Connect]:
+    """Opens connections to one fresh database of the backend under test; closes them after."""
+    backend = BACKENDS[request.param](tmp_path)
+    opened: list[Store] = []
+
+    def connect() -> Store:
+        opened.append(backend())
+        return opened[-1]
+
+    yield connect
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(connect) -> Store:
+    return connect()
+
+
+def spans(store: Store, target: str, start: float = 0, end: float = 1e12):
+    return [(c.target, c.start, c.end, c.all_hours) for c in store.coverage(target, start, end)]
+
+
+# -- coverage ----------------------------------------------------------------
+
+
+def test_coverage_begins_extends_and_ends(store):
+    store.begin_coverage([("web", False), ("sw1", True)], 1000.0)
+    store.extend_coverage(1015.0)
+    store.end_coverage(["sw1"], 1020.0)
+    store.extend_coverage(1030.0)  # only the open span moves on
+    store.extend_coverage(1025.0)  # a heartbeat never pulls an end back
+    assert spans(store, "web") == [("web", 1000.0, 1030.0, False)]
+    assert spans(store, "sw1") == [("sw1", 1000.0, 1020.0, True)]
+    assert store.last_coverage_end("sw1") == 1020.0
+    assert store.last_coverage_end("never-seen") is None
+    store.end_coverage(None, 1040.0)
+    store.extend_coverage(2000.0)
+    assert store.last_coverage_end("web") == 1040.0
+
+
+def test_coverage_is_the_spans_overlapping_the_window(store):
+    for start, end in ((100.0, 200.0), (300.0, 400.0), (500.0, 600.0)):
+        store.begin_coverage([("web", False)], start)
+        store.end_coverage(["web"], end)
+    store.begin_coverage([("other", False)], 100.0)
+    assert [(s, e) for _, s, e, _ in spans(store, "web", 200.0, 500.0)] == [(300.0, 400.0)]
+    assert [(s, e) for _, s, e, _ in spans(store, "web", 150.0, 301.0)] == [
+        (100.0, 200.0),
+        (300.0, 400.0),
+    ]
+
+
+def test_stale_coverage_ends_at_the_last_heartbeat(connect):
+    crashed = connect()
+    crashed.begin_coverage([("web", False)], 1000.0)
+    crashed.extend_coverage(1030.0)
+    # The next daemon: spans the dead one left open stop at its last heartbeat.
+    successor = connect()
+    successor.close_stale_coverage()
+    successor.begin_coverage([("web", False)], 5000.0)
+    successor.extend_coverage(5010.0)
+    assert [(s, e) for _, s, e, _ in spans(successor, "web")] == [
+        (1000.0, 1030.0),
+        (5000.0, 5010.0),
+    ]
+
+
+# -- outages -----------------------------------------------------------------
+
+
+def test_outages_insert_close_and_filters(store):
+    a = store.insert_outage("web", 100.0, "HTTP 503", at=130.0)
+    b = store.insert_outage("sw1", 200.0, "100% packet loss", at=230.0)
+    assert a != b
+    store.close_outage(a, 160.0)
+    assert [o.id for o in store.open_outages()] == [b]
+    assert [(o.target, o.start, o.end, o.cause, o.source) for o in store.outages()] == [
+        ("web", 100.0, 160.0, "HTTP 503", "detected"),
+        ("sw1", 200.0, None, "100% packet loss", "detected"),
+    ]
+    assert [o.id for o in store.outages(target="web")] == [a]
+    assert [o.id for o in store.outages(since=170.0)] == [b]  # open outages reach "now"
+    assert [o.id for o in store.outages(since=160.0)] == [b]  # [since, ...): ended at since
+    assert [o.id for o in store.outages(until=150.0)] == [a]
+    assert [o.id for o in store.outages(until=100.0)] == []  # [..., until): starts at until
+    assert [o.id for o in store.outages(target="sw1", since=0.0, until=1000.0)] == [b]
+    store.close_outage(a, 999.0)  # closing twice keeps the first end
+    assert store.outages(target="web")[0].end == 160.0
+
+
+def test_open_outages_oldest_first(store):
+    later = store.insert_outage("b", 300.0, "refused", at=300.0)
+    earlier = store.insert_outage("a", 100.0, "refused", at=300.0)
+    assert [o.id for o in store.open_outages()] == [earlier, later]
+
+
+def test_outage_counts_are_detected_outages_per_target(store):
+    store.close_outage(store.insert_outage("web", 100.0, "HTTP 503", at=100.0), 160.0)
+    store.insert_outage("web", 200.0, "HTTP 503", at=200.0)
+    store.insert_outage("sw1", 200.0, "timeout", at=200.0)
+    store.add_manual_outage("web", 300.0, 400.0, "known elsewhere", "alice", at=500.0)
+    assert store.outage_counts() == {"web": 2, "sw1": 1}
+
+
+def test_outages_since_is_every_target_open_or_ended_after(store):
+    old = store.insert_outage("web", 100.0, "HTTP 503", at=100.0)
+    store.close_outage(old, 150.0)
+    ended = store.insert_outage("sw1", 120.0, "timeout", at=120.0)
+    store.close_outage(ended, 250.0)
+    still_open = store.insert_outage("web", 300.0, "HTTP 503", at=300.0)
+    assert [o.id for o in store.outages_since(200.0)] == [ended, still_open]
+    assert [o.id for o in store.outages_since(150.0)] == [ended, still_open]
+
+
+# -- corrections -------------------------------------------------------------
+
+
+def test_manual_outage_counts_its_whole_span_and_is_audited(store):
+    outage_id = store.add_manual_outage("web", 100.0, 200.0, "fibre cut", "alice", at=900.0)
+    [outage] = store.outages()
+    assert (outage.id, outage.target, outage.start, outage.end) == (outage_id, "web", 100.0, 200.0)
+    assert (outage.cause, outage.source, outage.excluded) == ("fibre cut", "manual", False)
+    assert store.open_outages() == []
+    [audit] = store.corrections()
+    assert (audit.at, audit.user, audit.action, audit.subject_id, audit.reason) == (
+        900.0,
+        "alice",
+        "outage-add",
+        outage_id,
+        "fibre cut",
+    )
+
+
+def test_exclusion_and_inclusion_are_audited(store):
+    outage_id = store.insert_outage("web", 100.0, "HTTP 503", at=100.0)
+    excluded = store.set_excluded(outage_id, True, "probe host rebooted", "bob", at=500.0)
+    assert (excluded.excluded, excluded.excluded_reason) == (True, "probe host rebooted")
+    assert store.outages() == [excluded]
+    included = store.set_excluded(outage_id, False, "it was real", "carol", at=600.0)
+    assert (included.excluded, included.excluded_reason) == (False, None)
+    assert [(c.user, c.action, c.subject_id, c.reason) for c in store.corrections()] == [
+        ("bob", "exclude", outage_id, "probe host rebooted"),
+        ("carol", "include", outage_id, "it was real"),
+    ]
+
+
+def test_excluding_an_unknown_outage_changes_nothing(store):
+    with pytest.raises(StoreError, match="no outage with id 42"):
+        store.set_excluded(42, True, "typo", "bob", at=500.0)
+    assert store.corrections() == []
+
+
+def test_maintenance_add_list_remove_with_audit(store):
+    late = store.add_maintenance("all", None, 500.0, 600.0, "datacentre move", "alice", at=10.0)
+    early = store.add_maintenance("group", "core", 100.0, 200.0, "switch firmware", "bob", at=20.0)
+    assert [(m.id, m.scope, m.name, m.start, m.end, m.reason) for m in store.maintenance()] == [
+        (early, "group", "core", 100.0, 200.0, "switch firmware"),
+        (late, "all", None, 500.0, 600.0, "datacentre move"),
+    ]
+    store.remove_maintenance(early, "carol", at=30.0)
+    assert [m.id for m in store.maintenance()] == [late]
+    with pytest.raises(StoreError, match=f"no maintenance window with id {early}"):
+        store.remove_maintenance(early, "carol", at=40.0)
+    assert [(c.at, c.user, c.action, c.subject_id) for c in store.corrections()] == [
+        (10.0, "alice", "maintenance-add", late),
+        (20.0, "bob", "maintenance-add", early),
+        (30.0, "carol", "maintenance-remove", early),
+    ]
+
+
+# -- connections -------------------------------------------------------------
+
+
+def test_change_token_changes_on_another_connections_commit_only(connect):
+    daemon, cli = connect(), connect()
+    token = daemon.change_token()
+    daemon.begin_coverage([("web", False)], 100.0)
+    daemon.extend_coverage(200.0)
+    daemon.insert_outage("web", 150.0, "HTTP 503", at=150.0)
+    cli.outages()
+    assert daemon.change_token() == token  # its own writes and others' reads: no change
+    cli.add_maintenance("all", None, 100.0, 200.0, "move", "alice", at=300.0)
+    changed = daemon.change_token()
+    assert changed != token
+    assert daemon.change_token() == changed
+
+
+def test_writes_are_seen_by_the_next_connection(connect):
+    first = connect()
+    outage_id = first.insert_outage("web", 100.0, "HTTP 503", at=100.0)
+    first.begin_coverage([("web", False)], 50.0)
+    first.close()
+    second = connect()
+    assert [o.id for o in second.open_outages()] == [outage_id]
+    assert second.last_coverage_end("web") == 50.0
+
+
+def test_only_one_daemon_holds_the_database(connect):
+    first, second = connect(), connect()
+    first.lock_exclusive()
+    with pytest.raises(StoreError, match="another availmon daemon"):
+        second.lock_exclusive()
+    first.close()
+    second.lock_exclusive()  # free again once the first has gone
