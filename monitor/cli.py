@@ -534,7 +534,8 @@ def maintenance_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from monitor import report as report_mod
+    from monitor import report
+    from monitor.figures import history
     from monitor.figures.periods import (
         PeriodError,
         current_period,
@@ -592,24 +593,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     unknown = [t for t in args.target if config.target(t) is None]
     if unknown:
         raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} (see {args.config})")
-    targets = None
+    targets = config.targets
     if args.group or args.target:
-        targets = [t for t in config.targets if t.group in args.group or t.name in args.target]
+        targets = tuple(t for t in config.targets if t.group in args.group or t.name in args.target)
         if not targets:
             raise UserError(f"no targets in group(s) {', '.join(args.group)}")
     store = Store(db_path(args, config), create=False)
     try:
-        if len(periods) == 1:
-            doc = report_mod.gather(
-                config, store, periods[0], now, targets, previous, what_if_schedule=args.schedule
-            )
-        else:
-            doc = report_mod.gather_many(
-                config, store, periods, now, targets, what_if_schedule=args.schedule
-            )
+        recorded = [history.load(store, targets, p, now) for p in periods]
+        baseline = history.load(store, targets, previous, now) if previous else None
     finally:
         store.close()
-    data = report_mod.render(doc, args.format, args.section or "targets")
+    if len(recorded) == 1:
+        doc = report.gather(config, recorded[0], baseline, what_if_schedule=args.schedule)
+    else:
+        doc = report.gather_many(config, recorded, what_if_schedule=args.schedule)
+    data = report.render(doc, args.format, args.section or "targets")
     if args.output:
         try:
             with open(args.output, "wb") as out:

@@ -44,6 +44,7 @@ import yaml
 
 from monitor import config as config_mod
 from monitor import report
+from monitor.figures import history
 from monitor.figures.periods import parse_period, previous_period
 from monitor.store import Store
 
@@ -165,7 +166,12 @@ def make_doc(
     previous = (
         previous_period(period, config.timezone, config.year_start_month) if compare else None
     )
-    return report.gather(config, store, period, now, targets, previous)
+    chosen = config.targets if targets is None else targets
+    return report.gather(
+        config,
+        history.load(store, chosen, period, now),
+        history.load(store, chosen, previous, now) if previous else None,
+    )
 
 
 def by_name(items: list[dict]) -> dict[str, dict]:
