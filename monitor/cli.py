@@ -21,6 +21,7 @@ from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
 from monitor.probes.base import ProbeSetupError
+from monitor.report.formatting import iso_instant, table
 from monitor.runner import run_probe
 from monitor.shard import parse_shard, select
 from monitor.store import Outage, Store, StoreError
@@ -298,16 +299,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _local(ts: float | None, tz: ZoneInfo) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
-
-
 def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
     return {
         "id": o.id,
         "target": o.target,
-        "start": _local(o.start, tz),
-        "end": _local(o.end, tz),
+        "start": iso_instant(o.start, tz),
+        "end": iso_instant(o.end, tz),
         "duration_seconds": round((o.end if o.end is not None else now) - o.start, 3),
         "cause": o.cause,
         "source": o.source,
@@ -355,11 +352,8 @@ def _now() -> float:
     return datetime.now(UTC).timestamp()
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    print("\n".join(table(header, rows)))
 
 
 def cmd_outages(args: argparse.Namespace) -> int:
@@ -381,7 +375,12 @@ def outages_list(args: argparse.Namespace) -> int:
     for c in store.corrections():
         if c.action in ("outage-add", "exclude", "include") and c.subject_id is not None:
             corrections.setdefault(c.subject_id, []).append(
-                {"at": _local(c.at, tz), "user": c.user, "action": c.action, "reason": c.reason}
+                {
+                    "at": iso_instant(c.at, tz),
+                    "user": c.user,
+                    "action": c.action,
+                    "reason": c.reason,
+                }
             )
     now = _now()
     records = [
@@ -391,7 +390,7 @@ def outages_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _table(
+    _print_table(
         ("ID", "TARGET", "START", "END", "DURATION", "SOURCE", "CAUSE", "EXCLUDED"),
         [
             (
@@ -480,8 +479,8 @@ def maintenance_list(args: argparse.Namespace) -> int:
         {
             "id": m.id,
             "scope": m.scope if m.name is None else f"{m.scope}:{m.name}",
-            "start": _local(m.start, tz),
-            "end": _local(m.end, tz),
+            "start": iso_instant(m.start, tz),
+            "end": iso_instant(m.end, tz),
             "reason": m.reason,
             "source": "database",
         }
@@ -496,8 +495,8 @@ def maintenance_list(args: argparse.Namespace) -> int:
                     + [f"target:{t}" for t in w.targets]
                     + [f"group:{g}" for g in w.groups]
                 ),
-                "start": _local(w.start, tz),
-                "end": _local(w.end, tz),
+                "start": iso_instant(w.start, tz),
+                "end": iso_instant(w.end, tz),
                 "weekly": " ".join(str(r) for r in w.weekly) or None,
                 "reason": w.reason,
                 "source": config.path,
@@ -507,7 +506,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _table(
+    _print_table(
         ("ID", "SCOPE", "WHEN", "REASON", "SOURCE"),
         [
             (
