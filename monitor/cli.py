@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
+from monitor.figures.history import describe_scope
 from monitor.probes.base import ProbeSetupError
 from monitor.report.formatting import iso_instant, table
 from monitor.runner import run_probe
@@ -490,11 +491,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
         records += [
             {
                 "id": None,
-                "scope": " ".join(
-                    (["all"] if w.all else [])
-                    + [f"target:{t}" for t in w.targets]
-                    + [f"group:{g}" for g in w.groups]
-                ),
+                "scope": describe_scope(w.all, w.targets, w.groups),
                 "start": iso_instant(w.start, tz),
                 "end": iso_instant(w.end, tz),
                 "weekly": " ".join(str(r) for r in w.weekly) or None,

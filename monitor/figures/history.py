@@ -46,13 +46,17 @@ class MaintenanceEntry:
 
     @property
     def scope(self) -> str:
-        """``all``, or ``target:a,b`` / ``group:g`` as users wrote them."""
-        parts = ["all"] if self.all else []
-        if self.targets:
-            parts.append("target:" + ",".join(self.targets))
-        if self.groups:
-            parts.append("group:" + ",".join(self.groups))
-        return " ".join(parts)
+        return describe_scope(self.all, self.targets, self.groups)
+
+
+def describe_scope(covers_all: bool, targets: Sequence[str], groups: Sequence[str]) -> str:
+    """What a maintenance window covers: ``all``, ``target:a,b``, ``group:g`` (space-joined)."""
+    parts = ["all"] if covers_all else []
+    if targets:
+        parts.append("target:" + ",".join(targets))
+    if groups:
+        parts.append("group:" + ",".join(groups))
+    return " ".join(parts)
 
 
 def maintenance_entries(
