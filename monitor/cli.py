@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
+from monitor.figures.history import describe_scope
 from monitor.probes import probe_once
 from monitor.probes.base import ProbeSetupError
+from monitor.report.formatting import iso_instant, table
 from monitor.shard import owned_targets, parse_shard
 from monitor.store import Outage, StoreError, open_store
 
@@ -298,16 +300,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _local(ts: float | None, tz: ZoneInfo) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
-
-
 def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
     return {
         "id": o.id,
         "target": o.target,
-        "start": _local(o.start, tz),
-        "end": _local(o.end, tz),
+        "start": iso_instant(o.start, tz),
+        "end": iso_instant(o.end, tz),
         "duration_seconds": round((o.end if o.end is not None else now) - o.start, 3),
         "cause": o.cause,
         "source": o.source,
@@ -355,11 +353,8 @@ def _now() -> float:
     return datetime.now(UTC).timestamp()
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    print("\n".join(table(header, rows)))
 
 
 def cmd_outages(args: argparse.Namespace) -> int:
@@ -381,7 +376,12 @@ def outages_list(args: argparse.Namespace) -> int:
     for c in store.corrections():
         if c.action in ("outage-add", "exclude", "include") and c.subject_id is not None:
             corrections.setdefault(c.subject_id, []).append(
-                {"at": _local(c.at, tz), "user": c.user, "action": c.action, "reason": c.reason}
+                {
+                    "at": iso_instant(c.at, tz),
+                    "user": c.user,
+                    "action": c.action,
+                    "reason": c.reason,
+                }
             )
     now = _now()
     records = [
@@ -391,7 +391,7 @@ def outages_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _table(
+    _print_table(
         ("ID", "TARGET", "START", "END", "DURATION", "SOURCE", "CAUSE", "EXCLUDED"),
         [
             (
@@ -480,8 +480,8 @@ def maintenance_list(args: argparse.Namespace) -> int:
         {
             "id": m.id,
             "scope": m.scope if m.name is None else f"{m.scope}:{m.name}",
-            "start": _local(m.start, tz),
-            "end": _local(m.end, tz),
+            "start": iso_instant(m.start, tz),
+            "end": iso_instant(m.end, tz),
             "reason": m.reason,
             "source": "database",
         }
@@ -491,13 +491,9 @@ def maintenance_list(args: argparse.Namespace) -> int:
         records += [
             {
                 "id": None,
-                "scope": " ".join(
-                    (["all"] if w.all else [])
-                    + [f"target:{t}" for t in w.targets]
-                    + [f"group:{g}" for g in w.groups]
-                ),
-                "start": _local(w.start, tz),
-                "end": _local(w.end, tz),
+                "scope": describe_scope(w.all, w.targets, w.groups),
+                "start": iso_instant(w.start, tz),
+                "end": iso_instant(w.end, tz),
                 "weekly": " ".join(str(r) for r in w.weekly) or None,
                 "reason": w.reason,
                 "source": config.path,
@@ -507,7 +503,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _table(
+    _print_table(
         ("ID", "SCOPE", "WHEN", "REASON", "SOURCE"),
         [
             (
@@ -534,7 +530,8 @@ def maintenance_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from monitor import report as report_mod
+    from monitor import report
+    from monitor.figures import history
     from monitor.figures.periods import (
         PeriodError,
         current_period,
@@ -592,24 +589,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     unknown = [t for t in args.target if config.target(t) is None]
     if unknown:
         raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} (see {args.config})")
-    targets = None
+    targets = config.targets
     if args.group or args.target:
-        targets = [t for t in config.targets if t.group in args.group or t.name in args.target]
+        targets = tuple(t for t in config.targets if t.group in args.group or t.name in args.target)
         if not targets:
             raise UserError(f"no targets in group(s) {', '.join(args.group)}")
     store = open_store(db_path(args, config), create=False)
     try:
-        if len(periods) == 1:
-            doc = report_mod.gather(
-                config, store, periods[0], now, targets, previous, what_if_schedule=args.schedule
-            )
-        else:
-            doc = report_mod.gather_many(
-                config, store, periods, now, targets, what_if_schedule=args.schedule
-            )
+        recorded = [history.load(store, targets, p, now) for p in periods]
+        baseline = history.load(store, targets, previous, now) if previous else None
     finally:
         store.close()
-    data = report_mod.render(doc, args.format, args.section or "targets")
+    if len(recorded) == 1:
+        doc = report.gather(config, recorded[0], baseline, what_if_schedule=args.schedule)
+    else:
+        doc = report.gather_many(config, recorded, what_if_schedule=args.schedule)
+    data = report.render(doc, args.format, args.section or "targets")
     if args.output:
         try:
             with open(args.output, "wb") as out:

@@ -44,6 +44,7 @@ import yaml
 
 from monitor import config as config_mod
 from monitor import report
+from monitor.figures import history
 from monitor.figures.periods import parse_period, previous_period
 from monitor.store import Store, open_store
 
@@ -165,7 +166,12 @@ def make_doc(
     previous = (
         previous_period(period, config.timezone, config.year_start_month) if compare else None
     )
-    return report.gather(config, store, period, now, targets, previous)
+    chosen = config.targets if targets is None else targets
+    return report.gather(
+        config,
+        history.load(store, chosen, period, now),
+        history.load(store, chosen, previous, now) if previous else None,
+    )
 
 
 def by_name(items: list[dict]) -> dict[str, dict]:
@@ -638,6 +644,38 @@ def test_cli_json_matches_in_process(files, config, store):
     for d in (printed, expected, printed["previous"], expected["previous"]):
         d.pop("generated_at")
     assert printed == expected
+
+
+def test_maintenance_list_scope_reads_as_in_reports(tmp_path):
+    """``maintenance list`` and the report write a window's scope the same way."""
+    window = {
+        "targets": ["web", "mail"],
+        "groups": ["network"],
+        "start": "2024-03-12T07:00",
+        "end": "2024-03-12T09:00",
+        "reason": "Core upgrade",
+    }
+    config_file = tmp_path / "targets.yaml"
+    config_file.write_text(yaml.safe_dump({**CONFIG, "maintenance": [window]}), encoding="utf-8")
+    db = tmp_path / "availmon.db"
+    build_store(db).close()
+    command = ("maintenance", "list", "--format", "json", "-c", config_file, "--db", db)
+    listed = subprocess.run(
+        [sys.executable, "-m", "monitor", *map(str, command)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    result = run_cli("--period", "2024-03", "-c", config_file, "--db", db, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    reported = {m["reason"]: m["scope"] for m in json.loads(result.stdout)["maintenance"]}
+    assert reported["Core upgrade"] == "target:web,mail group:network"
+    assert {r["reason"]: r["scope"] for r in json.loads(listed.stdout)} == {
+        "Firmware upgrade": "group:network",
+        "Core upgrade": "target:web,mail group:network",
+    }
 
 
 def test_cli_formats_to_files(files, tmp_path):

@@ -121,12 +121,15 @@ def store(tmp_path):
 
 def single(config, store, label: str, now: float = NOW, what_if: str | None = None) -> dict:
     period = parse_period(label, config.timezone, config.year_start_month)
-    return report.gather(config, store, period, now, what_if_schedule=what_if)
+    return report.gather(
+        config, history.load(store, config.targets, period, now), what_if_schedule=what_if
+    )
 
 
 def many(config, store, labels: list[str], now: float = NOW, what_if: str | None = None):
     periods = [parse_period(label, config.timezone, config.year_start_month) for label in labels]
-    return report.gather_many(config, store, periods, now, what_if_schedule=what_if)
+    recorded = [history.load(store, config.targets, p, now) for p in periods]
+    return report.gather_many(config, recorded, what_if_schedule=what_if)
 
 
 def by_name(items: list[dict]) -> dict[str, dict]:
@@ -436,7 +439,7 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
     snapshot = runner.totals.snapshot(config, clock.now)
     for kind in KINDS:
         period = current_period(kind, clock.now, config.timezone, config.year_start_month)
-        full = history.compute(config, store, period, clock.now)
+        full = history.compute(config, history.load(store, config.targets, period, clock.now))
         for result in full.targets:
             assert snapshot.target(
                 result.target.name, kind

@@ -95,7 +95,7 @@ def assert_matches_recomputation(config, store, runner, now):
     snapshot = runner.totals.snapshot(config, now)
     for kind in KINDS:
         period = current_period(kind, now, config.timezone, config.year_start_month)
-        full = history.compute(config, store, period, now)
+        full = history.compute(config, history.load(store, config.targets, period, now))
         for result in full.targets:
             live = snapshot.target(result.target.name, kind)
             f = result.figures

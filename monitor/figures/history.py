@@ -1,9 +1,12 @@
-"""Figures from recorded history: gathers a target's inputs and hands them to ``sla``.
+"""Figures from recorded history: a period's stored inputs, then ``sla``'s figures of them.
 
-The bridge between what is stored (coverage spans, outages, maintenance in the
-database and in targets.yaml) and the pure interval maths. Reports and the live
-running totals both build their inputs here, so a figure means the same
-wherever it is shown.
+The chain an auditor follows: :func:`load` reads what the store holds for a period
+(outages, coverage spans, maintenance added by command) into a plain :class:`History`;
+:func:`compute` turns it, with the configuration, into each target's and group's
+figures through ``sla.target_figures`` / ``sla.group_figures``; ``monitor.report``
+writes those as documents.  Only :func:`load` touches the store.  Reports and the live
+running totals both build their inputs with the helpers here, so a figure means the
+same wherever it is shown.
 """
 
 from __future__ import annotations
@@ -43,13 +46,17 @@ class MaintenanceEntry:
 
     @property
     def scope(self) -> str:
-        """``all``, or ``target:a,b`` / ``group:g`` as users wrote them."""
-        parts = ["all"] if self.all else []
-        if self.targets:
-            parts.append("target:" + ",".join(self.targets))
-        if self.groups:
-            parts.append("group:" + ",".join(self.groups))
-        return " ".join(parts)
+        return describe_scope(self.all, self.targets, self.groups)
+
+
+def describe_scope(covers_all: bool, targets: Sequence[str], groups: Sequence[str]) -> str:
+    """What a maintenance window covers: ``all``, ``target:a,b``, ``group:g`` (space-joined)."""
+    parts = ["all"] if covers_all else []
+    if targets:
+        parts.append("target:" + ",".join(targets))
+    if groups:
+        parts.append("group:" + ",".join(groups))
+    return " ".join(parts)
 
 
 def maintenance_entries(
@@ -152,15 +159,39 @@ class PeriodFigures:
     outage_downtimes: dict[int, float]  # outage id -> its own downtime here (excluded: 0)
 
 
+@dataclass(frozen=True)
+class History:
+    """What the store held for ``targets`` in ``period`` as known at ``now``: plain data,
+    so figures (and reports) can be computed and tested without a database."""
+
+    targets: tuple[Target, ...]
+    period: Period
+    now: float
+    outages: dict[str, tuple[Outage, ...]]  # target name -> outages overlapping the period
+    coverage: dict[str, tuple[CoverageSpan, ...]]  # target name -> coverage spans
+    maintenance: tuple[Maintenance, ...]  # windows added by command (all of them)
+
+
+def load(store: Store, targets: Sequence[Target], period: Period, now: float) -> History:
+    """Read ``targets``' recorded history for ``period`` up to ``now`` (the edge: I/O)."""
+    upto = min(period.end, now)
+    return History(
+        targets=tuple(targets),
+        period=period,
+        now=now,
+        outages={
+            t.name: tuple(store.outages(target=t.name, since=period.start, until=upto))
+            for t in targets
+        },
+        coverage={t.name: tuple(store.coverage(t.name, period.start, upto)) for t in targets},
+        maintenance=tuple(store.maintenance()),
+    )
+
+
 def compute(
-    config: Config,
-    store: Store,
-    period: Period,
-    now: float,
-    targets: Sequence[Target] | None = None,
-    what_if_schedule: str | None = None,
+    config: Config, recorded: History, what_if_schedule: str | None = None
 ) -> PeriodFigures:
-    """Figures of ``targets`` (default: all) for ``period`` as known at ``now``.
+    """Figures of the recorded targets for the recorded period, as known at its ``now``.
 
     Objectives (and so ``met`` and the error budgets) are those in force at the *start*
     of the period: a quarter takes its reporting year's, a calendar year under an April
@@ -169,20 +200,21 @@ def compute(
     maintenance and coverage (coverage still follows the target's own schedule and
     ``probe_outside_hours``, so nights never probed stay unmonitored, never up).
     """
-    chosen = tuple(config.targets if targets is None else targets)
+    period, now, chosen = recorded.period, recorded.now, recorded.targets
     policy = Policy(config.unmonitored)
-    upto = min(period.end, now)
-    entries = maintenance_entries(config, store.maintenance(), period.start, period.end)
-    results, shown_outages, downtimes = [], [], {}
+    entries = maintenance_entries(config, recorded.maintenance, period.start, period.end)
+    results: list[TargetResult] = []
+    shown_outages: list[Outage] = []
+    downtimes: dict[int, float] = {}  # outage id -> its downtime in the period
     for target in chosen:
         own = config.schedule_of(target)
         working = config.schedules[what_if_schedule] if what_if_schedule else own
-        outages = store.outages(target=target.name, since=period.start, until=upto)
+        outages = recorded.outages[target.name]
         shown_outages.extend(outages)
         counted = [o for o in outages if not o.excluded]
         figures = target_figures(
             working=working,
-            coverage=coverage_for(target, own, store.coverage(target.name, period.start, upto)),
+            coverage=coverage_for(target, own, recorded.coverage[target.name]),
             outages=outage_spans(counted),
             maintenance=maintenance_for(target, entries),
             start=period.start,

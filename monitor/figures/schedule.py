@@ -106,8 +106,13 @@ class WeeklyRange:
             end += _MINUTES_PER_DAY
         return start, end
 
+    @property
+    def clock(self) -> str:
+        """``08:00-18:00``: the wall-clock span, without the day."""
+        return f"{_hhmm(self.start_minute)}-{_hhmm(self.end_minute)}"
+
     def __str__(self) -> str:
-        return f"{DAY_NAMES[self.weekday]} {_hhmm(self.start_minute)}-{_hhmm(self.end_minute)}"
+        return f"{DAY_NAMES[self.weekday]} {self.clock}"
 
 
 def _find_overlap(ranges: Iterable[WeeklyRange]) -> tuple[WeeklyRange, WeeklyRange] | None:

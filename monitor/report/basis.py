@@ -1,0 +1,114 @@
+"""The sentences that state how a report's figures were reached (text, HTML and XLSX share
+them): the period line, the what-if warning and the basis of calculation."""
+
+from __future__ import annotations
+
+from monitor.report.formatting import Doc, local
+
+POLICY_TEXT = {
+    "excluded": "unmonitored scheduled time is left out: uptime = 1 - downtime / monitored time",
+    "up": "unmonitored scheduled time counts as up: uptime = 1 - downtime / scheduled time",
+    "down": "unmonitored scheduled time counts as down: "
+    "uptime = 1 - (downtime + unmonitored) / scheduled time",
+}
+
+
+def period_line(doc: Doc) -> str:
+    p = doc["period"]
+    span = f"{local(p['start'])[:16]} to {local(p['end'])[:16]} ({p['timezone']})"
+    if p["complete"]:
+        return f"{p['label']}: {span}, complete"
+    return (
+        f"{p['label']}: {span}, NOT COMPLETE: figures to date ({local(doc['generated_at'])[:16]})"
+    )
+
+
+def many_period_line(doc: Doc) -> str:
+    """One period of several: its span plus the facts :func:`basis_lines` gives once."""
+    basis = doc["basis"]
+    return (
+        f"{period_line(doc)}; objectives of {basis['objective_year']}; "
+        f"{basis['maintenance_windows']} maintenance window(s); "
+        f"{basis['excluded_outages']} excluded outage(s)"
+    )
+
+
+def what_if_line(doc: Doc) -> str | None:
+    """The what-if warning (None for actual figures)."""
+    name = doc["what_if_schedule"]
+    if not name:
+        return None
+    return (
+        f"WHAT-IF: figures as if every target had schedule '{name}' instead of its own; "
+        "these are not the actual figures."
+    )
+
+
+def _schedule_lines(doc: Doc) -> list[str]:
+    lines = []
+    for s in doc["basis"]["schedules"]:
+        extras = [f"public holidays {s['holidays']} excluded"] if s["holidays"] else []
+        if s["closed"]:
+            extras.append("closed " + ", ".join(s["closed"]))
+        lines.append(
+            f"Working hours of schedule '{s['name']}' ({s['hours']}"
+            + "".join(f"; {e}" for e in extras)
+            + f", {s['timezone']}) for {', '.join(s['targets'])}."
+        )
+    return lines
+
+
+def _lines(docs: list[Doc], per_period: list[str]) -> list[str]:
+    """The basis of ``docs`` (one or several periods of one report): schedules, what-if,
+    zone and policy, then ``per_period`` (objectives, maintenance, exclusions), then the
+    rules every report shares."""
+    first = docs[0]
+    lines = list(dict.fromkeys(line for d in docs for line in _schedule_lines(d)))
+    if first["what_if_schedule"]:
+        lines.append(
+            f"What-if: figures use schedule '{first['what_if_schedule']}'"
+            " instead of each target's own; coverage still follows each target's "
+            "own schedule, so hours it was not probed are unmonitored, never up."
+        )
+    lines.append(f"Times are in {first['period']['timezone']}.")
+    lines.append(
+        f"Unmonitored policy '{first['unmonitored_policy']}': "
+        f"{POLICY_TEXT.get(first['unmonitored_policy'], '')}."
+    )
+    return [
+        *lines,
+        *per_period,
+        "Detected outages count only while the monitor was probing; outages "
+        "recorded by hand count over their whole span.",
+        "Uptime is rounded down to two decimals; 'no data' means no monitored time. "
+        "Durations are working time as hours:minutes:seconds.",
+    ]
+
+
+def basis_lines(doc: Doc) -> list[str]:
+    """The basis of calculation of one period, as sentences."""
+    basis = doc["basis"]
+    return _lines(
+        [doc],
+        [
+            f"Objectives and error budgets are those in force at the start of the period "
+            f"(reporting year {basis['objective_year']}).",
+            f"Maintenance windows ({basis['maintenance_windows']}) are planned downtime, "
+            "not scheduled time.",
+            f"Excluded outages: {basis['excluded_outages']} "
+            "(marked false positives by an administrator; not counted).",
+        ],
+    )
+
+
+def many_basis_lines(many: Doc) -> list[str]:
+    """The basis of several periods side by side; per-period facts are in the period lines."""
+    return _lines(
+        many["reports"],
+        [
+            "Each period is judged against the objectives in force at its start (its "
+            "reporting year, given with the period); so are its error budgets.",
+            "Maintenance windows are planned downtime, not scheduled time; excluded "
+            "outages (false positives marked by an administrator) are not counted.",
+        ],
+    )

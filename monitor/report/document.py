@@ -1,0 +1,203 @@
+"""The report document: one period's computed figures as the JSON-able reference
+representation (the ``--format json`` machine contract) that every renderer reads.
+
+Pure: it is built from a :class:`~monitor.figures.history.History` (plain data the CLI
+loaded from the store) through ``history.compute``, never from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from monitor.config import Config
+from monitor.figures import history
+from monitor.figures.history import History, PeriodFigures
+from monitor.figures.schedule import DAY_NAMES, Schedule
+from monitor.report.formatting import Doc, iso_instant
+
+
+def gather(
+    config: Config,
+    recorded: History,
+    previous: History | None = None,
+    what_if_schedule: str | None = None,
+) -> Doc:
+    """The document of ``recorded``'s period, with ``previous`` as its baseline.
+
+    ``what_if_schedule``: every figure as if each target had that schedule.
+    """
+    doc = document(config, history.compute(config, recorded, what_if_schedule))
+    if previous is not None:
+        doc["previous"] = document(config, history.compute(config, previous, what_if_schedule))
+    return doc
+
+
+def gather_many(
+    config: Config, recorded: Sequence[History], what_if_schedule: str | None = None
+) -> Doc:
+    """Several periods side by side: one period is exactly :func:`gather`'s document;
+    several are ``{"reports": [one document per period, in the order given]}``."""
+    docs = [gather(config, r, what_if_schedule=what_if_schedule) for r in recorded]
+    return docs[0] if len(docs) == 1 else {"reports": docs}
+
+
+def is_many(doc: Doc) -> bool:
+    """Whether ``doc`` holds several periods (``{"reports": [...]}``)."""
+    return "reports" in doc
+
+
+def singles(doc: Doc) -> list[Doc]:
+    """The single-period documents inside ``doc`` (itself, or its ``reports``)."""
+    return list(doc["reports"]) if is_many(doc) else [doc]
+
+
+def with_previous(doc: Doc) -> list[Doc]:
+    """A single-period document and its baseline (if any), in that order."""
+    return [doc] + ([doc["previous"]] if doc.get("previous") else [])
+
+
+def _seconds(value: float) -> float | int:
+    """Rounded to the millisecond; whole seconds as integers."""
+    value = round(float(value), 3)
+    return int(value) if value.is_integer() else value
+
+
+def describe_hours(schedule: Schedule) -> str:
+    """``mon-fri 08:00-18:00; sat 09:00-12:00`` (consecutive days with equal hours joined)."""
+    if schedule.always:
+        return "24x7"
+    by_day: list[list[str]] = [[] for _ in range(7)]
+    for r in sorted(schedule.ranges):
+        by_day[r.weekday].append(r.clock)
+    parts, day = [], 0
+    while day < 7:
+        if not by_day[day]:
+            day += 1
+            continue
+        last = day
+        while last + 1 < 7 and by_day[last + 1] == by_day[day]:
+            last += 1
+        days = DAY_NAMES[day] if day == last else f"{DAY_NAMES[day]}-{DAY_NAMES[last]}"
+        parts.append(f"{days} {', '.join(by_day[day])}")
+        day = last + 1
+    return "; ".join(parts) or "never"
+
+
+def _basis(config: Config, figures: PeriodFigures) -> Doc:
+    """The basis of calculation (``objective_year``: the reporting year whose objectives --
+    and so ``met`` and error budgets -- apply: the one containing the period's start)."""
+    schedules: dict[str, Doc] = {}
+    for r in figures.targets:
+        schedule = (
+            config.schedules[figures.what_if_schedule]
+            if figures.what_if_schedule
+            else config.schedule_of(r.target)
+        )
+        entry = schedules.setdefault(
+            schedule.name,
+            {
+                "name": schedule.name,
+                "hours": describe_hours(schedule),
+                "timezone": schedule.timezone,
+                "holidays": (
+                    None
+                    if schedule.always or schedule.holiday_country is None
+                    else "-".join(filter(None, (schedule.holiday_country, schedule.holiday_subdiv)))
+                ),
+                "closed": sorted(d.isoformat() for d in schedule.closed),
+                "targets": [],
+            },
+        )
+        entry["targets"].append(r.target.name)
+    return {
+        "schedules": list(schedules.values()),
+        "excluded_outages": sum(1 for o in figures.outages if o.excluded),
+        "maintenance_windows": len(figures.maintenance),
+        "objective_year": history.objective_year(config, figures.period.start),
+    }
+
+
+def document(config: Config, figures: PeriodFigures) -> Doc:
+    """The JSON-able report document of one period (``previous`` is set by :func:`gather`).
+
+    Field names are the machine contract of ``availmon report --format json``. ``basis``
+    (schedules, exclusions) is an addition so every renderer can state the basis of
+    calculation from the document alone.
+    """
+    tz = ZoneInfo(config.timezone)
+    downtime = figures.outage_downtimes
+    return {
+        "period": {
+            "label": figures.period.label,
+            "start": iso_instant(figures.period.start, tz),
+            "end": iso_instant(figures.period.end, tz),
+            "timezone": config.timezone,
+            "complete": figures.complete,
+        },
+        "generated_at": iso_instant(figures.now, tz),
+        "unmonitored_policy": str(figures.policy),
+        "what_if_schedule": figures.what_if_schedule,
+        "groups": [
+            {
+                "name": g.name,
+                "objective": g.figures.objective,
+                "uptime_ratio": g.figures.uptime_ratio,
+                "met": g.figures.met,
+                "scheduled_seconds": _seconds(g.figures.scheduled_seconds),
+                "monitored_seconds": _seconds(g.figures.monitored_seconds),
+                "downtime_seconds": _seconds(g.figures.downtime_seconds),
+                "error_budget_remaining_seconds": _seconds(
+                    g.figures.error_budget_remaining_seconds
+                ),
+                "targets": list(g.targets),
+            }
+            for g in figures.groups
+        ],
+        "targets": [
+            {
+                "name": r.target.name,
+                "group": r.target.group,
+                "objective": r.figures.objective,
+                "uptime_ratio": r.figures.uptime_ratio,
+                "met": r.figures.met,
+                "scheduled_seconds": _seconds(r.figures.scheduled_seconds),
+                "monitored_seconds": _seconds(r.figures.monitored_seconds),
+                "unmonitored_seconds": _seconds(r.figures.unmonitored_seconds),
+                "downtime_seconds": _seconds(r.figures.downtime_seconds),
+                "maintenance_seconds": _seconds(r.figures.maintenance_seconds),
+                "outages": r.figures.outages,
+                "longest_outage_seconds": _seconds(r.figures.longest_outage_seconds),
+                "error_budget_remaining_seconds": _seconds(
+                    r.figures.error_budget_remaining_seconds
+                ),
+            }
+            for r in figures.targets
+        ],
+        "outages": [
+            {
+                "id": o.id,
+                "target": o.target,
+                "start": iso_instant(o.start, tz),
+                "end": iso_instant(o.end, tz),
+                "downtime_seconds": _seconds(downtime.get(o.id, 0.0)),
+                "cause": o.cause,
+                "source": o.source,
+                "excluded": o.excluded,
+                "excluded_reason": o.excluded_reason,
+            }
+            for o in figures.outages
+        ],
+        "maintenance": [
+            {
+                "id": m.id,
+                "scope": m.scope,
+                "start": iso_instant(m.start, tz),
+                "end": iso_instant(m.end, tz),
+                "reason": m.reason,
+            }
+            for m in figures.maintenance
+        ],
+        "basis": _basis(config, figures),
+        "previous": None,
+    }

@@ -1,0 +1,72 @@
+"""How figures are written for people: percentages, durations, instants, plain-text tables.
+
+One definition of each, shared by every renderer and by ``availmon outages list`` /
+``maintenance list``, so a value reads the same wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+Doc = dict[str, Any]  # a report document (or part of one): JSON-able
+
+
+def iso_instant(ts: float | None, tz: ZoneInfo) -> str | None:
+    """ISO 8601 to the second, with the offset of ``tz``; None stays None (open end)."""
+    return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+
+def local(iso: str | None) -> str:
+    """``2024-01-10 09:00:00`` from an ISO instant (the zone is stated once, in the basis)."""
+    return "(open)" if iso is None else iso[:19].replace("T", " ")
+
+
+def percent(ratio: float | None) -> str:
+    """``99.60%``, rounded down to two decimals; ``no data`` for no figure."""
+    if ratio is None:
+        return "no data"
+    shown = (Decimal(repr(float(ratio))) * 100).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    return f"{shown}%"
+
+
+def duration(seconds: float | None) -> str:
+    """``H:MM:SS`` (hours unbounded), rounded to the second; a leading ``-`` if negative."""
+    if seconds is None:
+        return ""
+    whole = round(seconds)
+    sign, whole = ("-" if whole < 0 else ""), abs(whole)
+    return f"{sign}{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def status(met: bool | None) -> str:
+    return "no data" if met is None else ("met" if met else "MISSED")
+
+
+def brief(item: Doc | None) -> str:
+    """``99.92% met`` / ``98.88% MISSED`` / ``no data`` (a baseline cell)."""
+    if item is None:
+        return ""
+    if item["met"] is None:
+        return percent(item["uptime_ratio"])
+    return f"{percent(item['uptime_ratio'])} {status(item['met'])}"
+
+
+def table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[int] = ()
+) -> list[str]:
+    """Aligned plain-text lines: columns padded to their widest cell, ``right`` ones
+    right-aligned, trailing spaces trimmed."""
+    cells = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    right = set(right)
+    return [
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in cells
+    ]

@@ -1,0 +1,170 @@
+"""Plain text: one period (with its baseline) or several side by side."""
+
+from __future__ import annotations
+
+from monitor.report.basis import (
+    basis_lines,
+    many_basis_lines,
+    many_period_line,
+    period_line,
+    what_if_line,
+)
+from monitor.report.document import is_many
+from monitor.report.formatting import Doc, brief, duration, local, percent, status, table
+from monitor.report.rows import previous_by_name, scorecard_rows
+
+
+def render_text(doc: Doc) -> str:
+    return _many(doc) if is_many(doc) else _single(doc)
+
+
+def _single(doc: Doc) -> str:
+    out = [f"Availability report {period_line(doc)}", f"Generated {doc['generated_at']}"]
+    if warning := what_if_line(doc):
+        out.append(warning)
+    previous = doc.get("previous")
+    if previous:
+        out.append(f"Compared with {period_line(previous)}")
+
+    def with_previous(
+        header: list[str], rows: list[list[str]], items: list[Doc], key: str
+    ) -> tuple[list[str], list[list[str]]]:
+        if not previous:
+            return header, rows
+        before = previous_by_name(doc, key)
+        header = [*header, "PREVIOUS"]
+        rows = [[*row, brief(before.get(i["name"]))] for row, i in zip(rows, items, strict=True)]
+        return header, rows
+
+    header = [
+        "GROUP",
+        "OBJECTIVE",
+        "UPTIME",
+        "STATUS",
+        "SCHEDULED",
+        "MONITORED",
+        "DOWNTIME",
+        "BUDGET LEFT",
+    ]
+    rows = [
+        [
+            g["name"],
+            percent(g["objective"]),
+            percent(g["uptime_ratio"]),
+            status(g["met"]),
+            duration(g["scheduled_seconds"]),
+            duration(g["monitored_seconds"]),
+            duration(g["downtime_seconds"]),
+            duration(g["error_budget_remaining_seconds"]),
+        ]
+        for g in doc["groups"]
+    ]
+    header, rows = with_previous(header, rows, doc["groups"], "groups")
+    out += ["", "GROUPS", *table(header, rows, right=[1, 2, 4, 5, 6, 7])]
+
+    header = [
+        "TARGET",
+        "GROUP",
+        "OBJECTIVE",
+        "UPTIME",
+        "STATUS",
+        "SCHEDULED",
+        "MONITORED",
+        "UNMONITORED",
+        "DOWNTIME",
+        "MAINTENANCE",
+        "OUTAGES",
+        "LONGEST",
+        "BUDGET LEFT",
+    ]
+    rows = [
+        [
+            t["name"],
+            t["group"],
+            percent(t["objective"]),
+            percent(t["uptime_ratio"]),
+            status(t["met"]),
+            duration(t["scheduled_seconds"]),
+            duration(t["monitored_seconds"]),
+            duration(t["unmonitored_seconds"]),
+            duration(t["downtime_seconds"]),
+            duration(t["maintenance_seconds"]),
+            str(t["outages"]),
+            duration(t["longest_outage_seconds"]),
+            duration(t["error_budget_remaining_seconds"]),
+        ]
+        for t in doc["targets"]
+    ]
+    header, rows = with_previous(header, rows, doc["targets"], "targets")
+    out += ["", "TARGETS", *table(header, rows, right=[2, 3, *range(5, 13)])]
+
+    out += ["", "OUTAGES"]
+    if doc["outages"]:
+        out += table(
+            ["ID", "TARGET", "START", "END", "COUNTED", "SOURCE", "CAUSE", "EXCLUDED"],
+            [
+                [
+                    str(o["id"]),
+                    o["target"],
+                    local(o["start"]),
+                    local(o["end"]),
+                    duration(o["downtime_seconds"]),
+                    o["source"],
+                    o["cause"],
+                    f"yes: {o['excluded_reason'] or ''}".rstrip() if o["excluded"] else "no",
+                ]
+                for o in doc["outages"]
+            ],
+            right=[0, 4],
+        )
+    else:
+        out.append("(no outages in this period)")
+
+    out += ["", "MAINTENANCE"]
+    if doc["maintenance"]:
+        out += table(
+            ["ID", "SCOPE", "START", "END", "REASON"],
+            [
+                [
+                    str(m["id"]) if m["id"] is not None else "config",
+                    m["scope"],
+                    local(m["start"]),
+                    local(m["end"]),
+                    m["reason"],
+                ]
+                for m in doc["maintenance"]
+            ],
+        )
+    else:
+        out.append("(no maintenance windows in this period)")
+
+    out += ["", "BASIS OF CALCULATION", *(f"- {line}" for line in basis_lines(doc))]
+    return "\n".join(out) + "\n"
+
+
+def _cells(item: Doc | None) -> list[str]:
+    if item is None:
+        return ["", "", ""]
+    return [percent(item["uptime_ratio"]), percent(item["objective"]), status(item["met"])]
+
+
+def _many(many: Doc) -> str:
+    docs = many["reports"]
+    labels = [d["period"]["label"] for d in docs]
+    out = [f"Availability scorecard {', '.join(labels)}", f"Generated {docs[0]['generated_at']}"]
+    if warning := what_if_line(docs[0]):
+        out.append(warning)
+    out += ["", "PERIODS", *(f"- {many_period_line(d)}" for d in docs)]
+    sub = ["UPTIME", "OBJECTIVE", "STATUS"]
+    for key, title, lead in (
+        ("groups", "GROUPS", ["GROUP"]),
+        ("targets", "TARGETS", ["TARGET", "GROUP"]),
+    ):
+        header = [""] * len(lead) + [c for label in labels for c in (label, "", "")]
+        rows = [lead + sub * len(labels)]
+        for name, group, items in scorecard_rows(many, key):
+            first = [name] if key == "groups" else [name, group or ""]
+            rows.append(first + [c for item in items for c in _cells(item)])
+        out += ["", title, *table(header, rows)]
+    out += ["", "BASIS OF CALCULATION", *(f"- {line}" for line in many_basis_lines(many))]
+    return "\n".join(out) + "\n"
