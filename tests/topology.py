@@ -258,20 +258,21 @@ class Topology:
 
     def _serve_http(self, root: str) -> None:
         """An HTTP server per host address inside HOSTS; returns once each is listening."""
-        servers = [
-            self._start(
+        banners = {
+            address: self._start(
                 "hosts",
                 [sys.executable, "-c", _SERVE, address, str(HTTP_PORT)],
                 cwd=root,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-            )
+            ).stdout
             for address in (HOST_A, HOST_B)
-        ]
-        for server in servers:
-            ready, _, _ = select.select([server.stdout], [], [], COMMAND_TIMEOUT)
-            if not ready or not server.stdout.readline().startswith(b"Serving HTTP"):
-                raise RuntimeError(f"an HTTP server in HOSTS did not start: {server.args}")
+        }
+        for address, banner in banners.items():
+            assert banner is not None
+            ready, _, _ = select.select([banner], [], [], COMMAND_TIMEOUT)
+            if not ready or not banner.readline().startswith(b"Serving HTTP"):
+                raise RuntimeError(f"the HTTP server on {address} in HOSTS did not start")
 
 
 def _peer(end: tuple[str, str]) -> tuple[str, str]:
@@ -289,6 +290,8 @@ def topology() -> Iterator[Topology]:
     veth) and every process started in it. Skips where namespaces cannot be made."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("network namespaces need root and iproute2")
+    if shutil.which("ping") is None:
+        pytest.skip("the reachability checks need ping (Debian: iputils-ping)")
     tag = f"{os.getpid()}-{next(_instances)}"
     topo = Topology({role: f"availmon-{role}-{tag}" for role in ROUTES})
     with ExitStack() as cleanup:
