@@ -52,6 +52,7 @@ from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
 from monitor.store import Store
+from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
@@ -361,15 +362,7 @@ LIVE_CONFIG = {
 }
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
-def _play(runner: Runner, clock: Clock, until: float) -> None:
+def _play(runner: Runner, clock: FakeClock, until: float) -> None:
     while clock.now < until:
         clock.now += 300
         for name, live in runner.live.items():
@@ -391,7 +384,7 @@ def _samples(runner: Runner) -> dict:
 def test_live_objective_switches_at_the_year_boundary(tmp_path):
     config = make_config(LIVE_CONFIG, now=at("2025-03-31T07:00"))
     store = Store(tmp_path / "a.db")
-    clock = Clock(at("2025-03-31T07:00"))  # Monday, the last day of 2024/25
+    clock = FakeClock(at("2025-03-31T07:00"))  # Monday, the last day of 2024/25
     runner = Runner(config, store, clock)
     runner.resume()
     web_key = (("group", "systems"), ("target", "web"))
