@@ -17,6 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import SwitchableServer, free_port
 
+# Every test runs the daemon as a real process.
+pytestmark = pytest.mark.slow
+
 DEADLINE = 30.0  # bound on every wait in this file
 
 

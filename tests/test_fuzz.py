@@ -35,14 +35,14 @@ from monitor.config import ConfigError
 from monitor.figures import periods, schedule
 from monitor.figures.periods import PeriodError
 from monitor.figures.schedule import ScheduleError
-from tests.support import FakeClock
+from tests.support import FakeClock, examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 TZ = "Europe/London"
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -624,6 +624,7 @@ ONCE_BROKEN = {
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in CORPUS_FILES])
 def test_corpus(path: Path) -> None:
     """``availmon check`` on each file: a valid config or clean errors, within seconds."""
@@ -646,6 +647,7 @@ def test_corpus_is_complete() -> None:
     assert {p.stem for p in CORPUS_FILES} >= ONCE_BROKEN | VALID
 
 
+@pytest.mark.slow
 def test_ten_megabyte_file(tmp_path: Path) -> None:
     """10 MB in one scalar: a clean error quickly, and the message does not echo it."""
     path = tmp_path / "big.yaml"
@@ -945,6 +947,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "allowed"), CLI_CASES, ids=[" ".join(a)[:60] for a, _ in CLI_CASES]
 )
@@ -954,6 +957,7 @@ def test_cli_nasty_arguments(workdir: Path, args: list[str], allowed: tuple[int,
     assert_clean(rc, err, allowed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["probe"], ["report", "--period", "2024", "--target"]])
 def test_unknown_name_with_newline_is_one_line(workdir: Path, command: list[str]) -> None:
     argv = (
@@ -973,6 +977,7 @@ def test_unknown_name_with_newline_is_one_line(workdir: Path, command: list[str]
     assert_clean(rc, err, (2,))
 
 
+@pytest.mark.slow
 def test_extreme_outage_then_list_and_report(tmp_path: Path, workdir: Path) -> None:
     db = str(tmp_path / "x.db")
     cfg = str(workdir / "t.yaml")
@@ -1066,7 +1071,9 @@ def test_metrics_cause_label_round_trips(tmp_path: Path, cause: str) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.text(max_size=60))
 def test_metrics_cause_label_round_trips_any_text(tmp_path: Path, cause: str) -> None:

@@ -617,6 +617,7 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_json_matches_in_process(files, config, store):
     config_file, db = files
     result = run_cli(
@@ -640,6 +641,7 @@ def test_cli_json_matches_in_process(files, config, store):
     assert printed == expected
 
 
+@pytest.mark.slow
 def test_cli_formats_to_files(files, tmp_path):
     config_file, db = files
     common = ("--from", "2024-01-01", "--to", "2024-03-31", "-c", config_file, "--db", db)
@@ -663,6 +665,7 @@ def test_cli_formats_to_files(files, tmp_path):
     assert result.returncode == 0 and "2024-01-01..2024-03-31" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -685,6 +688,7 @@ def test_cli_user_errors(files, args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_database(files, tmp_path):
     config_file, _ = files
     missing = tmp_path / "nowhere" / "none.db"

@@ -229,6 +229,7 @@ def test_check_missing_current_year_depends_on_now():
     ]
 
 
+@pytest.mark.slow
 def test_check_command_one_line_exit_2(tmp_path):
     raw = yaml.safe_load(json.dumps(CONFIG))
     raw["targets"][0]["objective"] = {"default": "99%", 2024: "99.5%"}
@@ -732,6 +733,7 @@ def run_cli(*args) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_several_periods_json(files, tmp_path):
     config_file, db, config = files
     result = run_cli(
@@ -761,6 +763,7 @@ def test_cli_several_periods_json(files, tmp_path):
     assert [d["what_if_schedule"] for d in printed["reports"]] == ["always", "always"]
 
 
+@pytest.mark.slow
 def test_cli_years(files):
     config_file, db, _ = files
     result = run_cli("-c", config_file, "--db", db, "--years", "2", "--format", "json")
@@ -780,6 +783,7 @@ def test_cli_years(files):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

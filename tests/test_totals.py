@@ -153,6 +153,7 @@ def test_open_outage_counts_up_to_the_scrape(setup):
     assert later - first == 90
 
 
+@pytest.mark.slow  # four weeks probed every five minutes
 def test_base_plus_tail_equals_recomputation_over_weeks(setup):
     config, store, clock, runner = setup
     outages = [
