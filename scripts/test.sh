@@ -18,4 +18,5 @@ if [ "$had_prometheus" = no ]; then
     fi
 fi
 .venv/bin/ruff check monitor tests bench
+.venv/bin/ruff format --check monitor tests bench
 exec .venv/bin/python -m pytest "$@"

@@ -1,6 +1,6 @@
 """SLA figures: (schedule, coverage, outages, maintenance, period, now) -> seconds and ratios.
 
-This module is the single definition of the figures in DESIGN.md "Meaning of the figures";
+This module is the single definition of the figures in docs/design.md "The figures";
 every report, metric and CSV goes through it.  With the window ``[start, min(end, now))``:
 
 * W  = working hours in the window; M = maintenance windows (normalized: they may overlap)
@@ -171,7 +171,7 @@ def target_figures(
     policy: Policy,
     objective: float,
 ) -> Figures:
-    """One target's figures for period ``[start, end)`` as known at ``now`` (DESIGN.md)."""
+    """One target's figures for period ``[start, end)`` as known at ``now`` (docs/design.md)."""
     policy = Policy(policy)
     objective_q = _objective_fraction(objective)
     window_end = min(end, now)
