@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 had_prometheus=no
 dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed" \
     && had_prometheus=yes
-sh scripts/setup.sh test iproute2 procps prometheus systemd
+sh scripts/setup.sh test iproute2 procps prometheus systemd iputils-ping
 if [ "$had_prometheus" = no ]; then
     # Its postinst may start the system service (listening on :9090); the tests run their
     # own Prometheus on 127.0.0.1, so stop the service this install started.
@@ -18,4 +18,5 @@ if [ "$had_prometheus" = no ]; then
     fi
 fi
 .venv/bin/ruff check monitor tests bench
+.venv/bin/ruff format --check monitor tests bench
 exec .venv/bin/python -m pytest "$@"

@@ -27,6 +27,12 @@ class FakeClock:
         self.now += seconds
 
 
+def examples(n: int) -> int:
+    """How many examples a property test with ``n`` examples runs: all of them normally, a
+    tenth under ``HYPOTHESIS_PROFILE=fast`` (the inner loop; see conftest.py)."""
+    return max(10, n // 10) if os.environ.get("HYPOTHESIS_PROFILE") == "fast" else n
+
+
 class SwitchableServer:
     """Answers every GET with ``status`` (change it while running)."""
 
@@ -58,7 +64,10 @@ def http_server() -> Iterator[SwitchableServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     holder.append(SwitchableServer(server))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll, so shutdown() returns at once rather than after half a second.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield holder[0]

@@ -221,6 +221,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_check_command_summary_and_exit_codes(tmp_path):
     ok = run_cli("check", "-c", str(write(tmp_path, BASE)))
     assert ok.returncode == 0, ok.stderr
@@ -233,6 +234,7 @@ def test_check_command_summary_and_exit_codes(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "content",
     [

@@ -17,6 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import free_port, http_server
 
+# Kills a real daemon at random instants, over and over.
+pytestmark = pytest.mark.slow
+
 ROUNDS = 10
 
 

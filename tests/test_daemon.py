@@ -15,15 +15,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import SwitchableServer, free_port, http_server
+from tests.support import SwitchableServer, free_port
+
+# Every test runs the daemon as a real process.
+pytestmark = pytest.mark.slow
 
 DEADLINE = 30.0  # bound on every wait in this file
-
-
-@pytest.fixture
-def server() -> Iterator[SwitchableServer]:
-    with http_server() as srv:
-        yield srv
 
 
 class Daemon:

@@ -52,6 +52,7 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_disk_full_holds_outages_and_writes_them_when_space_returns(small_fs):
     store = open_store(small_fs / "a.db")
     clock = FakeClock(T0)

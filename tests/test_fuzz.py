@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from monitor import config as config_mod
@@ -35,13 +35,14 @@ from monitor.config import ConfigError
 from monitor.figures import periods, schedule
 from monitor.figures.periods import PeriodError
 from monitor.figures.schedule import ScheduleError
+from tests.support import FakeClock, examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 TZ = "Europe/London"
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -205,10 +206,64 @@ def test_parse_hours(value: object) -> None:
     assert ranges is None or (isinstance(ranges, tuple) and ranges)
 
 
+weekly_values = st.one_of(
+    values,
+    st.builds(
+        "{} {}".format,
+        st.one_of(
+            st.sampled_from(["mon", "SAT", "mon-fri", "fri-mon", "sun-sun", "mon-", "x"]),
+            nasty_text,
+        ),
+        st.one_of(
+            st.sampled_from(["07:00-08:00", "22:00-02:00", "00:00-24:00", "08:00-08:00"]),
+            nasty_text,
+        ),
+    ),
+)
+
+
 @FUZZ
-@given(values)
+@given(weekly_values)
 def test_parse_weekly(value: object) -> None:
-    clean(schedule.parse_weekly, value, (ScheduleError,))
+    ranges = clean(schedule.parse_weekly, value, (ScheduleError,))
+    # Whatever is accepted is at least one range, each of which reads back as itself.
+    assert ranges is None or (
+        isinstance(ranges, tuple)
+        and ranges
+        and all(schedule.parse_weekly(str(r)) == (r,) for r in ranges)
+    )
+
+
+def _clock_text(minute: int, midnight_as_24: bool) -> str:
+    if minute == 1440 and not midnight_as_24:
+        return "00:00"  # an end of 00:00 means the midnight that ends the day
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+@FUZZ
+@given(
+    st.sampled_from(schedule.DAY_NAMES),
+    st.sampled_from(schedule.DAY_NAMES),
+    st.integers(min_value=0, max_value=1439),
+    st.integers(min_value=1, max_value=1440),
+    st.booleans(),
+)
+def test_parse_weekly_reads_the_days_and_times_written(
+    first: str, last: str, start: int, end: int, midnight_as_24: bool
+) -> None:
+    """A well-formed window gives one range per day from ``first`` round to ``last`` (wrapping
+    past Sunday), each starting at ``start`` and ending at ``end`` minutes after midnight."""
+    assume(start != end)
+    days_text = first if first == last else f"{first}-{last}"
+    # 00:00-00:00 is refused as empty: a whole day is written 00:00-24:00.
+    end_text = _clock_text(end, midnight_as_24 or start == 0)
+    text = f"{days_text} {_clock_text(start, True)}-{end_text}"
+    days = [schedule.DAY_NAMES.index(first)]
+    while schedule.DAY_NAMES[days[-1]] != last:
+        days.append((days[-1] + 1) % 7)
+    ranges = schedule.parse_weekly(text)
+    assert sorted(r.weekday for r in ranges) == sorted(days)
+    assert {(r.start_minute, r.end_minute) for r in ranges} == {(start, end)}
 
 
 @FUZZ
@@ -242,13 +297,30 @@ def test_listen_port_is_ascii_digits() -> None:
         config_mod.parse_listen(":\u0663")
 
 
-@pytest.mark.parametrize("text", ["0001-01-01T00:00+14:00", "9999-12-31T23:59:59-14:00"])
-def test_accepted_instants_are_representable_locally(text: str) -> None:
-    try:
-        ts = config_mod.parse_local_datetime(text, TZ)
-    except ValueError:
-        return
-    dt.datetime.fromtimestamp(ts, ZoneInfo(TZ))
+@pytest.mark.parametrize(
+    ("text", "local_year"),
+    [
+        ("1900-01-01T12:00+00:00", 1900),
+        ("9998-12-31T00:00-14:00", 9998),  # 14:00 on 31 December 9998 in London
+    ],
+)
+def test_accepted_instants_are_representable_locally(text: str, local_year: int) -> None:
+    ts = config_mod.parse_local_datetime(text, TZ)
+    assert dt.datetime.fromtimestamp(ts, ZoneInfo(TZ)).year == local_year
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        # In range as written, but 13:00 on 1 January 9999 in London: not showable locally.
+        "9998-12-31T23:00-14:00",
+    ],
+)
+def test_instants_outside_the_local_range_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"out of range \(years 1900-9998\)"):
+        config_mod.parse_local_datetime(text, TZ)
 
 
 # --------------------------------------------------------------------------- config.parse
@@ -552,6 +624,7 @@ ONCE_BROKEN = {
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in CORPUS_FILES])
 def test_corpus(path: Path) -> None:
     """``availmon check`` on each file: a valid config or clean errors, within seconds."""
@@ -574,6 +647,7 @@ def test_corpus_is_complete() -> None:
     assert {p.stem for p in CORPUS_FILES} >= ONCE_BROKEN | VALID
 
 
+@pytest.mark.slow
 def test_ten_megabyte_file(tmp_path: Path) -> None:
     """10 MB in one scalar: a clean error quickly, and the message does not echo it."""
     path = tmp_path / "big.yaml"
@@ -873,6 +947,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "allowed"), CLI_CASES, ids=[" ".join(a)[:60] for a, _ in CLI_CASES]
 )
@@ -882,6 +957,7 @@ def test_cli_nasty_arguments(workdir: Path, args: list[str], allowed: tuple[int,
     assert_clean(rc, err, allowed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["probe"], ["report", "--period", "2024", "--target"]])
 def test_unknown_name_with_newline_is_one_line(workdir: Path, command: list[str]) -> None:
     argv = (
@@ -901,6 +977,7 @@ def test_unknown_name_with_newline_is_one_line(workdir: Path, command: list[str]
     assert_clean(rc, err, (2,))
 
 
+@pytest.mark.slow
 def test_extreme_outage_then_list_and_report(tmp_path: Path, workdir: Path) -> None:
     db = str(tmp_path / "x.db")
     cfg = str(workdir / "t.yaml")
@@ -956,13 +1033,7 @@ def _runner(tmp_path: Path):
 
     config = config_mod.parse(RUNNER_CONFIG, "t.yaml", {})
 
-    class Clock:
-        now = dt.datetime(2024, 3, 6, 10, tzinfo=dt.UTC).timestamp()
-
-        def time(self) -> float:
-            return self.now
-
-    clock = Clock()
+    clock = FakeClock(dt.datetime(2024, 3, 6, 10, tzinfo=dt.UTC).timestamp())
     runner = Runner(config, open_store(tmp_path / "a.db"), clock)
     runner.resume()
     return runner, clock
@@ -1000,7 +1071,9 @@ def test_metrics_cause_label_round_trips(tmp_path: Path, cause: str) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.text(max_size=60))
 def test_metrics_cause_label_round_trips_any_text(tmp_path: Path, cause: str) -> None:

@@ -316,6 +316,7 @@ def _responder(ns: str, mode: str) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("privileged", [True, False])
 @pytest.mark.parametrize(
     ("mode", "success"), [("echo", True), ("wrong-id", False), ("wrong-seq", False)]

@@ -21,14 +21,6 @@ def utc(*args: int) -> float:
     return datetime(*args, tzinfo=UTC).timestamp()
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 def plain_ratio(policy: Policy, *seconds: float) -> float | None:
     """The formula as written in sla.py, through the generic ``_terms``."""
     numerator, denominator = _terms(policy, *seconds)
@@ -99,11 +91,11 @@ CONFIG = {
 
 
 @pytest.fixture
-def runner(tmp_path):
+def runner(tmp_path, clock):
     """Seven targets probed with a fractional clock: outages, one still open, maintenance."""
     config = config_mod.parse(CONFIG, "t.yaml", {})
     store = open_store(tmp_path / "a.db")
-    clock = Clock(utc(2024, 3, 6, 7, 0) + 0.123456)
+    clock.advance(0.123456)
     runner = Runner(config, store, clock)
     runner.resume()
     step = 0

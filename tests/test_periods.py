@@ -22,6 +22,7 @@ from monitor.figures.periods import (
     previous_period,
     reporting_year_label,
 )
+from tests.support import examples
 
 LON = "Europe/London"
 Z = ZoneInfo(LON)
@@ -345,7 +346,7 @@ label_like = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(label=label_like, ysm=st.integers(0, 13), tz=st.sampled_from([LON, "UTC", "Asia/Kolkata"]))
 def test_parse_never_raises_anything_but_period_error(label, ysm, tz):
     try:
@@ -363,7 +364,7 @@ def test_parse_never_raises_anything_but_period_error(label, ysm, tz):
     assert prev.kind == p.kind and prev.end == p.start
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     kind=st.sampled_from(["day", "week", "month", "quarter", "half", "year"]),
     now=st.floats(-2e9, 5e10, allow_nan=False),
@@ -378,7 +379,7 @@ def test_current_period_contains_now_and_tiles(kind, now, ysm):
     assert current_period(kind, p.end, LON, ysm).start == p.end
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     d=st.dates(min_value=datetime(1900, 1, 1).date(), max_value=datetime(9998, 12, 31).date()),
     days=st.integers(0, 400),

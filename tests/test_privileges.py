@@ -11,6 +11,9 @@ import pytest
 
 from tests.support import free_port
 
+# Runs the CLI as real processes with capabilities taken away.
+pytestmark = pytest.mark.slow
+
 
 def capped(caps: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run availmon with only ``caps`` in its capability bounding set (uid stays 0)."""

@@ -63,6 +63,7 @@ def test_concurrent_loopback_pings() -> None:
     assert all(r.success and r.details["icmp_packet_loss_ratio"] == 0 for r in results), results
 
 
+@pytest.mark.slow
 def test_concurrent_pings_do_not_mix_replies(netns: str) -> None:
     """20 live loopback addresses and 10 pings to the silent host at the same time."""
     live = [f"127.0.{i}.{i + 1}" for i in range(20)]
@@ -77,6 +78,7 @@ def test_concurrent_pings_do_not_mix_replies(netns: str) -> None:
             assert not r.success and r.cause == "100% packet loss", r
 
 
+@pytest.mark.slow
 def test_silent_host_is_total_loss_within_timeout(netns: str) -> None:
     t0 = time.monotonic()
     r = ping(NS_IP, timeout=1.0, count=3)
@@ -139,6 +141,7 @@ def answering_ns(netns: str) -> Iterator[str]:
         _in_ns(netns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
 
 
+@pytest.mark.slow
 def test_unprivileged_mode_in_namespace(answering_ns: str) -> None:
     """As uid 65534 inside the namespace: datagram ICMP works iff ping_group_range allows it."""
     netns = answering_ns
@@ -156,6 +159,7 @@ def test_unprivileged_mode_in_namespace(answering_ns: str) -> None:
     assert "net.ipv4.ping_group_range" in out.stdout and "CAP_NET_RAW" in out.stdout
 
 
+@pytest.mark.slow
 def test_unprivileged_setting_as_root_in_namespace(answering_ns: str) -> None:
     """privileged=False as root: the datagram socket path, inside the namespace."""
     netns = answering_ns

@@ -28,6 +28,9 @@ import yaml
 
 from tests.support import free_port, http_server
 
+# A real Prometheus scraping a real daemon, and promtool.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 PROM = ROOT / "prometheus"
 RULES = PROM / "rules" / "availmon.rules.yml"

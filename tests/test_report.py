@@ -623,6 +623,7 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_json_matches_in_process(files, config, store):
     config_file, db = files
     result = run_cli(
@@ -646,6 +647,7 @@ def test_cli_json_matches_in_process(files, config, store):
     assert printed == expected
 
 
+@pytest.mark.slow
 def test_maintenance_list_scope_reads_as_in_reports(tmp_path):
     """``maintenance list`` and the report write a window's scope the same way."""
     window = {
@@ -678,6 +680,7 @@ def test_maintenance_list_scope_reads_as_in_reports(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_cli_formats_to_files(files, tmp_path):
     config_file, db = files
     common = ("--from", "2024-01-01", "--to", "2024-03-31", "-c", config_file, "--db", db)
@@ -701,6 +704,7 @@ def test_cli_formats_to_files(files, tmp_path):
     assert result.returncode == 0 and "2024-01-01..2024-03-31" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -723,6 +727,7 @@ def test_cli_user_errors(files, args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_database(files, tmp_path):
     config_file, _ = files
     missing = tmp_path / "nowhere" / "none.db"

@@ -9,7 +9,7 @@ import pytest
 from monitor import config as config_mod
 from monitor.runner import Runner
 from monitor.store import Store, open_store
-from tests.support import FakeClock, http_server
+from tests.support import FakeClock
 
 # Wednesday 2024-03-06 10:00 UTC (= 10:00 GMT, inside office hours)
 WED_10 = datetime(2024, 3, 6, 10, 0, tzinfo=UTC).timestamp()
@@ -29,12 +29,6 @@ def make_config(url: str, **target: object) -> config_mod.Config:
         "targets": [{"name": "web", "group": "systems", "type": "http", "url": url, **target}],
     }
     return config_mod.parse(doc, "test.yaml", {})
-
-
-@pytest.fixture
-def server():
-    with http_server() as srv:
-        yield srv
 
 
 def probe_at(runner: Runner, clock: FakeClock, at: float) -> None:

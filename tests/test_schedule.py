@@ -27,6 +27,7 @@ from monitor.figures.schedule import (
     parse_hours,
     parse_weekly,
 )
+from tests.support import examples
 
 LONDON = "Europe/London"
 NEW_YORK = "America/New_York"
@@ -774,7 +775,7 @@ instants = st.floats(T0, T1)
 durations = st.floats(0, 20 * 86400)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(schedules(), instants, durations, durations)
 def test_open_intervals_properties(s: Schedule, a: float, d1: float, d2: float) -> None:
     b, c = a + d1, a + d1 + d2
@@ -795,7 +796,7 @@ def test_open_intervals_properties(s: Schedule, a: float, d1: float, d2: float) 
             assert s.is_open(t) == any(x <= t < y for x, y in whole), t
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(schedules(), instants)
 def test_next_open_consistent(s: Schedule, t: float) -> None:
     horizon = 400 * 86400.0
@@ -807,7 +808,7 @@ def test_next_open_consistent(s: Schedule, t: float) -> None:
         assert (expected == t) == s.is_open(t)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(weekly_ranges(), st.integers(int(T0 // 60), int(T1 // 60)), st.integers(0, 4 * 1440))
 def test_utc_schedule_matches_minute_model(
     ranges: tuple[WeeklyRange, ...], start_min: int, length: int
@@ -829,7 +830,7 @@ def test_utc_schedule_matches_minute_model(
     assert got_minutes == expected
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(schedules(), st.dates(dt.date(2011, 1, 1), dt.date(2026, 1, 1)))
 def test_closing_a_day_removes_exactly_its_ranges(s: Schedule, day: dt.date) -> None:
     """Closing a day removes the ranges that start on it, nothing else."""

@@ -52,6 +52,7 @@ from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
 from monitor.store import Store, open_store
+from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
@@ -231,6 +232,7 @@ def test_check_missing_current_year_depends_on_now():
     ]
 
 
+@pytest.mark.slow
 def test_check_command_one_line_exit_2(tmp_path):
     raw = yaml.safe_load(json.dumps(CONFIG))
     raw["targets"][0]["objective"] = {"default": "99%", 2024: "99.5%"}
@@ -364,15 +366,7 @@ LIVE_CONFIG = {
 }
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
-def _play(runner: Runner, clock: Clock, until: float) -> None:
+def _play(runner: Runner, clock: FakeClock, until: float) -> None:
     while clock.now < until:
         clock.now += 300
         for name, live in runner.live.items():
@@ -394,7 +388,7 @@ def _samples(runner: Runner) -> dict:
 def test_live_objective_switches_at_the_year_boundary(tmp_path):
     config = make_config(LIVE_CONFIG, now=at("2025-03-31T07:00"))
     store = open_store(tmp_path / "a.db")
-    clock = Clock(at("2025-03-31T07:00"))  # Monday, the last day of 2024/25
+    clock = FakeClock(at("2025-03-31T07:00"))  # Monday, the last day of 2024/25
     runner = Runner(config, store, clock)
     runner.resume()
     web_key = (("group", "systems"), ("target", "web"))
@@ -742,6 +736,7 @@ def run_cli(*args) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_several_periods_json(files, tmp_path):
     config_file, db, config = files
     result = run_cli(
@@ -771,6 +766,7 @@ def test_cli_several_periods_json(files, tmp_path):
     assert [d["what_if_schedule"] for d in printed["reports"]] == ["always", "always"]
 
 
+@pytest.mark.slow
 def test_cli_years(files):
     config_file, db, _ = files
     result = run_cli("-c", config_file, "--db", db, "--years", "2", "--format", "json")
@@ -790,6 +786,7 @@ def test_cli_years(files):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

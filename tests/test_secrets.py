@@ -26,6 +26,9 @@ import pytest
 
 from tests.support import free_port
 
+# Runs the CLI and the daemon as real processes.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 PW_FILE = "pw-file-Zq8xK3-do-not-leak"
 PW_ENV = "pw-env-Hh4Lr9-do-not-leak"

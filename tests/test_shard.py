@@ -37,6 +37,7 @@ def test_bad_shard_specs(text):
         parse_shard(text)
 
 
+@pytest.mark.slow
 def test_check_lists_what_a_shard_owns(tmp_path):
     config = tmp_path / "targets.yaml"
     config.write_text(

@@ -21,6 +21,9 @@ from monitor.shard import owner
 from tests.support import free_port, http_server
 from tests.test_prometheus import ROOT, RULES, Stack, need, stop
 
+# Real daemons (one per shard) scraped by a real Prometheus.
+pytestmark = pytest.mark.slow
+
 SHARDS = 2
 WAIT = 60.0  # bound on all the waiting for data, together
 TOLERANCE = 1e-9

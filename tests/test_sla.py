@@ -25,6 +25,7 @@ from monitor.figures.intervals import Interval
 from monitor.figures.periods import parse_period
 from monitor.figures.schedule import Schedule, always_schedule, parse_hours
 from monitor.figures.sla import Figures, OutageSpan, Policy, group_figures, target_figures
+from tests.support import examples
 
 LON = ZoneInfo("Europe/London")
 HOUR = 3600
@@ -521,7 +522,7 @@ def _run(sc: dict, start: float, end: float) -> Figures:
     return target_figures(start=start, end=end, **sc)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(sc=scenario(), a=instant, b=instant)
 def test_figures_are_consistent(sc, a, b):
     start, end = min(a, b), max(a, b)
@@ -535,7 +536,7 @@ def test_figures_are_consistent(sc, a, b):
     assert f.error_budget_remaining_seconds == f.error_budget_seconds - f.downtime_seconds
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(sc=scenario(), cuts=st.lists(instant, min_size=3, max_size=3))
 def test_additive_over_adjacent_periods(sc, cuts):
     a, b, c = sorted(cuts)
@@ -553,7 +554,7 @@ def test_additive_over_adjacent_periods(sc, cuts):
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(sc=scenario(), a=instant, b=instant, which=st.integers(0, 10), frac=st.floats(0, 1))
 def test_splitting_an_outage_changes_only_counts(sc, a, b, which, frac):
     outages = sc["outages"]
@@ -578,7 +579,7 @@ def test_splitting_an_outage_changes_only_counts(sc, a, b, which, frac):
     assert before == after
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(sc=scenario(), a=instant, b=instant)
 def test_group_of_one_equals_the_target(sc, a, b):
     f = _run(sc, min(a, b), max(a, b))

@@ -16,6 +16,9 @@ import pytest
 
 from tests.support import free_port, http_server
 
+# systemd-analyze on the unit, and the daemon as a real process.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "availmon.service"
 SHIPPED_EXEC = "/opt/availmon/.venv/bin/availmon"

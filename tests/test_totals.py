@@ -15,6 +15,7 @@ from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
 from monitor.runner import Runner
 from monitor.store import open_store
+from tests.support import FakeClock
 
 UP = ProbeResult(True, 0.01)
 DOWN = ProbeResult(False, 0.01, "HTTP 503")
@@ -57,26 +58,21 @@ CONFIG = {
 }
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def setup(tmp_path):
+def setup(tmp_path, clock):
     config = config_mod.parse(CONFIG, "t.yaml", {})
     store = open_store(tmp_path / "a.db")
-    clock = Clock(utc(2024, 3, 6, 7, 0))  # Wed 6 March 2024, 07:00 GMT
     runner = Runner(config, store, clock)
     runner.resume()
     return config, store, clock, runner
 
 
 def play(
-    runner: Runner, clock: Clock, until: float, down: list[tuple[float, float]], step: float = 60
+    runner: Runner,
+    clock: FakeClock,
+    until: float,
+    down: list[tuple[float, float]],
+    step: float = 60,
 ) -> None:
     """Probe every ``step`` seconds (inside hours as the runner decides) until ``until``."""
     while clock.now < until:
@@ -157,6 +153,7 @@ def test_open_outage_counts_up_to_the_scrape(setup):
     assert later - first == 90
 
 
+@pytest.mark.slow  # four weeks probed every five minutes
 def test_base_plus_tail_equals_recomputation_over_weeks(setup):
     config, store, clock, runner = setup
     outages = [

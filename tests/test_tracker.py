@@ -1,4 +1,4 @@
-"""Outage rules (DESIGN.md "Outage boundaries") on the pure tracker, with injected instants."""
+"""Outage rules (docs/design.md "Outage boundaries") on the pure tracker, with injected instants."""
 
 from __future__ import annotations
 

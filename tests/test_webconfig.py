@@ -111,6 +111,7 @@ def test_slow_handshake_does_not_block_other_clients(tmp_path, ca, serve):
         idle.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "message"),
     [

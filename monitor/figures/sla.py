@@ -1,6 +1,6 @@
 """SLA figures: (schedule, coverage, outages, maintenance, period, now) -> seconds and ratios.
 
-This module is the single definition of the figures in DESIGN.md "Meaning of the figures";
+This module is the single definition of the figures in docs/design.md "The figures";
 every report, metric and CSV goes through it.  With the window ``[start, min(end, now))``:
 
 * W  = working hours in the window; M = maintenance windows (normalized: they may overlap)
