@@ -21,7 +21,7 @@ from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
 from monitor.probes.base import ProbeSetupError
-from monitor.runner import run_probe
+from monitor.scheduling import run_probe
 from monitor.shard import parse_shard, select
 from monitor.store import Outage, Store, StoreError
 
