@@ -61,9 +61,11 @@ class PeriodFigures(NamedTuple):
     error_budget_remaining: float
 
 
-LiveFigures = tuple[PeriodFigures, ...]
-"""One target's or group's live figures: one ``PeriodFigures`` per LIVE_PERIODS, in
-order (plain tuples, as a scrape makes 10,000 and /metrics unpacks them directly)."""
+PeriodRow = tuple[float, float, float, float, float | None, float]
+"""One period's figures in ``PeriodFigures``' field order, as a plain tuple: a scrape
+makes 50,000 and /metrics unpacks them directly (a NamedTuple each cost ~15%)."""
+LiveFigures = tuple[PeriodRow, ...]
+"""One target's or group's live figures: a ``PeriodRow`` per LIVE_PERIODS, in order."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +106,10 @@ class Snapshot:
     in_maintenance: dict[str, bool]
 
     def target(self, name: str, kind: str) -> PeriodFigures:
-        return self.targets[name][LIVE_PERIODS.index(kind)]
+        return PeriodFigures(*self.targets[name][LIVE_PERIODS.index(kind)])
 
     def group(self, name: str, kind: str) -> PeriodFigures:
-        return self.groups[name][LIVE_PERIODS.index(kind)]
+        return PeriodFigures(*self.groups[name][LIVE_PERIODS.index(kind)])
 
 
 def current_periods(config: Config, now: float) -> dict[str, Period]:
@@ -281,13 +283,13 @@ class RunningTotals:
             m = tb.maintenance
             in_maintenance[name] = bool(m) and any(s <= now < e for s, e in clip(m, now, now + 1))
             ts, tm, tu, td = tails[name]
-            periods: list[PeriodFigures] = []
+            periods: list[PeriodRow] = []
             for bs, bm, bu, bd, allowed in tb.flat:
                 s = bs + ts
                 mo = bm + tm
                 u = bu + tu
                 d = bd + td
-                periods.append(_new(PeriodFigures, (s, mo, u, d, ratio(s, mo, u, d), allowed - d)))
+                periods.append((s, mo, u, d, ratio(s, mo, u, d), allowed - d))
             per_target[name] = own = tuple(periods)
             group = members.get(target.group)
             if group is None:
@@ -305,7 +307,7 @@ class RunningTotals:
                     mo += pm
                     u += pu
                     d += pd
-                periods.append(_new(PeriodFigures, (s, mo, u, d, ratio(s, mo, u, d), allowed - d)))
+                periods.append((s, mo, u, d, ratio(s, mo, u, d), allowed - d))
             groups[name] = tuple(periods)
         return Snapshot(per_target, groups, in_maintenance)
 
