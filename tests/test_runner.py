@@ -312,3 +312,20 @@ def test_icmp_probe_reports_later_and_never_overlaps_itself(tmp_path):
     live = status["ping"]
     assert live.last is not None and live.last.success
     assert (live.successes, live.failures, scheduler.in_flight("ping")) == (1, 0, False)
+
+
+def test_reload_diff_names_removed_changed_and_added_targets():
+    from monitor.reload import diff_targets
+
+    def config(*targets):
+        return config_mod.parse(
+            {"targets": [{"type": "tcp", "host": "127.0.0.1", **t} for t in targets]}, "t.yaml", {}
+        )
+
+    old = config({"name": "a", "port": 1}, {"name": "b", "port": 2}, {"name": "c", "port": 3})
+    new = config({"name": "d", "port": 4}, {"name": "c", "port": 30}, {"name": "a", "port": 1})
+    removed, changed, added = diff_targets(old, new)
+    assert removed == ["b"]
+    assert [(t.name, t.settings) for t in changed] == [("c", new.target("c").settings)]
+    assert [t.name for t in added] == ["d"]
+    assert diff_targets(new, new) == ([], [], [])
