@@ -23,9 +23,8 @@ from functools import partial
 from pathlib import Path
 
 from monitor import config as config_mod
-from monitor.daemon import tune_malloc
+from monitor.daemon import Monitor, tune_malloc
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
-from monitor.runner import Runner
 from monitor.store import Store, open_store
 from monitor.web import MetricsServer
 
@@ -98,25 +97,25 @@ def main() -> None:
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as folder:
             config, store, now = build(n, Path(folder))
-            runner = Runner(config, store, Clock(now))
+            monitor = Monitor(config, store, Clock(now))
             t0 = time.perf_counter()
-            runner.resume()
+            monitor.resume()
             rebuild = time.perf_counter() - t0
-            registry = build_registry(runner, DaemonStatus())
-            exposition(runner, registry)  # warm
-            runner.clock.now += 30  # type: ignore[attr-defined]
+            registry = build_registry(monitor, DaemonStatus())
+            exposition(monitor, registry)  # warm
+            monitor.clock.now += 30  # type: ignore[attr-defined]
             t0 = time.perf_counter()
-            body = b"".join(exposition(runner, registry))
+            body = b"".join(exposition(monitor, registry))
             render = time.perf_counter() - t0
             server = MetricsServer(
-                ("127.0.0.1", 0), partial(exposition, runner, registry), CONTENT_TYPE
+                ("127.0.0.1", 0), partial(exposition, monitor, registry), CONTENT_TYPE
             )
             server.start()
             url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
             times, packed, rss_before = [], 0, rss_mb()
             try:  # as Prometheus scrapes: over HTTP, asking for gzip (and some without)
                 for k in range(args.scrapes):
-                    runner.clock.now += 7.3  # type: ignore[attr-defined]
+                    monitor.clock.now += 7.3  # type: ignore[attr-defined]
                     gzip = k % 4 != 3
                     request = urllib.request.Request(
                         url, headers={"Accept-Encoding": "gzip" if gzip else "identity"}
@@ -132,7 +131,7 @@ def main() -> None:
                 server.server_close()
             growth = rss_mb() - rss_before
             tracemalloc.start()  # the most memory one scrape holds at once
-            exposition(runner, registry)
+            exposition(monitor, registry)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))

@@ -13,19 +13,28 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
 
+from prometheus_client.core import Metric
+
 from monitor import config as config_mod
+from monitor.clock import Clock, SystemClock
+from monitor.figures.totals import RunningTotals, Snapshot
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.probes import probe_type
-from monitor.runner import Runner, clock_step
-from monitor.store import open_store
+from monitor.recording.outages import OutageWriter, StoreHealth
+from monitor.recording.recorder import Recorder, TargetStatus
+from monitor.reload import diff_targets
+from monitor.scheduling import PROBE_WORKERS, ProbeScheduler, clock_step
+from monitor.store import Store, StoreError, open_store
 from monitor.web import MetricsServer
 from monitor.webconfig import WebConfig
 
 log = logging.getLogger("availmon")
+
+TOTALS_EVERY = 5.0  # seconds between checks for corrections, period ends and folding
 
 
 class DaemonError(Exception):
@@ -78,6 +87,116 @@ def check_probe_types(config: config_mod.Config) -> None:
         probe_type(type_name).check_setup(settings)
 
 
+class Monitor:
+    """The monitoring parts wired together: the scheduler begins probes, the recorder
+    applies their results and the outage writer commits them; coverage and the live
+    figures' running totals follow. Read by /metrics as ``metrics.Monitored``."""
+
+    def __init__(
+        self,
+        config: config_mod.Config,
+        store: Store,
+        clock: Clock | None = None,
+        workers: int = PROBE_WORKERS,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.writer = OutageWriter(store)
+        self.recorder = Recorder(store, self.writer)
+        self.scheduler = ProbeScheduler(config, self.clock, self.recorder.record, workers)
+        self.totals = RunningTotals(store)
+        self._stopped = False
+
+    # -- what /metrics reads ---------------------------------------------
+
+    @property
+    def status(self) -> Mapping[str, TargetStatus]:
+        return self.recorder.status
+
+    def store_health(self) -> StoreHealth:
+        return self.writer.health()
+
+    def lateness(self) -> Iterable[Metric]:
+        return self.scheduler.lateness()
+
+    def live_figures(self, now: float) -> Snapshot | None:
+        return self.totals.snapshot(self.config, now)
+
+    # -- lifecycle -------------------------------------------------------
+
+    def resume(self) -> None:
+        """Load state from the store: carried-over outages, counters, fresh coverage."""
+        now = self.clock.time()
+        self.store.close_stale_coverage()
+        self.recorder.resume(self.config, now)
+        for target in self.config.targets:
+            self.scheduler.add(target)
+        self.store.begin_coverage(
+            ((t.name, t.probe_outside_hours) for t in self.config.targets), now
+        )
+        self.totals.rebuild(self.config, now)
+
+    def start(self) -> None:
+        """Resume from the store and start probing on schedule."""
+        self.resume()
+        self.scheduler.start(
+            [
+                ("heartbeat", self.heartbeat, self.config.heartbeat),
+                ("totals", self.maintain_totals, TOTALS_EVERY),
+            ]
+        )
+
+    def on_clock_step(self, step: float) -> None:
+        self.scheduler.on_clock_step(step)
+
+    def stop(self) -> None:
+        """Stop probing and close coverage; results still in flight are dropped."""
+        self._stopped = True
+        self.recorder.stop()
+        self.scheduler.stop()
+        self.store.end_coverage(None, self.clock.time())
+
+    def healthy(self) -> bool:
+        return self.scheduler.running() and not self._stopped
+
+    def heartbeat(self) -> None:
+        """Extend coverage to now, and retry any outage changes held back by store errors."""
+        self.writer.heartbeat(self.clock.time())
+
+    def maintain_totals(self) -> None:
+        """Keep the live figures' running totals current (corrections apply within seconds)."""
+        try:
+            self.totals.maintain(self.config, self.clock.time(), before_rebuild=self.heartbeat)
+        except StoreError as exc:
+            log.error("live figures not refreshed: %s", exc)
+
+    def reload(self, config: config_mod.Config) -> None:
+        """Swap in a new config: added, removed and changed targets start/stop cleanly."""
+        now = self.clock.time()
+        self.heartbeat()
+        changes = diff_targets(self.config, config)
+        removed, changed, added = changes
+        self.config = config
+        # The recorder first: it knows a target before its first probe, and forgets it
+        # before its last (whose result is then dropped).
+        self.recorder.reload(changes, now)
+        self.scheduler.reload(config, changes)
+        self.store.end_coverage(removed, now)
+        self.store.end_coverage([t.name for t in changed], now)
+        self.store.begin_coverage(
+            [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now
+        )
+        self.totals.rebuild(config, now)
+        log.info(
+            "config reloaded: %d targets (%d added, %d removed, %d changed)",
+            len(config.targets),
+            len(added),
+            len(removed),
+            len(changed),
+        )
+
+
 class Daemon:
     def __init__(
         self,
@@ -94,7 +213,7 @@ class Daemon:
         self.store = open_store(db_path, busy_timeout=2.0)
         self.store.lock_exclusive()
         check_probe_types(config)
-        self.runner = Runner(config, self.store)
+        self.monitor = Monitor(config, self.store)
         self.status = DaemonStatus(True, time.time())
         self.listen = listen
         self.web = web
@@ -120,7 +239,7 @@ class Daemon:
             self.status.reload_successful = False
             log.error("reload failed, keeping the running config: %s", exc)
         else:
-            self.runner.reload(config)
+            self.monitor.reload(config)
             self.status.reload_successful = True
             self.status.reload_success_timestamp = time.time()
         sd_notify("READY=1")
@@ -128,18 +247,18 @@ class Daemon:
     def serve(self) -> int:
         tune_malloc()
         host, port = self.listen
-        registry = build_registry(self.runner, self.status)
+        registry = build_registry(self.monitor, self.status)
         try:
             server = MetricsServer(
-                (host, port), lambda: exposition(self.runner, registry), CONTENT_TYPE, self.web
+                (host, port), lambda: exposition(self.monitor, registry), CONTENT_TYPE, self.web
             )
         except OSError as exc:
             raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         server.start()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        self.runner.start()
-        config = self.runner.config
+        self.monitor.start()
+        config = self.monitor.config
         scheme = "https" if self.web is not None and self.web.tls is not None else "http"
         log.info(
             "availmon started: %d targets, metrics on %s://%s:%d/metrics, database %s",
@@ -158,15 +277,15 @@ class Daemon:
             step = clock_step(offset, wall, mono)
             offset = wall - mono
             if step is not None:
-                self.runner.on_clock_step(step)
+                self.monitor.on_clock_step(step)
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
-            if watchdog and self.runner.healthy():
+            if watchdog and self.monitor.healthy():
                 sd_notify("WATCHDOG=1")
         sd_notify("STOPPING=1")
         log.info("stopping")
-        self.runner.stop()
+        self.monitor.stop()
         server.shutdown()
         server.server_close()
         self.store.close()

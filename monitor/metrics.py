@@ -1,8 +1,8 @@
 """Prometheus exposition of live state and live figures.
 
 Names follow blackbox_exporter where the meaning is the same. Everything is
-computed at scrape time from state already in memory (running totals, the
-runner's live targets), never by rescanning history.
+computed at scrape time from what the daemon publishes in memory (``Monitored``:
+each target's status, the live figures' running totals), never by rescanning history.
 
 Two paths, for speed: the few daemon-wide series go through a
 prometheus-client custom collector (plus the standard process metrics); the
@@ -15,10 +15,11 @@ see BENCHMARKS.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from io import StringIO
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -26,11 +27,13 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.config import DEFAULT_OBJECTIVE, Objective, Target
-from monitor.figures.periods import current_period
-from monitor.figures.totals import KINDS, Row
+from monitor.clock import Clock
+from monitor.config import DEFAULT_OBJECTIVE, Config, Objective, Target
+from monitor.figures.periods import LIVE_PERIODS, current_period
+from monitor.figures.totals import LiveFigures, Snapshot
 from monitor.probes import detail_metrics as probe_detail_metrics
-from monitor.runner import Runner
+from monitor.recording.outages import StoreHealth
+from monitor.recording.recorder import TargetStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -44,6 +47,20 @@ def _detail_families() -> dict[str, tuple[str, str, str]]:
     }
 
 
+class Monitored(Protocol):
+    """What /metrics reads from the running daemon: published, read-only views."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def status(self) -> Mapping[str, TargetStatus]: ...
+    def store_health(self) -> StoreHealth: ...
+    def lateness(self) -> Iterable[Metric]: ...
+    def live_figures(self, now: float) -> Snapshot | None: ...
+
+
 @dataclass
 class DaemonStatus:
     """Facts about the daemon itself that the collector reports."""
@@ -55,14 +72,15 @@ class DaemonStatus:
 class DaemonCollector(Collector):
     """The daemon-wide series: build, config, store, schedules, probe lateness."""
 
-    def __init__(self, runner: Runner, status: DaemonStatus) -> None:
-        self.runner = runner
+    def __init__(self, monitored: Monitored, status: DaemonStatus) -> None:
+        self.monitored = monitored
         self.status = status
 
     def collect(self) -> Iterator[Metric]:
-        runner = self.runner
-        config = runner.config
-        now = runner.clock.time()
+        monitored = self.monitored
+        config = monitored.config
+        now = monitored.clock.time()
+        store = monitored.store_health()
         hours = GaugeMetricFamily(
             "availmon_working_hours_open",
             "1 while the schedule's working hours are open.",
@@ -96,19 +114,19 @@ class DaemonCollector(Collector):
         yield GaugeMetricFamily(
             "availmon_store_healthy",
             "Whether the last write to the database succeeded.",
-            value=1.0 if runner.store_healthy else 0.0,
+            value=1.0 if store.healthy else 0.0,
         )
         yield CounterMetricFamily(
             "availmon_store_errors",
             "Database writes that failed (and were retried).",
-            value=runner.store_errors,
+            value=store.errors,
         )
-        yield from runner.lateness.collect()
+        yield from monitored.lateness()
 
 
-def build_registry(runner: Runner, status: DaemonStatus) -> CollectorRegistry:
+def build_registry(monitored: Monitored, status: DaemonStatus) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaemonCollector(runner, status))
+    registry.register(DaemonCollector(monitored, status))
     ProcessCollector(registry=registry)
     return registry
 
@@ -179,7 +197,7 @@ class _Reprs(dict[float, str]):
 ONE, ZERO = repr(1.0), repr(0.0)
 
 
-def render_targets(runner: Runner, now: float) -> list[bytes]:
+def render_targets(monitored: Monitored, now: float) -> list[bytes]:
     """The per-target and per-group families in the Prometheus text format.
 
     Each family's lines are fetched once, when its first sample appears (the order
@@ -194,10 +212,10 @@ def render_targets(runner: Runner, now: float) -> list[bytes]:
     schedules: dict[str, str] = {}
     details = _detail_families()
     success = duration = info = stamps = up = outages = starts = probes = None
-    for live in list(runner.live.values()):
-        t = live.target
+    for status in list(monitored.status.values()):
+        t = status.target
         labels = _target_labels(t)
-        last = live.last
+        last = status.last
         if last is not None:
             if success is None or duration is None:
                 success = family("probe_success", g, "Whether the last probe succeeded.")
@@ -222,13 +240,13 @@ def render_targets(runner: Runner, now: float) -> list[bytes]:
         if schedule is None:
             schedule = schedules[t.schedule] = _escape(t.schedule)
         info.write(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
-        if live.last_at is not None:
+        if status.last_at is not None:
             if stamps is None:
                 stamps = family(
                     "availmon_last_probe_timestamp_seconds", g, "When the target was last probed."
                 )
             stamps.write(
-                f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(live.last_at)!r}\n"
+                f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(status.last_at)!r}\n"
             )
         if up is None or outages is None or starts is None or probes is None:
             up = family("availmon_target_up", g, "0 while an outage of the target is open, else 1.")
@@ -244,22 +262,22 @@ def render_targets(runner: Runner, now: float) -> list[bytes]:
             probes = family(
                 "availmon_probes_total", "counter", "Probes run by this process, by result."
             )
-        state = live.state
+        state = status.state
         up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
-        outages.write(f"availmon_outages_total{{{labels}}} {counts[live.outages_total]}\n")
+        outages.write(f"availmon_outages_total{{{labels}}} {counts[status.outages_total]}\n")
         if state.outage_start is not None:
-            cause = _escape(live.outage.cause if live.outage else "")
+            cause = _escape(status.outage_cause or "")
             starts.write(
                 f'availmon_outage_start_timestamp_seconds{{{labels},cause="{cause}"}}'
                 f" {float(state.outage_start)!r}\n"
             )
         probes.write(
             f'availmon_probes_total{{{labels},result="success"}}'
-            f" {counts[live.successes]}\n"
+            f" {counts[status.successes]}\n"
             f'availmon_probes_total{{{labels},result="failure"}}'
-            f" {counts[live.failures]}\n"
+            f" {counts[status.failures]}\n"
         )
-    _render_figures(out, runner, now)
+    _render_figures(out, monitored, now)
     return out.chunks()
 
 
@@ -298,11 +316,15 @@ GROUP_FIGURES = (
 
 TARGET_NAMES = tuple(name for name, _ in TARGET_FIGURES)
 GROUP_NAMES = tuple(name for name, _ in GROUP_FIGURES)
-_PERIODS = tuple(f',period="{kind}"}} ' for kind in KINDS)  # each line's last label
+_PERIODS = tuple(f',period="{kind}"}} ' for kind in LIVE_PERIODS)  # each line's last label
 
 
 def _figure_lines(
-    names: tuple[str, ...], labels: str, row: Row, out: tuple[StringIO, ...], reprs: _Reprs
+    names: tuple[str, ...],
+    labels: str,
+    figures: LiveFigures,
+    out: tuple[StringIO, ...],
+    reprs: _Reprs,
 ) -> None:
     """Append one entity's figures for the five periods (the scrape's hot loop).
 
@@ -312,38 +334,12 @@ def _figure_lines(
     ratio, scheduled, monitored, down, budget, allowed = out
     n_ratio, n_sched, n_mon, n_down, n_budget, n_allowed = names
     q0, q1, q2, q3, q4 = _PERIODS
-    (
-        s0,
-        m0,
-        _,
-        d0,
-        r0,
-        b0,
-        s1,
-        m1,
-        _,
-        d1,
-        r1,
-        b1,
-        s2,
-        m2,
-        _,
-        d2,
-        r2,
-        b2,
-        s3,
-        m3,
-        _,
-        d3,
-        r3,
-        b3,
-        s4,
-        m4,
-        _,
-        d4,
-        r4,
-        b4,
-    ) = row
+    f0, f1, f2, f3, f4 = figures
+    s0, m0, _, d0, r0, b0 = f0
+    s1, m1, _, d1, r1, b1 = f1
+    s2, m2, _, d2, r2, b2 = f2
+    s3, m3, _, d3, r3, b3 = f3
+    s4, m4, _, d4, r4, b4 = f4
     o = "{" + labels  # each line: name, o, period, value
     if r0 is not None:
         ratio.write(f"{n_ratio}{o}{q0}{reprs[r0]}\n")
@@ -379,10 +375,10 @@ def _in_year(objective: Objective, year: str) -> float:
     return DEFAULT_OBJECTIVE if ratio is None else ratio
 
 
-def _render_figures(out: _Families, runner: Runner, now: float) -> None:
+def _render_figures(out: _Families, monitored: Monitored, now: float) -> None:
     """Working-hours figures for the current day/week/month/quarter/year to date."""
-    config = runner.config
-    snapshot = runner.totals.snapshot(config, now)
+    config = monitored.config
+    snapshot = monitored.live_figures(now)
     if snapshot is None:
         return
     g = "gauge"
@@ -392,7 +388,7 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
     # targets share a few Objective objects, so each is resolved once).
     year = current_period("year", now, config.timezone, config.year_start_month).label
     in_year: dict[int, str] = {}
-    rows_of = snapshot.targets.get
+    figures_of = snapshot.targets.get
     maintenance = snapshot.in_maintenance
     objectives = in_maint = None
     for t in config.targets:
@@ -416,19 +412,19 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
                     "1 while a maintenance window applies to the target.",
                 )
             in_maint.write(f"availmon_in_maintenance{{{labels}}} {ONE if flag else ZERO}\n")
-        row = rows_of(t.name)
-        if row is not None:
-            _figure_lines(TARGET_NAMES, labels, row, lines, reprs)
+        figures = figures_of(t.name)
+        if figures is not None:
+            _figure_lines(TARGET_NAMES, labels, figures, lines, reprs)
     group_lines = tuple(_family_text(name, g, help_text) for name, help_text in GROUP_FIGURES)
-    for group, row in sorted(snapshot.groups.items()):
-        _figure_lines(GROUP_NAMES, f'group="{_escape(group)}"', row, group_lines, reprs)
-    for name, group in sorted(config.groups.items()):
+    for group, figures in sorted(snapshot.groups.items()):
+        _figure_lines(GROUP_NAMES, f'group="{_escape(group)}"', figures, group_lines, reprs)
+    for name, spec in sorted(config.groups.items()):
         out.add(
             "availmon_group_uptime_objective_ratio",
             g,
             "The group's uptime objective in the current reporting year.",
             f'group="{_escape(name)}"',
-            _in_year(group.objective, year),
+            _in_year(spec.objective, year),
         )
     for (name, _), family in zip(
         (*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines), strict=True
@@ -437,6 +433,6 @@ def _render_figures(out: _Families, runner: Runner, now: float) -> None:
         out.texts[name] = family
 
 
-def exposition(runner: Runner, registry: CollectorRegistry) -> list[bytes]:
+def exposition(monitored: Monitored, registry: CollectorRegistry) -> list[bytes]:
     """The whole /metrics body, in chunks (one per family): never one 37 MB copy."""
-    return [generate_latest(registry), *render_targets(runner, runner.clock.time())]
+    return [generate_latest(registry), *render_targets(monitored, monitored.clock.time())]

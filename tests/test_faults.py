@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor import config as config_mod
+from monitor.daemon import Monitor
 from monitor.probes.base import ProbeResult
-from monitor.runner import Runner
 from monitor.store import Store, StoreError, open_store
 from tests.support import FakeClock
 
@@ -56,25 +56,26 @@ def fill(folder: Path) -> Path:
 def test_disk_full_holds_outages_and_writes_them_when_space_returns(small_fs):
     store = open_store(small_fs / "a.db")
     clock = FakeClock(T0)
-    runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
-    runner.resume()
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
     filler = fill(small_fs)
 
-    runner.record("web", DOWN, T0 + 30)
-    runner.record("web", DOWN, T0 + 60)  # opens: the write fails, probing goes on
-    live = runner.live["web"]
-    assert live.state.down and live.outage is not None and live.outage.id is None
-    assert not runner.store_healthy and runner.store_errors >= 1
-    runner.record("web", UP, T0 + 90)  # closes: also held back
-    assert not live.state.down
+    monitor.recorder.record("web", DOWN, T0 + 30)
+    monitor.recorder.record("web", DOWN, T0 + 60)  # opens: the write fails, probing goes on
+    status = monitor.recorder.status  # a live view: each read is the current status
+    outage = monitor.recorder.outage("web")
+    assert status["web"].state.down and outage is not None and outage.id is None
+    assert not monitor.store_health().healthy and monitor.store_health().errors >= 1
+    monitor.recorder.record("web", UP, T0 + 90)  # closes: also held back
+    assert not status["web"].state.down
     clock.now = T0 + 95
-    runner.heartbeat()  # still full: still held
-    assert store.outages() == [] and not runner.store_healthy
+    monitor.heartbeat()  # still full: still held
+    assert store.outages() == [] and not monitor.store_health().healthy
 
     filler.unlink()
     clock.now = T0 + 100
-    runner.heartbeat()  # space again: everything is written, in order
-    assert runner.store_healthy
+    monitor.heartbeat()  # space again: everything is written, in order
+    assert monitor.store_health().healthy
     [outage] = store.outages()
     assert (outage.start, outage.end, outage.cause) == (T0 + 30, T0 + 90, "HTTP 503")
     assert store.last_coverage_end("web") == T0 + 100
@@ -114,34 +115,34 @@ class ReadOnlySwitch:
 def test_read_only_database_then_writable_again(tmp_path):
     store = ReadOnlySwitch(open_store(tmp_path / "a.db"))
     clock = FakeClock(T0)
-    runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
-    runner.resume()
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
     store.read_only = True  # every write now fails
-    runner.record("web", DOWN, T0 + 30)
-    runner.record("web", DOWN, T0 + 60)
-    assert runner.live["web"].state.down and not runner.store_healthy
+    monitor.recorder.record("web", DOWN, T0 + 30)
+    monitor.recorder.record("web", DOWN, T0 + 60)
+    assert monitor.recorder.status["web"].state.down and not monitor.store_health().healthy
     clock.now = T0 + 65
-    runner.heartbeat()
+    monitor.heartbeat()
     assert store.open_outages() == []
     store.read_only = False
     clock.now = T0 + 70
-    runner.heartbeat()
-    assert runner.store_healthy
+    monitor.heartbeat()
+    assert monitor.store_health().healthy
     [outage] = store.open_outages()
     assert outage.start == T0 + 30
 
 
 def test_long_read_never_blocks_recording(tmp_path):
     store = open_store(tmp_path / "a.db", busy_timeout=2.0)
-    runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, FakeClock(T0))
-    runner.resume()
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, FakeClock(T0))
+    monitor.resume()
     reader = sqlite3.connect(tmp_path / "a.db")
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM coverage").fetchall()  # a report mid-read
     try:
-        runner.record("web", DOWN, T0 + 30)
-        runner.record("web", DOWN, T0 + 60)
-        assert runner.store_healthy and store.open_outages()[0].start == T0 + 30
+        monitor.recorder.record("web", DOWN, T0 + 30)
+        monitor.recorder.record("web", DOWN, T0 + 60)
+        assert monitor.store_health().healthy and store.open_outages()[0].start == T0 + 30
     finally:
         reader.rollback()
         reader.close()
@@ -150,17 +151,17 @@ def test_long_read_never_blocks_recording(tmp_path):
 def test_exclusive_lock_elsewhere_holds_back_then_writes(tmp_path):
     store = open_store(tmp_path / "a.db", busy_timeout=0.2)
     clock = FakeClock(T0)
-    runner = Runner(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
-    runner.resume()
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
     other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     try:
-        runner.record("web", DOWN, T0 + 30)
-        runner.record("web", DOWN, T0 + 60)
-        assert runner.live["web"].state.down and not runner.store_healthy
+        monitor.recorder.record("web", DOWN, T0 + 30)
+        monitor.recorder.record("web", DOWN, T0 + 60)
+        assert monitor.recorder.status["web"].state.down and not monitor.store_health().healthy
     finally:
         other.execute("ROLLBACK")
         other.close()
     clock.now = T0 + 70
-    runner.heartbeat()
-    assert runner.store_healthy and store.open_outages()[0].start == T0 + 30
+    monitor.heartbeat()
+    assert monitor.store_health().healthy and store.open_outages()[0].start == T0 + 30

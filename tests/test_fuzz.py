@@ -1028,23 +1028,23 @@ NASTY_CAUSES = [
 
 
 def _runner(tmp_path: Path):
-    from monitor.runner import Runner
+    from monitor.daemon import Monitor
     from monitor.store import open_store
 
     config = config_mod.parse(RUNNER_CONFIG, "t.yaml", {})
 
     clock = FakeClock(dt.datetime(2024, 3, 6, 10, tzinfo=dt.UTC).timestamp())
-    runner = Runner(config, open_store(tmp_path / "a.db"), clock)
-    runner.resume()
-    return runner, clock
+    monitor = Monitor(config, open_store(tmp_path / "a.db"), clock)
+    monitor.resume()
+    return monitor, clock
 
 
-def _open_outage_causes(runner) -> list[str]:
+def _open_outage_causes(monitor) -> list[str]:
     from prometheus_client.parser import text_string_to_metric_families
 
     from monitor.metrics import DaemonStatus, build_registry, exposition
 
-    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
+    text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     causes = []
     for family in text_string_to_metric_families(text):
         if family.name == "availmon_outage_start_timestamp_seconds":
@@ -1053,21 +1053,21 @@ def _open_outage_causes(runner) -> list[str]:
     return causes
 
 
-def _cycle(runner, clock, cause: str) -> None:
+def _cycle(monitor, clock, cause: str) -> None:
     """Open an outage with ``cause`` (failures_before_down is 1)."""
     from monitor.probes.base import ProbeResult
 
     clock.now += 60
-    runner.record("web", ProbeResult(True, 0.01), clock.now)
+    monitor.recorder.record("web", ProbeResult(True, 0.01), clock.now)
     clock.now += 60
-    runner.record("web", ProbeResult(False, 0.01, cause), clock.now)
+    monitor.recorder.record("web", ProbeResult(False, 0.01, cause), clock.now)
 
 
 @pytest.mark.parametrize("cause", NASTY_CAUSES)
 def test_metrics_cause_label_round_trips(tmp_path: Path, cause: str) -> None:
-    runner, clock = _runner(tmp_path)
-    _cycle(runner, clock, cause)
-    assert _open_outage_causes(runner) == [cause]
+    monitor, clock = _runner(tmp_path)
+    _cycle(monitor, clock, cause)
+    assert _open_outage_causes(monitor) == [cause]
 
 
 @settings(
@@ -1079,9 +1079,9 @@ def test_metrics_cause_label_round_trips(tmp_path: Path, cause: str) -> None:
 def test_metrics_cause_label_round_trips_any_text(tmp_path: Path, cause: str) -> None:
     if not hasattr(test_metrics_cause_label_round_trips_any_text, "state"):
         test_metrics_cause_label_round_trips_any_text.state = _runner(tmp_path)  # type: ignore
-    runner, clock = test_metrics_cause_label_round_trips_any_text.state  # type: ignore
-    _cycle(runner, clock, cause)
-    assert _open_outage_causes(runner) == [cause or "probe failed"]  # tracker's default
+    monitor, clock = test_metrics_cause_label_round_trips_any_text.state  # type: ignore
+    _cycle(monitor, clock, cause)
+    assert _open_outage_causes(monitor) == [cause or "probe failed"]  # tracker's default
 
 
 @pytest.mark.parametrize("cause", NASTY_CAUSES)
@@ -1091,13 +1091,13 @@ def test_log_lines_stay_one_line(
     """A cause with line breaks cannot split a log record (or forge a second one)."""
     import logging
 
-    runner, clock = _runner(tmp_path)
+    monitor, clock = _runner(tmp_path)
     with caplog.at_level(logging.INFO, logger="availmon"):
-        _cycle(runner, clock, cause)
+        _cycle(monitor, clock, cause)
         clock.now += 60
         from monitor.probes.base import ProbeResult
 
-        runner.record("web", ProbeResult(True, 0.01), clock.now)
+        monitor.recorder.record("web", ProbeResult(True, 0.01), clock.now)
     messages = [r.getMessage() for r in caplog.records]
     assert any("outage opened" in m for m in messages)
     for m in messages:

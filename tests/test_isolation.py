@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.isolation import (
+from monitor.recording.isolation import (
     Began,
     Ended,
     Isolation,

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor import config as config_mod
+from monitor.daemon import Monitor
+from monitor.figures.periods import LIVE_PERIODS
 from monitor.figures.sla import Policy, _terms, live_ratio
-from monitor.figures.totals import FIELDS, KINDS
 from monitor.metrics import DaemonStatus, _Reprs, build_registry, exposition, render_targets
 from monitor.probes.base import ProbeResult
-from monitor.runner import Runner
+from monitor.scheduling import in_hours
 from monitor.store import open_store
 
 
@@ -91,37 +92,37 @@ CONFIG = {
 
 
 @pytest.fixture
-def runner(tmp_path, clock):
+def monitor(tmp_path, clock):
     """Seven targets probed with a fractional clock: outages, one still open, maintenance."""
     config = config_mod.parse(CONFIG, "t.yaml", {})
     store = open_store(tmp_path / "a.db")
     clock.advance(0.123456)
-    runner = Runner(config, store, clock)
-    runner.resume()
+    monitor = Monitor(config, store, clock)
+    monitor.resume()
     step = 0
     while clock.now < utc(2024, 3, 6, 12, 30):
         clock.now += 60.000137
         step += 1
-        for name, live in runner.live.items():
+        for name, live in monitor.recorder.status.items():
             k = int(name[1:])
-            if runner.in_hours(live.target, clock.now):
+            if in_hours(monitor.config, live.target, clock.now):
                 down = (k == 1 and 60 < step < 90) or (k == 3 and step > 250)
                 details = {"http_status_code": 503 if down else 200} if k % 2 else {}
-                runner.record(
+                monitor.recorder.record(
                     name,
                     ProbeResult(not down, 0.0101 * k, "HTTP 503" if down else None, details),
                     clock.now,
                 )
         if step % 15 == 0:
-            runner.heartbeat()
-        runner.maintain_totals()
+            monitor.heartbeat()
+        monitor.maintain_totals()
     clock.now += 17.25  # mid-way between folds: every figure has a tail
-    yield runner
+    yield monitor
     store.close()
 
 
-def test_text_families_are_contiguous_with_one_header(runner):
-    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
+def test_text_families_are_contiguous_with_one_header(monitor):
+    text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     seen: list[str] = []
     for line in text.splitlines():
         if line.startswith("# HELP "):
@@ -136,16 +137,16 @@ def test_text_families_are_contiguous_with_one_header(runner):
     assert 'availmon_in_maintenance{target="t2",group="systems"} 1.0' in text
 
 
-def test_figures_in_text_are_the_snapshot_values(runner):
-    now = runner.clock.now
-    snapshot = runner.totals.snapshot(runner.config, now)
-    text = b"".join(render_targets(runner, now)).decode()
-    for t in runner.config.targets:
-        for kind in KINDS:
+def test_figures_in_text_are_the_snapshot_values(monitor):
+    now = monitor.clock.now
+    snapshot = monitor.totals.snapshot(monitor.config, now)
+    text = b"".join(render_targets(monitor, now)).decode()
+    for t in monitor.config.targets:
+        for kind in LIVE_PERIODS:
             live = snapshot.target(t.name, kind)
             labels = f'{{target="{t.name}",group="{t.group}",period="{kind}"}}'
-            assert f"availmon_downtime_seconds{labels} {live.seconds.down!r}\n" in text
-            assert f"availmon_monitored_seconds{labels} {live.seconds.monitored!r}\n" in text
+            assert f"availmon_downtime_seconds{labels} {live.down!r}\n" in text
+            assert f"availmon_monitored_seconds{labels} {live.monitored!r}\n" in text
             budget = live.error_budget_remaining
             assert f"availmon_error_budget_remaining_seconds{labels} {budget!r}\n" in text
             if live.uptime_ratio is None:
@@ -154,19 +155,19 @@ def test_figures_in_text_are_the_snapshot_values(runner):
                 assert f"availmon_uptime_ratio{labels} {live.uptime_ratio!r}\n" in text
 
 
-def test_group_sums_add_members_in_configuration_order(runner):
+def test_group_sums_add_members_in_configuration_order(monitor):
     """Exactly the one-by-one float sums (not merely close): the text must not drift."""
-    config = runner.config
-    snapshot = runner.totals.snapshot(config, runner.clock.now)
-    assert any(v % 1 for row in snapshot.targets.values() for v in row[:4])  # fractions
+    config = monitor.config
+    snapshot = monitor.totals.snapshot(config, monitor.clock.now)
+    assert any(v % 1 for row in snapshot.targets.values() for v in row[0][:4])  # fractions
     ratio = live_ratio(Policy(config.unmonitored))
     for group in config.groups:
         members = [snapshot.targets[t.name] for t in config.targets if t.group == group]
-        for k, kind in enumerate(KINDS):
+        for k, kind in enumerate(LIVE_PERIODS):
             sums = [0.0] * 4
             for row in members:
                 for f in range(4):
-                    sums[f] += row[k * FIELDS + f]
+                    sums[f] += row[k][f]
             live = snapshot.group(group, kind)
-            assert tuple(live.seconds) == tuple(sums)
+            assert tuple(live[:4]) == tuple(sums)
             assert live.uptime_ratio == ratio(*sums)

@@ -45,12 +45,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor import config as config_mod
 from monitor import report
 from monitor.config import ConfigError, Objective
+from monitor.daemon import Monitor
 from monitor.figures import history
-from monitor.figures.periods import current_period, parse_period, previous_period
-from monitor.figures.totals import KINDS
+from monitor.figures.periods import LIVE_PERIODS, current_period, parse_period, previous_period
 from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
-from monitor.runner import Runner
+from monitor.scheduling import in_hours
 from monitor.store import Store, open_store
 from tests.support import FakeClock
 
@@ -366,18 +366,18 @@ LIVE_CONFIG = {
 }
 
 
-def _play(runner: Runner, clock: FakeClock, until: float) -> None:
+def _play(monitor: Monitor, clock: FakeClock, until: float) -> None:
     while clock.now < until:
         clock.now += 300
-        for name, live in runner.live.items():
-            if runner.in_hours(live.target, clock.now):
-                runner.record(name, UP, clock.now)
-        runner.heartbeat()
-        runner.maintain_totals()
+        for name, live in monitor.recorder.status.items():
+            if in_hours(monitor.config, live.target, clock.now):
+                monitor.recorder.record(name, UP, clock.now)
+        monitor.heartbeat()
+        monitor.maintain_totals()
 
 
-def _samples(runner: Runner) -> dict:
-    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
+def _samples(monitor: Monitor) -> dict:
+    text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for fam in text_string_to_metric_families(text)
@@ -389,28 +389,28 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
     config = make_config(LIVE_CONFIG, now=at("2025-03-31T07:00"))
     store = open_store(tmp_path / "a.db")
     clock = FakeClock(at("2025-03-31T07:00"))  # Monday, the last day of 2024/25
-    runner = Runner(config, store, clock)
-    runner.resume()
+    monitor = Monitor(config, store, clock)
+    monitor.resume()
     web_key = (("group", "systems"), ("target", "web"))
 
     def budget(kind: str) -> float:
-        return runner.totals.snapshot(config, clock.now).target("web", kind).error_budget_remaining
+        return monitor.totals.snapshot(config, clock.now).target("web", kind).error_budget_remaining
 
     def group_budget(kind: str) -> float:
         return (
-            runner.totals.snapshot(config, clock.now).group("systems", kind).error_budget_remaining
+            monitor.totals.snapshot(config, clock.now).group("systems", kind).error_budget_remaining
         )
 
-    _play(runner, clock, at("2025-03-31T17:00"))
-    samples = _samples(runner)
+    _play(monitor, clock, at("2025-03-31T17:00"))
+    samples = _samples(monitor)
     assert samples[("availmon_uptime_objective_ratio", web_key)] == 0.993
     assert samples[("availmon_group_uptime_objective_ratio", (("group", "systems"),))] == 0.99
     # No downtime. Day: 0.7% x 36 000 = 252; year 2024/25: 0.7% x 9 396 000 = 65 772.
     assert (budget("day"), budget("year")) == (252, 65_772)
     assert group_budget("day") == 360  # 1% x 36 000
 
-    _play(runner, clock, at("2025-04-01T12:00"))  # Tuesday, 2025/26
-    samples = _samples(runner)
+    _play(monitor, clock, at("2025-04-01T12:00"))  # Tuesday, 2025/26
+    samples = _samples(monitor)
     assert samples[("availmon_uptime_objective_ratio", web_key)] == 0.995
     assert samples[("availmon_group_uptime_objective_ratio", (("group", "systems"),))] == 0.999
     # Day: 0.5% x 36 000 = 180.  April 2025 (Tue 1 .. Wed 30): 4 + 5 + 5 + 5 + 3 = 22
@@ -429,9 +429,9 @@ def test_live_objective_switches_at_the_year_boundary(tmp_path):
     # would: 5 days x 36 000 = 180 000 x 0.7% = 1 260.
     assert budget("week") == 1_260
     # Live figures equal the reports of the current periods, objectives included.
-    runner.heartbeat()
-    snapshot = runner.totals.snapshot(config, clock.now)
-    for kind in KINDS:
+    monitor.heartbeat()
+    snapshot = monitor.totals.snapshot(config, clock.now)
+    for kind in LIVE_PERIODS:
         period = current_period(kind, clock.now, config.timezone, config.year_start_month)
         full = history.compute(config, history.load(store, config.targets, period, clock.now))
         for result in full.targets:

@@ -8,12 +8,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config as config_mod
+from monitor.daemon import Monitor
 from monitor.figures import history
-from monitor.figures.periods import current_period
-from monitor.figures.totals import KINDS
+from monitor.figures.periods import LIVE_PERIODS, current_period
 from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
-from monitor.runner import Runner
+from monitor.scheduling import in_hours
 from monitor.store import open_store
 from tests.support import FakeClock
 
@@ -62,42 +62,42 @@ CONFIG = {
 def setup(tmp_path, clock):
     config = config_mod.parse(CONFIG, "t.yaml", {})
     store = open_store(tmp_path / "a.db")
-    runner = Runner(config, store, clock)
-    runner.resume()
-    return config, store, clock, runner
+    monitor = Monitor(config, store, clock)
+    monitor.resume()
+    return config, store, clock, monitor
 
 
 def play(
-    runner: Runner,
+    monitor: Monitor,
     clock: FakeClock,
     until: float,
     down: list[tuple[float, float]],
     step: float = 60,
 ) -> None:
-    """Probe every ``step`` seconds (inside hours as the runner decides) until ``until``."""
+    """Probe every ``step`` seconds (inside hours as the monitor decides) until ``until``."""
     while clock.now < until:
         clock.now += step
         is_down = any(s <= clock.now < e for s, e in down)
-        for name in runner.live:
-            if runner.in_hours(runner.live[name].target, clock.now):
-                runner.record(name, DOWN if is_down else UP, clock.now)
+        for name in monitor.recorder.status:
+            if in_hours(monitor.config, monitor.recorder.status[name].target, clock.now):
+                monitor.recorder.record(name, DOWN if is_down else UP, clock.now)
         if int(clock.now) % 900 == 0:
-            runner.heartbeat()
-        runner.maintain_totals()
+            monitor.heartbeat()
+        monitor.maintain_totals()
 
 
-def assert_matches_recomputation(config, store, runner, now):
-    runner.heartbeat()  # the stored coverage reaches now, as the live tail assumes
-    snapshot = runner.totals.snapshot(config, now)
-    for kind in KINDS:
+def assert_matches_recomputation(config, store, monitor, now):
+    monitor.heartbeat()  # the stored coverage reaches now, as the live tail assumes
+    snapshot = monitor.totals.snapshot(config, now)
+    for kind in LIVE_PERIODS:
         period = current_period(kind, now, config.timezone, config.year_start_month)
         full = history.compute(config, history.load(store, config.targets, period, now))
         for result in full.targets:
             live = snapshot.target(result.target.name, kind)
             f = result.figures
-            assert live.seconds.scheduled == pytest.approx(f.scheduled_seconds, abs=1e-6)
-            assert live.seconds.monitored == pytest.approx(f.monitored_seconds, abs=1e-6)
-            assert live.seconds.down == pytest.approx(f.downtime_seconds, abs=1e-6)
+            assert live.scheduled == pytest.approx(f.scheduled_seconds, abs=1e-6)
+            assert live.monitored == pytest.approx(f.monitored_seconds, abs=1e-6)
+            assert live.down == pytest.approx(f.downtime_seconds, abs=1e-6)
             assert live.error_budget_remaining == pytest.approx(
                 f.error_budget_remaining_seconds, abs=1e-6
             )
@@ -107,25 +107,25 @@ def assert_matches_recomputation(config, store, runner, now):
                 assert live.uptime_ratio == pytest.approx(f.uptime_ratio, abs=1e-12)
         for group in full.groups:
             live = snapshot.group(group.name, kind)
-            assert live.seconds.down == pytest.approx(group.figures.downtime_seconds, abs=1e-6)
+            assert live.down == pytest.approx(group.figures.downtime_seconds, abs=1e-6)
             assert live.error_budget_remaining == pytest.approx(
                 group.figures.error_budget_remaining_seconds, abs=1e-6
             )
 
 
 def test_hand_computed_day_figures(setup):
-    config, store, clock, runner = setup
+    config, store, clock, monitor = setup
     # Probed from 07:00; down 10:00-10:30 (failures at 10:01.. -> outage 10:01-10:31).
     play(
-        runner,
+        monitor,
         clock,
         utc(2024, 3, 6, 12, 0),
         down=[(utc(2024, 3, 6, 10, 1), utc(2024, 3, 6, 10, 31))],
     )
-    snapshot = runner.totals.snapshot(config, clock.now)
+    snapshot = monitor.totals.snapshot(config, clock.now)
     web = snapshot.target("web", "day")
     # Scheduled 08:00-12:00 = 14 400 s, all monitored; down 10:01-10:31 = 1800 s.
-    assert (web.seconds.scheduled, web.seconds.monitored, web.seconds.down) == (
+    assert (web.scheduled, web.monitored, web.down) == (
         14_400,
         14_400,
         1800,
@@ -135,27 +135,27 @@ def test_hand_computed_day_figures(setup):
     assert web.error_budget_remaining == -1440
     # The group: both targets scheduled 14 400 s and down 1800 s.
     group = snapshot.group("systems", "day")
-    assert group.seconds.down == 3600 and group.uptime_ratio == 1 - 3600 / 28_800
-    assert_matches_recomputation(config, store, runner, clock.now)
+    assert group.down == 3600 and group.uptime_ratio == 1 - 3600 / 28_800
+    assert_matches_recomputation(config, store, monitor, clock.now)
 
 
 def test_open_outage_counts_up_to_the_scrape(setup):
-    config, _store, clock, runner = setup
+    config, _store, clock, monitor = setup
     play(
-        runner,
+        monitor,
         clock,
         utc(2024, 3, 6, 11, 0),
         down=[(utc(2024, 3, 6, 10, 0), utc(2024, 3, 6, 23, 0))],
     )
-    first = runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down
+    first = monitor.totals.snapshot(config, clock.now).target("web", "day").down
     clock.now += 90
-    later = runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down
+    later = monitor.totals.snapshot(config, clock.now).target("web", "day").down
     assert later - first == 90
 
 
 @pytest.mark.slow  # four weeks probed every five minutes
 def test_base_plus_tail_equals_recomputation_over_weeks(setup):
-    config, store, clock, runner = setup
+    config, store, clock, monitor = setup
     outages = [
         (utc(2024, 3, 6, 17, 30), utc(2024, 3, 7, 9, 0)),  # across the night
         (utc(2024, 3, 8, 12, 0), utc(2024, 3, 8, 12, 10)),
@@ -163,20 +163,20 @@ def test_base_plus_tail_equals_recomputation_over_weeks(setup):
         (utc(2024, 3, 31, 23, 0), utc(2024, 4, 2, 9, 0)),
     ]  # across year end + holiday
     for stop in (utc(2024, 3, 7, 12, 0), utc(2024, 3, 12, 9, 30), utc(2024, 4, 2, 15, 0)):
-        play(runner, clock, stop, outages, step=300)
-        assert_matches_recomputation(config, store, runner, clock.now)
+        play(monitor, clock, stop, outages, step=300)
+        assert_matches_recomputation(config, store, monitor, clock.now)
 
 
 def test_corrections_apply_at_once(setup, tmp_path):
-    config, store, clock, runner = setup
-    play(runner, clock, utc(2024, 3, 6, 12, 0), down=[])
-    assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down == 0
+    config, store, clock, monitor = setup
+    play(monitor, clock, utc(2024, 3, 6, 12, 0), down=[])
+    assert monitor.totals.snapshot(config, clock.now).target("web", "day").down == 0
     other = open_store(tmp_path / "a.db")  # the CLI's own connection
     outage_id = other.add_manual_outage(
         "web", utc(2024, 3, 6, 9, 0), utc(2024, 3, 6, 9, 30), "helpdesk", "alice", clock.now
     )
-    runner.maintain_totals()
-    assert runner.totals.snapshot(config, clock.now).target("web", "day").seconds.down == 1800
+    monitor.maintain_totals()
+    assert monitor.totals.snapshot(config, clock.now).target("web", "day").down == 1800
     other.set_excluded(outage_id, True, "duplicate", "alice", clock.now)
     other.add_maintenance(
         "group",
@@ -188,19 +188,19 @@ def test_corrections_apply_at_once(setup, tmp_path):
         clock.now,
     )
     clock.now += 1
-    runner.maintain_totals()
-    snapshot = runner.totals.snapshot(config, clock.now)
+    monitor.maintain_totals()
+    snapshot = monitor.totals.snapshot(config, clock.now)
     web = snapshot.target("web", "day")
-    assert web.seconds.down == 0
-    assert web.seconds.scheduled == 3 * 3600  # 08:00-11:00, then maintenance from 11:00
+    assert web.down == 0
+    assert web.scheduled == 3 * 3600  # 08:00-11:00, then maintenance from 11:00
     assert snapshot.in_maintenance == {"web": True, "db": True}
-    assert_matches_recomputation(config, store, runner, clock.now)
+    assert_matches_recomputation(config, store, monitor, clock.now)
 
 
 def test_exported_figures(setup):
-    _config, _store, clock, runner = setup
-    play(runner, clock, utc(2024, 3, 6, 9, 0), down=[])
-    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
+    _config, _store, clock, monitor = setup
+    play(monitor, clock, utc(2024, 3, 6, 9, 0), down=[])
+    text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for fam in text_string_to_metric_families(text)
@@ -245,10 +245,10 @@ def test_exported_figures(setup):
 
 
 def test_no_monitored_time_means_no_ratio(setup):
-    config, _store, clock, runner = setup
+    config, _store, clock, monitor = setup
     # Saturday: no working hours at all this day -> ratio absent, never 1.
     clock.now = utc(2024, 3, 9, 12, 0)
-    runner.totals.rebuild(config, clock.now)
-    text = b"".join(exposition(runner, build_registry(runner, DaemonStatus()))).decode()
+    monitor.totals.rebuild(config, clock.now)
+    text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     assert 'availmon_uptime_ratio{target="web",group="systems",period="day"}' not in text
     assert 'availmon_scheduled_seconds{target="web",group="systems",period="day"} 0.0' in text

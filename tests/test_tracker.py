@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.tracker import Closed, Opened, TargetState, carried, observe, resumed
+from monitor.recording.tracker import Closed, Opened, TargetState, carried, observe, resumed
 
 
 def feed(outcomes: list[tuple[float, bool]], fbd: int, state: TargetState | None = None):

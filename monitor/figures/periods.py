@@ -47,9 +47,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = [
-    "KINDS",
+    "LIVE_PERIODS",
     "MAX_YEAR",
     "MIN_YEAR",
+    "REPORT_PERIOD_KINDS",
     "Period",
     "PeriodError",
     "current_period",
@@ -61,8 +62,9 @@ __all__ = [
 
 MIN_YEAR = 1900
 MAX_YEAR = 9998
-KINDS = ("day", "week", "month", "quarter", "half", "year", "range")
+REPORT_PERIOD_KINDS = ("day", "week", "month", "quarter", "half", "year", "range")
 CURRENT_KINDS = ("day", "week", "month", "quarter", "half", "year")
+LIVE_PERIODS = ("day", "week", "month", "quarter", "year")  # /metrics' current periods
 
 ACCEPTED_FORMS = (
     "accepted forms: 2024-03-05 (day), 2024-W10 (ISO week), 2024-03 (month), "
@@ -206,7 +208,9 @@ def _span_dates(kind: str, d: date, fiscal_start: int | None) -> tuple[str, date
         if kind == "year":
             return year_label, first, after
         return f"{year_label}-{'Q' if kind == 'quarter' else 'H'}{index + 1}", first, after
-    raise PeriodError(f"unknown period kind {kind!r}; expected one of {', '.join(KINDS)}")
+    raise PeriodError(
+        f"unknown period kind {kind!r}; expected one of {', '.join(REPORT_PERIOD_KINDS)}"
+    )
 
 
 def _parse_date(label: str, text: str) -> date:

@@ -1,6 +1,6 @@
 """Per-target outage state machine: probe outcomes in, outage open/close decisions out.
 
-Pure: the runner feeds it results with their instants and persists what it
+Pure: the recorder feeds it results with their instants and persists what it
 decides. The rules are those of docs/design.md: an outage opens after
 ``failures_before_down`` consecutive failures and starts at the first failure of
 that streak; it ends at the first success. An outage carried over from a

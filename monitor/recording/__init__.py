@@ -1,0 +1,1 @@
+"""Probe results in, durable outages and each target's published status out."""

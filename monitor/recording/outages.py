@@ -1,0 +1,96 @@
+"""Writes outage changes to the store, holding them in memory while it refuses.
+
+A full disk or a lock held elsewhere must not stop probing: a change the store
+does not take is queued and retried in order (by each later change and by the
+heartbeat), and the store's health is reported on /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from monitor.store import Store, StoreError
+
+log = logging.getLogger("availmon")
+
+
+@dataclass(eq=False)
+class OutageRecord:
+    """An outage as the recorder knows it, written to the store as soon as the store allows."""
+
+    target: str
+    start: float
+    cause: str
+    detected_at: float
+    id: int | None = None
+    end: float | None = None
+    end_written: bool = False
+
+
+class StoreHealth(NamedTuple):
+    healthy: bool  # the last write succeeded
+    errors: int  # writes that failed (and were retried), since start
+
+
+class OutageWriter:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._healthy = True
+        self._errors = 0
+        self._unwritten: list[OutageRecord] = []  # outage changes the store has not taken yet
+        self._lock = threading.RLock()
+
+    def health(self) -> StoreHealth:
+        return StoreHealth(self._healthy, self._errors)
+
+    def persist(self, record: OutageRecord) -> None:
+        """Commit an outage change now if the store allows, else hold it for a retry."""
+        with self._lock:
+            if record not in self._unwritten:
+                self._unwritten.append(record)
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write held-back outage changes in order; True when nothing is left to write."""
+        with self._lock:
+            while self._unwritten:
+                record = self._unwritten[0]
+                try:
+                    if record.id is None:
+                        record.id = self.store.insert_outage(
+                            record.target, record.start, record.cause, record.detected_at
+                        )
+                    if record.end is not None and not record.end_written:
+                        self.store.close_outage(record.id, record.end)
+                        record.end_written = True
+                except StoreError as exc:
+                    self._failed(exc)
+                    return False
+                self._unwritten.pop(0)
+            if not self._healthy:
+                log.info("database writable again; held-back outage changes written")
+                self._healthy = True
+            return True
+
+    def heartbeat(self, now: float) -> None:
+        """Extend coverage to ``now``, once held-back outage changes are written (coverage
+        must not claim monitoring past an outage the store does not know yet)."""
+        if not self.flush():
+            return
+        try:
+            self.store.extend_coverage(now)
+        except StoreError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: StoreError) -> None:
+        self._errors += 1
+        if self._healthy:
+            log.error(
+                "database write failed; probing goes on, outage changes are held in "
+                "memory and retried: %s",
+                exc,
+            )
+        self._healthy = False
