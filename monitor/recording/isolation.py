@@ -41,7 +41,7 @@ class Isolation:
     def isolated(self) -> bool:
         return self.since is not None
 
-    def _reached(self) -> float | None:
+    def reached(self) -> float | None:
         """When the failing witnesses reached the quorum (None if they do not)."""
         if self.quorum == 0 or len(self.failing) < self.quorum:
             return None
@@ -55,7 +55,7 @@ def witness_failed(state: Isolation, name: str, start: float) -> tuple[Isolation
     state = replace(state, failing={**state.failing, name: start})
     if state.isolated:
         return state, None
-    reached = state._reached()
+    reached = state.reached()
     if reached is None:
         return state, None
     return replace(state, since=reached), Began(reached)
@@ -66,7 +66,7 @@ def witness_recovered(state: Isolation, name: str, end: float) -> tuple[Isolatio
     if name not in state.failing:
         return state, None
     state = replace(state, failing={k: v for k, v in state.failing.items() if k != name})
-    if state.since is None or state._reached() is not None:
+    if state.since is None or state.reached() is not None:
         return state, None
     return replace(state, since=None), Ended(state.since, max(end, state.since))
 
@@ -81,7 +81,7 @@ def reconfigured(
     """A reload changed the witness set or quorum: the new rule applies from ``at`` on and
     never rewrites history (an isolation it starts begins at ``at``, not earlier)."""
     new = Isolation(witnesses, quorum, {k: v for k, v in failing.items() if k in witnesses})
-    if new._reached() is not None:
+    if new.reached() is not None:
         if state.since is not None:
             return replace(new, since=state.since), None
         return replace(new, since=at), Began(at)
