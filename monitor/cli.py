@@ -24,7 +24,7 @@ from monitor.figures.history import describe_scope
 from monitor.probes import probe_once
 from monitor.probes.base import ProbeSetupError
 from monitor.report.formatting import iso_instant, table
-from monitor.shard import parse_shard, select
+from monitor.shard import owned_targets, parse_shard
 from monitor.store import Outage, StoreError, open_store
 
 USAGE_ERROR = 2
@@ -230,7 +230,7 @@ def _sharded(args: argparse.Namespace) -> Callable[[], config_mod.Config]:
 
     def load() -> config_mod.Config:
         config = _load(args)
-        return dataclasses.replace(config, targets=tuple(select(config.targets, shard)))
+        return dataclasses.replace(config, targets=owned_targets(config, shard))
 
     return load
 

@@ -11,7 +11,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,6 +38,7 @@ from monitor.probes.base import SettingError
 DEFAULT_PORT = 9430
 DEFAULT_OBJECTIVE = 0.99
 POLICIES = ("excluded", "up", "down")
+UNREACHABLE_POLICIES = ("down", "unmonitored")
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -51,6 +52,7 @@ TOP_KEYS = {
     "schedules",
     "groups",
     "maintenance",
+    "monitor",
     "targets",
 }
 DEFAULT_KEYS = {
@@ -61,7 +63,7 @@ DEFAULT_KEYS = {
     "objective",
     "probe_outside_hours",
 }
-COMMON_TARGET_KEYS = {"name", "group", "type", *DEFAULT_KEYS}
+COMMON_TARGET_KEYS = {"name", "group", "type", "depends_on", *DEFAULT_KEYS}
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "interval": "30s",
     "timeout": "5s",
@@ -145,6 +147,7 @@ class Target:
     failures_before_down: int
     probe_outside_hours: bool
     describe: str
+    depends_on: tuple[str, ...] = ()  # parents: while one fails, this target is unreachable
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,9 @@ class Config:
     groups: Mapping[str, Group]
     maintenance: tuple[MaintenanceWindow, ...]
     targets: tuple[Target, ...]
+    unreachable: str = "down"  # reporting.unreachable: how time behind a failed parent counts
+    witnesses: tuple[str, ...] = ()  # monitor.witnesses: when they fail, we are cut off
+    isolated_when: int = 0  # how many witnesses must fail (0: no witnesses)
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -367,7 +373,10 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     timezone = problems.check("timezone", _parse_timezone, timezone) or "Europe/London"
 
     reporting = _mapping(
-        problems, "reporting", top.get("reporting"), {"year_start_month", "unmonitored"}
+        problems,
+        "reporting",
+        top.get("reporting"),
+        {"year_start_month", "unmonitored", "unreachable"},
     )
     year_start_month = reporting.get("year_start_month", 1)
     if isinstance(year_start_month, bool) or year_start_month not in range(1, 13):
@@ -377,6 +386,10 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     if unmonitored not in POLICIES:
         problems.add("reporting.unmonitored", f"expected one of {', '.join(POLICIES)}")
         unmonitored = "excluded"
+    unreachable = reporting.get("unreachable", "down")
+    if unreachable not in UNREACHABLE_POLICIES:
+        problems.add("reporting.unreachable", f"expected one of {', '.join(UNREACHABLE_POLICIES)}")
+        unreachable = "down"
 
     storage = _mapping(problems, "storage", top.get("storage"), {"path", "heartbeat"})
     storage_path = storage.get("path")
@@ -411,6 +424,8 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     maintenance = _parse_maintenance(
         problems, top.get("maintenance"), timezone, {t.name for t in targets}, set(groups)
     )
+    _check_dependencies(problems, top.get("targets"), targets)
+    witnesses, isolated_when = _parse_monitor(problems, top.get("monitor"), targets)
     if "targets" not in top:
         problems.add("targets", "missing: list the targets to monitor")
     if problems.lines:
@@ -428,6 +443,9 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         groups=groups,
         maintenance=maintenance,
         targets=targets,
+        unreachable=unreachable,
+        witnesses=witnesses,
+        isolated_when=isolated_when,
     )
 
 
@@ -672,6 +690,7 @@ def _parse_targets(
         fbd = merged["failures_before_down"]
         if isinstance(fbd, bool) or not isinstance(fbd, int) or not 1 <= fbd <= 100:
             problems.add(f"{path}.failures_before_down", "expected a whole number 1-100")
+        depends_on = _names(problems, f"{path}.depends_on", raw.get("depends_on"))
         outside = merged["probe_outside_hours"]
         if not isinstance(outside, bool):
             problems.add(f"{path}.probe_outside_hours", "expected true or false")
@@ -694,9 +713,85 @@ def _parse_targets(
                     failures_before_down=fbd,
                     probe_outside_hours=outside,
                     describe=implementation.describe(settings),
+                    depends_on=depends_on,
                 )
             )
     return tuple(targets)
+
+
+def _check_dependencies(problems: _Problems, raw: object, targets: Sequence[Target]) -> None:
+    """Every parent is a configured target other than the child, and no chain of
+    ``depends_on`` comes back to where it started (the cycle is named)."""
+    index = {
+        item.get("name"): i
+        for i, item in enumerate(raw if isinstance(raw, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+    known = {t.name for t in targets}
+    parents = {t.name: [p for p in t.depends_on if p in known and p != t.name] for t in targets}
+    for t in targets:
+        where = f"targets[{index.get(t.name, '?')}] ({t.name}).depends_on"
+        for parent in t.depends_on:
+            if parent == t.name:
+                problems.add(where, "a target cannot depend on itself")
+            elif parent not in known:
+                problems.add(where, f"unknown target {_show(parent)}")
+    cycle = dependency_cycle(parents)
+    if cycle:
+        problems.add("targets", "depends_on goes round in a cycle: " + " -> ".join(cycle))
+
+
+def dependency_cycle(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle in the parent graph as ``[a, b, ..., a]``, or None (iterative DFS)."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in parents:
+        if root in state:
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(parents.get(root, ())))]
+        state[root] = 1
+        path.append(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+            elif state.get(child) == 1:
+                return [*path[path.index(child) :], child]
+            elif child not in state:
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(parents.get(child, ()))))
+    return None
+
+
+def _parse_monitor(
+    problems: _Problems, value: object, targets: Sequence[Target]
+) -> tuple[tuple[str, ...], int]:
+    """``monitor: {witnesses: [...], isolated_when: all | N}`` -> (witnesses, quorum)."""
+    spec = _mapping(problems, "monitor", value, {"witnesses", "isolated_when"})
+    witnesses = _names(problems, "monitor.witnesses", spec.get("witnesses"))
+    known = {t.name for t in targets}
+    for name in witnesses:
+        if name not in known:
+            problems.add("monitor.witnesses", f"unknown target {_show(name)}")
+    if len(set(witnesses)) != len(witnesses):
+        problems.add("monitor.witnesses", "a witness is listed twice")
+    when = spec.get("isolated_when", "all")
+    if "isolated_when" in spec and not witnesses:
+        problems.add("monitor.isolated_when", "needs monitor.witnesses")
+    if when == "all":
+        return witnesses, len(witnesses)
+    if isinstance(when, bool) or not isinstance(when, int) or not 1 <= when <= len(witnesses):
+        problems.add(
+            "monitor.isolated_when",
+            f"expected all or a number 1-{len(witnesses)} (how many witnesses must fail), "
+            f"got {_show(when)}",
+        )
+        return witnesses, len(witnesses)
+    return witnesses, when
 
 
 def _parse_maintenance(

@@ -13,19 +13,19 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
 from prometheus_client.core import Metric
 
 from monitor import config as config_mod
+from monitor import probes
 from monitor.clock import Clock, SystemClock
-from monitor.figures.totals import RunningTotals, Snapshot
+from monitor.figures.totals import RunningTotals, Snapshot, current_periods
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
-from monitor.probes import probe_type
 from monitor.recording.outages import OutageWriter, StoreHealth
-from monitor.recording.recorder import Recorder, TargetStatus
+from monitor.recording.recorder import IsolationStatus, Recorder, TargetStatus
 from monitor.reload import diff_targets
 from monitor.scheduling import PROBE_WORKERS, ProbeScheduler, clock_step
 from monitor.store import Store, StoreError, open_store
@@ -84,7 +84,7 @@ def check_probe_types(config: config_mod.Config) -> None:
     for t in config.targets:
         settings_by_type.setdefault(t.type, []).append(t.settings)
     for type_name, settings in settings_by_type.items():
-        probe_type(type_name).check_setup(settings)
+        probes.probe_type(type_name).check_setup(settings)
 
 
 class Monitor:
@@ -103,7 +103,7 @@ class Monitor:
         self.store = store
         self.clock = clock or SystemClock()
         self.writer = OutageWriter(store)
-        self.recorder = Recorder(store, self.writer)
+        self.recorder = Recorder(store, self.writer, self._check_parents)
         self.scheduler = ProbeScheduler(config, self.clock, self.recorder.record, workers)
         self.totals = RunningTotals(store)
         self._stopped = False
@@ -123,13 +123,34 @@ class Monitor:
     def live_figures(self, now: float) -> Snapshot | None:
         return self.totals.snapshot(self.config, now)
 
+    def isolation(self) -> IsolationStatus:
+        return self.recorder.isolation()
+
+    def _check_parents(
+        self, parents: Sequence[config_mod.Target], then: Callable[[], None]
+    ) -> None:
+        """Probe ``parents`` now, on the pool, record their results, then call ``then``
+        (the recorder deciding whether a failing child is unreachable)."""
+
+        def job() -> None:
+            try:
+                for parent in parents:
+                    at = self.clock.time()
+                    result = probes.probe_once(parent.type, parent.settings, parent.timeout)
+                    self.recorder.record(parent.name, result, at)
+            finally:
+                then()
+
+        self.scheduler.submit(job)
+
     # -- lifecycle -------------------------------------------------------
 
     def resume(self) -> None:
         """Load state from the store: carried-over outages, counters, fresh coverage."""
         now = self.clock.time()
         self.store.close_stale_coverage()
-        self.recorder.resume(self.config, now)
+        periods = current_periods(self.config, now).values()
+        self.recorder.resume(self.config, now, min(p.start for p in periods))
         for target in self.config.targets:
             self.scheduler.add(target)
         self.store.begin_coverage(
@@ -180,7 +201,7 @@ class Monitor:
         self.config = config
         # The recorder first: it knows a target before its first probe, and forgets it
         # before its last (whose result is then dropped).
-        self.recorder.reload(changes, now)
+        self.recorder.reload(config, changes, now)
         self.scheduler.reload(config, changes)
         self.store.end_coverage(removed, now)
         self.store.end_coverage([t.name for t in changed], now)

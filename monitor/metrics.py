@@ -33,7 +33,7 @@ from monitor.figures.periods import LIVE_PERIODS, current_period
 from monitor.figures.totals import LiveFigures, Snapshot
 from monitor.probes import detail_metrics as probe_detail_metrics
 from monitor.recording.outages import StoreHealth
-from monitor.recording.recorder import TargetStatus
+from monitor.recording.recorder import IsolationStatus, TargetStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -59,6 +59,7 @@ class Monitored(Protocol):
     def store_health(self) -> StoreHealth: ...
     def lateness(self) -> Iterable[Metric]: ...
     def live_figures(self, now: float) -> Snapshot | None: ...
+    def isolation(self) -> IsolationStatus: ...
 
 
 @dataclass
@@ -122,6 +123,39 @@ class DaemonCollector(Collector):
             value=store.errors,
         )
         yield from monitored.lateness()
+        yield from _isolation_families(monitored.isolation(), config, now)
+
+
+def _isolation_families(isolation: IsolationStatus, config: Config, now: float) -> Iterator[Metric]:
+    """Whether the monitor is cut off now (its witnesses failed), since when, and for how
+    long in each current period (wall-clock seconds; that time is unmonitored)."""
+    yield GaugeMetricFamily(
+        "availmon_monitor_isolated",
+        "1 while the monitor's witness targets fail: it is cut off, nothing is monitored.",
+        value=0.0 if isolation.since is None else 1.0,
+    )
+    start = GaugeMetricFamily(
+        "availmon_monitor_isolation_start_timestamp_seconds",
+        "Start of the monitor's current isolation (absent when not isolated).",
+    )
+    if isolation.since is not None:
+        start.add_metric([], isolation.since)
+    yield start
+    seconds = GaugeMetricFamily(
+        "availmon_isolated_seconds",
+        "Wall-clock seconds the monitor was isolated in the current period to date.",
+        labels=["period"],
+    )
+    for kind in LIVE_PERIODS:
+        period = current_period(kind, now, config.timezone, config.year_start_month)
+        seconds.add_metric(
+            [kind],
+            sum(
+                max(0.0, min(now if end is None else end, now) - max(begin, period.start))
+                for begin, end in isolation.spans
+            ),
+        )
+    yield seconds
 
 
 def build_registry(monitored: Monitored, status: DaemonStatus) -> CollectorRegistry:
@@ -264,6 +298,15 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
             )
         state = status.state
         up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
+        if t.depends_on:  # only a target with parents can be unreachable
+            family(
+                "availmon_target_unreachable",
+                g,
+                "1 while the target's outage is unreachable: a parent it depends on failed.",
+            ).write(
+                f"availmon_target_unreachable{{{labels}}} "
+                f"{ZERO if status.outage_parent is None else ONE}\n"
+            )
         outages.write(f"availmon_outages_total{{{labels}}} {counts[status.outages_total]}\n")
         if state.outage_start is not None:
             cause = _escape(status.outage_cause or "")

@@ -139,6 +139,10 @@ class ProbeScheduler:
         """The probe lateness histogram, for /metrics."""
         return self._lateness.collect()
 
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the probe pool (an on-demand probe: it may wait on a server)."""
+        self._pool.submit(job)
+
     def running(self) -> bool:
         return bool(self._scheduler.running)
 

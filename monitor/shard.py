@@ -3,18 +3,23 @@
 Rendezvous (highest-random-weight) hashing on the target name: every instance
 computes the same owner for a target without talking to the others, shares are
 balanced, and going from N to N+1 instances moves only the targets the new
-instance wins -- about 1/(N+1) of them.
+instance wins -- about 1/(N+1) of them.  A target goes where the root of its
+``depends_on`` tree goes, so a parent and the targets behind it are judged by the
+same instance; the monitor's witnesses are probed by every instance, since each
+instance's isolation is its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import Config, Target
 
 SHARD_RE = re.compile(r"^\s*(\d{1,4})\s*/\s*(\d{1,4})\s*$")
-T = TypeVar("T")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -34,9 +39,17 @@ def owner(name: str, shards: int) -> int:
     return max(range(1, shards + 1), key=weight)
 
 
-def select(
-    items: Iterable[T], shard: tuple[int, int], name_of: Callable[[Any], str] = lambda t: t.name
-) -> list[T]:
-    """The items (targets, by default keyed by ``.name``) that shard K of N owns."""
+def owned_targets(config: Config, shard: tuple[int, int]) -> tuple[Target, ...]:
+    """The targets that shard K of N probes: those whose dependency root it owns, and
+    every witness."""
+    parents = {t.name: t.depends_on for t in config.targets}
+
+    @cache
+    def root(name: str) -> str:
+        # The config refuses cycles; with several parents the smallest root name wins,
+        # so every instance picks the same one.
+        return min((root(p) for p in parents.get(name, ()) if p in parents), default=name)
+
     k, n = shard
-    return [item for item in items if owner(name_of(item), n) == k]
+    witnesses = set(config.witnesses)
+    return tuple(t for t in config.targets if t.name in witnesses or owner(root(t.name), n) == k)

@@ -7,13 +7,14 @@ import sys
 
 import pytest
 
-from monitor.shard import owner, parse_shard, select
+from monitor import config as config_mod
+from monitor.shard import owned_targets, owner, parse_shard
 
 NAMES = [f"switch-{i}" for i in range(6000)]
 
 
 def test_every_target_has_exactly_one_owner_and_shares_are_balanced():
-    shares = [select(NAMES, (k, 3), name_of=str) for k in (1, 2, 3)]
+    shares = [[n for n in NAMES if owner(n, 3) == k] for k in (1, 2, 3)]
     assert sorted(n for share in shares for n in share) == sorted(NAMES)
     for share in shares:
         assert abs(len(share) - 2000) < 150  # within ~7% of an even split
@@ -63,3 +64,36 @@ def test_check_lists_what_a_shard_owns(tmp_path):
         timeout=30,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("availmon: error: --shard:")
+
+
+def test_dependency_trees_stay_together_and_witnesses_go_everywhere():
+    doc = {
+        "monitor": {"witnesses": ["gw"]},
+        "targets": [
+            {"name": "gw", "type": "icmp", "host": "127.0.0.1"},
+            *({"name": f"core{i}", "type": "icmp", "host": "127.0.0.1"} for i in range(6)),
+            *(
+                {
+                    "name": f"edge{i}-{j}",
+                    "type": "icmp",
+                    "host": "127.0.0.1",
+                    "depends_on": [f"core{i}"],
+                }
+                for i in range(6)
+                for j in range(4)
+            ),
+            {"name": "leaf", "type": "icmp", "host": "127.0.0.1", "depends_on": ["edge0-0"]},
+        ],
+    }
+    config = config_mod.parse(doc, "t.yaml", {})
+    shards = [owned_targets(config, (k, 3)) for k in (1, 2, 3)]
+    names = [{t.name for t in s} for s in shards]
+    assert all("gw" in n for n in names)
+    assert sorted(x for n in names for x in n if x != "gw") == sorted(
+        t.name for t in config.targets if t.name != "gw"
+    )  # every other target exactly once
+    for n in names:
+        for i in range(6):
+            family = {f"core{i}", *(f"edge{i}-{j}" for j in range(4))}
+            assert family <= n or not (family & n)
+    assert ("leaf" in names[0]) == ("core0" in names[0])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from monitor.shard import select
+from monitor.shard import owner
 from tests.support import free_port, http_server
 from tests.test_prometheus import ROOT, RULES, Stack, need, stop
 
@@ -37,11 +37,6 @@ TARGETS = {
     "vpn": ("network", "http"),
 }
 SUMS = ("downtime", "monitored", "scheduled", "error_budget")
-
-
-@dataclass
-class Name:
-    name: str
 
 
 @dataclass
@@ -188,7 +183,7 @@ def test_shards_own_disjoint_target_sets_covering_every_target(shards):
     assert set.union(*sets) == set(TARGETS)
     # ... and each owns exactly what rendezvous hashing gives it.
     for instance, k in shards.instances.items():
-        expected = {t.name for t in select([Name(n) for n in TARGETS], (k, SHARDS))}
+        expected = {n for n in TARGETS if owner(n, SHARDS) == k}
         assert owned[instance] == expected, (instance, k)
 
 
@@ -294,10 +289,6 @@ def test_single_shard_figures_are_not_the_combined_ones(shards):
         )
     }
     assert set(own) == set(shards.instances)
-    dead_shard = next(
-        inst
-        for inst, k in shards.instances.items()
-        if "dead" in {t.name for t in select([Name("dead")], (k, SHARDS))}
-    )
+    dead_shard = next(inst for inst, k in shards.instances.items() if owner("dead", SHARDS) == k)
     for instance, ratio in own.items():
         assert (ratio < 1) == (instance == dead_shard), own

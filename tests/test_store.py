@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from monitor.store import SQLiteStore, StoreError, open_store
-from monitor.store.sqlite import SCHEMA_VERSION
+from monitor.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 
 def test_new_database_has_schema_version_and_wal(tmp_path):
@@ -83,3 +83,27 @@ def test_failed_write_is_one_line_and_the_store_carries_on(tmp_path):
     assert other.execute("SELECT count(*) FROM corrections").fetchone() == (1,)
     other.close()
     store.close()
+
+
+def test_version_1_database_is_upgraded_keeping_its_outages(tmp_path):
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[1] + "; PRAGMA user_version = 1;")
+    db.execute(
+        "INSERT INTO outages (target, start, end, cause, created_at) "
+        "VALUES ('web', 100, 200, 'HTTP 503', 101)"
+    )
+    db.commit()
+    db.close()
+    store = open_store(path)
+    [outage] = store.outages()
+    assert (outage.target, outage.start, outage.end, outage.cause) == ("web", 100, 200, "HTTP 503")
+    assert (outage.state, outage.parent, outage.end_reason, outage.continues) == (
+        "down",
+        None,
+        None,
+        None,
+    )
+    assert store.isolations() == []
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

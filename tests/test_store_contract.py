@@ -144,6 +144,40 @@ def test_outages_since_is_every_target_open_or_ended_after(store):
 # -- corrections -------------------------------------------------------------
 
 
+def test_unreachable_and_split_outages_keep_why(store):
+    core = store.insert_outage("core", 100.0, "timeout after 2s", 101.0)
+    edge = store.insert_outage("edge", 102.0, "timeout after 2s", 103.0, parent="core")
+    store.close_outage(edge, 400.0, "parent-recovered")
+    after = store.insert_outage("edge", 400.0, "HTTP 503", 405.0, continues=edge)
+    store.close_outage(core, 400.0)
+    by_id = {o.id: o for o in store.outages()}
+    assert (by_id[core].state, by_id[core].parent, by_id[core].end_reason) == ("down", None, None)
+    assert not by_id[core].unreachable
+    assert (by_id[edge].state, by_id[edge].parent, by_id[edge].end_reason) == (
+        "unreachable",
+        "core",
+        "parent-recovered",
+    )
+    assert by_id[edge].unreachable
+    assert (by_id[after].state, by_id[after].continues, by_id[after].end) == ("down", edge, None)
+    store.close_outage(edge, 999.0, "isolation")  # already closed: keeps its first end
+    assert store.outages(target="edge")[0].end_reason == "parent-recovered"
+
+
+def test_isolations_open_close_and_window(store):
+    first = store.insert_isolation(100.0, ["gateway", "up-a"], 130.0)
+    store.close_isolation(first, 200.0)
+    store.close_isolation(first, 900.0)  # the first end stands
+    second = store.insert_isolation(500.0, ["gateway"], 520.0)
+    assert [(i.id, i.start, i.end, i.witnesses) for i in store.isolations()] == [
+        (first, 100.0, 200.0, ("gateway", "up-a")),
+        (second, 500.0, None, ("gateway",)),
+    ]
+    assert [i.id for i in store.isolations(since=200.0)] == [second]  # ends at since: out
+    assert [i.id for i in store.isolations(since=150.0, until=500.0)] == [first]
+    assert [i.id for i in store.isolations(since=10_000.0)] == [second]  # still open
+
+
 def test_manual_outage_counts_its_whole_span_and_is_audited(store):
     outage_id = store.add_manual_outage("web", 100.0, 200.0, "fibre cut", "alice", at=900.0)
     [outage] = store.outages()

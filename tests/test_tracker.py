@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.recording.tracker import Closed, Opened, TargetState, observe, resumed
+from monitor.recording.tracker import Closed, Opened, TargetState, carried, observe, resumed
 
 
 def feed(outcomes: list[tuple[float, bool]], fbd: int, state: TargetState | None = None):
@@ -98,3 +98,17 @@ def test_tracker_matches_the_rule_restated(oks: list[bool], fbd: int):
             got[-1] = (event.start, event.end)
     assert got == reference(outcomes, fbd)
     assert state.down == (bool(got) and got[-1][1] is None)
+
+
+def test_carried_outage_continues_from_the_cut_when_still_failing():
+    # The monitor was isolated until 1000 and the target had an outage before: its first
+    # probe after (1010) fails -> a new outage from 1000 at once, no second failure needed.
+    state, events = feed([(1010, False), (1040, False), (1070, True)], fbd=3, state=carried(1000))
+    assert events == [Opened(1000, "fail@1010"), Closed(1000, 1070)]
+    assert not state.down
+
+
+def test_carried_outage_is_dropped_when_the_target_answers():
+    state, events = feed([(1010, True), (1040, False)], fbd=2, state=carried(1000))
+    assert events == []
+    assert state == TargetState(failures=1, streak_start=1040, streak_cause="fail@1040")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.config import Config, Objective, Target
-from monitor.figures.intervals import Interval, normalize, union
+from monitor.figures.intervals import Interval, clip, intersect, normalize, total, union
 from monitor.figures.periods import Period, current_period
 from monitor.figures.schedule import Schedule
 from monitor.figures.sla import (
@@ -23,10 +23,11 @@ from monitor.figures.sla import (
     GroupFigures,
     OutageSpan,
     Policy,
+    UnreachablePolicy,
     group_figures,
     target_figures,
 )
-from monitor.store import CoverageSpan, Maintenance, Outage, Store
+from monitor.store import CoverageSpan, Isolation, Maintenance, Outage, Store
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,15 @@ def objective_year(config: Config, instant: float) -> str:
 def outage_spans(outages: Iterable[Outage]) -> list[OutageSpan]:
     """O: excluded outages (false positives) never count."""
     return [
-        OutageSpan(o.start, o.end, detected=o.source == "detected")
+        OutageSpan(o.start, o.end, detected=o.source == "detected", unreachable=o.unreachable)
         for o in outages
         if not o.excluded
     ]
+
+
+def isolated_spans(isolations: Iterable[Isolation], now: float) -> list[Interval]:
+    """When the monitor was cut off (one still going lasts until ``now``)."""
+    return normalize((i.start, now if i.end is None else i.end) for i in isolations)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,8 @@ class PeriodFigures:
     outages: tuple[Outage, ...]
     maintenance: tuple[MaintenanceEntry, ...]
     outage_downtimes: dict[int, float]  # outage id -> its own downtime here (excluded: 0)
+    isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
+    isolated_working_seconds: float = 0.0  # of those, inside the targets' working hours
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,7 @@ class History:
     outages: dict[str, tuple[Outage, ...]]  # target name -> outages overlapping the period
     coverage: dict[str, tuple[CoverageSpan, ...]]  # target name -> coverage spans
     maintenance: tuple[Maintenance, ...]  # windows added by command (all of them)
+    isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
 
 
 def load(store: Store, targets: Sequence[Target], period: Period, now: float) -> History:
@@ -185,7 +194,19 @@ def load(store: Store, targets: Sequence[Target], period: Period, now: float) ->
         },
         coverage={t.name: tuple(store.coverage(t.name, period.start, upto)) for t in targets},
         maintenance=tuple(store.maintenance()),
+        isolations=tuple(store.isolations(period.start, upto)),
     )
+
+
+def isolated_working(
+    isolated: Sequence[Interval], schedules: Iterable[Schedule], start: float, end: float
+) -> float:
+    """Seconds of [start, end) in which the monitor was cut off inside anyone's working
+    hours (the report's headline figure for its isolations)."""
+    if not isolated or end <= start:
+        return 0.0
+    working = union(*(schedule.open_intervals(start, end) for schedule in schedules))
+    return total(intersect(clip(isolated, start, end), working))
 
 
 def compute(
@@ -203,6 +224,7 @@ def compute(
     period, now, chosen = recorded.period, recorded.now, recorded.targets
     policy = Policy(config.unmonitored)
     entries = maintenance_entries(config, recorded.maintenance, period.start, period.end)
+    isolated = isolated_spans(recorded.isolations, now)
     results: list[TargetResult] = []
     shown_outages: list[Outage] = []
     downtimes: dict[int, float] = {}  # outage id -> its downtime in the period
@@ -222,6 +244,8 @@ def compute(
             now=now,
             policy=policy,
             objective=objective_at(config, target.objective, period.start),
+            isolated=isolated,
+            unreachable=UnreachablePolicy(config.unreachable),
         )
         downtimes.update(dict.fromkeys((o.id for o in outages), 0.0))
         downtimes.update(zip((o.id for o in counted), figures.outage_downtimes, strict=True))
@@ -251,4 +275,14 @@ def compute(
         outages=tuple(sorted(shown_outages, key=lambda o: (o.start, o.id))),
         maintenance=tuple(e for e in entries if any(e.applies_to(t) for t in chosen)),
         outage_downtimes=downtimes,
+        isolations=recorded.isolations,
+        isolated_working_seconds=isolated_working(
+            isolated,
+            {
+                config.schedules[what_if_schedule] if what_if_schedule else config.schedule_of(t)
+                for t in chosen
+            },
+            period.start,
+            min(period.end, now),
+        ),
     )

@@ -5,11 +5,19 @@ every report, metric and CSV goes through it.  With the window ``[start, min(end
 
 * W  = working hours in the window; M = maintenance windows (normalized: they may overlap)
 * scheduled   = W - M
-* C  = coverage, as given by the caller (already restricted to probing hours)
+* C  = coverage, as given by the caller (already restricted to probing hours), minus the
+  spans in which the monitor was isolated (its witnesses failed): isolated time is never
+  monitored, whatever the probes said
+* U  = unreachable time: detected outages the target had while a parent it depends on was
+  failing (∩ C).  ``reporting.unreachable: down`` counts them as outages (default),
+  ``unmonitored`` takes them out of C instead
 * O  = union of (detected outage spans ∩ C) and manual outage spans; open outages end at now
 * down        = scheduled ∩ O
 * monitored   = scheduled ∩ (C union O);  unmonitored = scheduled - monitored
 * maintenance = W ∩ M (working time lost to planned maintenance)
+* isolated    = scheduled ∩ (coverage as given) ∩ isolated spans: time the target would
+  have been monitored but for the isolation; unreachable = scheduled ∩ U (under either
+  unreachable policy, so reports can always show it apart)
 * uptime_ratio: ``excluded`` 1 - down/monitored; ``up`` 1 - down/scheduled;
   ``down`` 1 - (down + unmonitored)/scheduled; no figure (None) for a zero denominator.
 * error budget: allowed = (1 - objective) x (working hours of the WHOLE period - M);
@@ -43,6 +51,7 @@ __all__ = [
     "GroupFigures",
     "OutageSpan",
     "Policy",
+    "UnreachablePolicy",
     "error_budget",
     "group_figures",
     "live_ratio",
@@ -60,6 +69,14 @@ class Policy(StrEnum):
     DOWN = "down"  # unknown time counts as down
 
 
+class UnreachablePolicy(StrEnum):
+    """How time a target was unreachable behind a failed parent counts
+    (``reporting.unreachable:``)."""
+
+    DOWN = "down"  # default: the users behind the parent lost the service
+    UNMONITORED = "unmonitored"  # the monitor could not see the target: not monitored
+
+
 @dataclass(frozen=True)
 class OutageSpan:
     """One outage as the caller loaded it (excluded outages already filtered out)."""
@@ -67,6 +84,7 @@ class OutageSpan:
     start: float
     end: float | None  # None = still open: counts up to ``now``
     detected: bool = True  # daemon-detected: counts only inside coverage; manual: whole span
+    unreachable: bool = False  # failed while a parent it depends on was failing
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,8 @@ class Figures:
     outages: int  # outages with downtime > 0 in this window
     longest_outage_seconds: float  # max single-outage downtime in this window (0 if none)
     outage_downtimes: tuple[float, ...] = ()  # each given outage's downtime, in order
+    isolated_seconds: float = 0.0  # scheduled time lost to the monitor's isolation
+    unreachable_seconds: float = 0.0  # scheduled time unreachable behind a failed parent
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,8 @@ class GroupFigures:
     met: bool | None
     error_budget_seconds: float
     error_budget_remaining_seconds: float
+    isolated_seconds: float = 0.0
+    unreachable_seconds: float = 0.0
 
 
 def _objective_fraction(objective: float) -> Fraction:
@@ -170,18 +192,30 @@ def target_figures(
     now: float,
     policy: Policy,
     objective: float,
+    isolated: Sequence[Interval] = (),
+    unreachable: UnreachablePolicy = UnreachablePolicy.DOWN,
 ) -> Figures:
     """One target's figures for period ``[start, end)`` as known at ``now`` (docs/design.md)."""
     policy = Policy(policy)
+    unreachable = UnreachablePolicy(unreachable)
     objective_q = _objective_fraction(objective)
     window_end = min(end, now)
 
     m = normalize(maintenance)
-    c = normalize(coverage)
+    probed = normalize(coverage)
+    isolated_set = normalize(isolated)
+    c = subtract(probed, isolated_set) if isolated_set else probed
     w = working.open_intervals(start, window_end) if window_end > start else []
     scheduled = subtract(w, m)
 
     per_outage = _outage_spans(outages, c, now)
+    u = union(*(spans for o, spans in zip(outages, per_outage, strict=True) if o.unreachable))
+    if u and unreachable is UnreachablePolicy.UNMONITORED:
+        # Not seen, so neither up nor down: out of C, and out of each outage's count.
+        c = subtract(c, u)
+        per_outage = [
+            [] if o.unreachable else spans for o, spans in zip(outages, per_outage, strict=True)
+        ]
     o = union(*per_outage) if per_outage else []
     down_set = intersect(scheduled, o)
     monitored_set = intersect(scheduled, union(c, o))
@@ -231,6 +265,10 @@ def target_figures(
         outages=count,
         longest_outage_seconds=longest,
         outage_downtimes=each,
+        isolated_seconds=total(intersect(scheduled, intersect(probed, isolated_set)))
+        if isolated_set
+        else 0.0,
+        unreachable_seconds=total(intersect(scheduled, u)) if u else 0.0,
     )
 
 
@@ -261,6 +299,8 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
         met=met,
         error_budget_seconds=float(allowed),
         error_budget_remaining_seconds=float(allowed - down),
+        isolated_seconds=float(sum(Fraction(f.isolated_seconds) for f in members)),
+        unreachable_seconds=float(sum(Fraction(f.unreachable_seconds) for f in members)),
     )
 
 

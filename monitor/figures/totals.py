@@ -20,7 +20,14 @@ from monitor.config import Config, Objective, Target
 from monitor.figures import history
 from monitor.figures.intervals import Interval, clip, total
 from monitor.figures.periods import LIVE_PERIODS, Period, current_period
-from monitor.figures.sla import Figures, Policy, error_budget, live_ratio, target_figures
+from monitor.figures.sla import (
+    Figures,
+    Policy,
+    UnreachablePolicy,
+    error_budget,
+    live_ratio,
+    target_figures,
+)
 from monitor.store import Outage, Store
 
 FOLD_EVERY = 60.0
@@ -136,7 +143,9 @@ class RunningTotals:
             start = min(p.start for p in periods.values())
             end = max(p.end for p in periods.values())
             entries = history.maintenance_entries(config, self.store.maintenance(), start, end)
+            isolated = history.isolated_spans(self.store.isolations(start, now), now)
             policy = Policy(config.unmonitored)
+            unreachable = UnreachablePolicy(config.unreachable)
             targets = {}
 
             def objectives(objective: Objective) -> tuple[float, ...]:
@@ -170,6 +179,8 @@ class RunningTotals:
                         now=now,
                         policy=policy,
                         objective=objective,
+                        isolated=isolated,
+                        unreachable=unreachable,
                     )
                     for kind, objective in zip(LIVE_PERIODS, target_objectives, strict=True)
                 ]
@@ -228,15 +239,20 @@ class RunningTotals:
             )
 
     def _tails(self, config: Config, base: _Base, now: float) -> dict[str, Seconds]:
-        """Seconds in [t0, now) per target: the daemon has been probing throughout.
+        """Seconds in [t0, now) per target: the daemon has been probing throughout, but
+        for any time the monitor was isolated.
 
-        Most targets have had no outage and no maintenance since t0: their tail is just
-        their schedule's working seconds, computed once per schedule.
+        Most targets have had no outage and no maintenance since t0, and the monitor was
+        not isolated: their tail is just their schedule's working seconds, computed once
+        per schedule.
         """
         recent: dict[str, list[Outage]] = {}
         for outage in self.store.outages_since(base.t0):
             recent.setdefault(outage.target, []).append(outage)
-        policy = Policy(config.unmonitored)
+        isolated = history.isolated_spans(self.store.isolations(since=base.t0), now)
+        rules = _TailRules(
+            Policy(config.unmonitored), UnreachablePolicy(config.unreachable), isolated
+        )
         working: dict[str, Seconds] = {}
         tails = {}
         for target in config.targets:
@@ -244,8 +260,8 @@ class RunningTotals:
             if tb is None:
                 continue
             outages = recent.get(target.name)
-            if outages or (tb.maintenance and clip(tb.maintenance, base.t0, now)):
-                tails[target.name] = _tail(config, target, tb, outages or (), base.t0, now, policy)
+            if outages or isolated or (tb.maintenance and clip(tb.maintenance, base.t0, now)):
+                tails[target.name] = _tail(config, target, tb, outages or (), base.t0, now, rules)
                 continue
             plain = working.get(target.schedule)
             if plain is None:
@@ -359,9 +375,10 @@ def _tail(
     outages: Sequence[Outage],
     t0: float,
     now: float,
-    policy: Policy,
+    rules: _TailRules,
 ) -> Seconds:
-    """One target's seconds in [t0, now), probed throughout (inside hours, or always)."""
+    """One target's seconds in [t0, now), probed throughout (inside hours, or always)
+    but while isolated."""
     if now <= t0:
         return Seconds()
     own = config.schedule_of(target)
@@ -374,7 +391,17 @@ def _tail(
         start=t0,
         end=now,
         now=now,
-        policy=policy,
+        policy=rules.policy,
         objective=tb.objectives[0],
+        isolated=clip(rules.isolated, t0, now),
+        unreachable=rules.unreachable,
     )
     return Seconds.of(f)
+
+
+class _TailRules(NamedTuple):
+    """What every tail of one snapshot shares: the policies and the isolated spans."""
+
+    policy: Policy
+    unreachable: UnreachablePolicy
+    isolated: list[Interval]

@@ -1,8 +1,10 @@
-"""Writes outage changes to the store, holding them in memory while it refuses.
+"""Writes outage and isolation changes to the store, holding them in memory while it
+refuses.
 
 A full disk or a lock held elsewhere must not stop probing: a change the store
 does not take is queued and retried in order (by each later change and by the
-heartbeat), and the store's health is reported on /metrics.
+heartbeat), and the store's health is reported on /metrics.  Order matters: an
+outage that continues another is written after it, so it can name it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,46 @@ class OutageRecord:
     id: int | None = None
     end: float | None = None
     end_written: bool = False
+    parent: str | None = None  # unreachable behind this failing parent
+    continues: OutageRecord | None = None  # the outage it continues (cut by a fault)
+    end_reason: str | None = None  # why it ended, when not because the target answered
+
+    def write(self, store: Store) -> None:
+        """Write what the store does not have yet (each step at most once)."""
+        if self.id is None:
+            self.id = store.insert_outage(
+                self.target,
+                self.start,
+                self.cause,
+                self.detected_at,
+                parent=self.parent,
+                continues=None if self.continues is None else self.continues.id,
+            )
+        if self.end is not None and not self.end_written:
+            store.close_outage(self.id, self.end, self.end_reason)
+            self.end_written = True
+
+
+@dataclass(eq=False)
+class IsolationRecord:
+    """A span in which the monitor is cut off, written like an outage."""
+
+    start: float
+    witnesses: tuple[str, ...]
+    detected_at: float
+    id: int | None = None
+    end: float | None = None
+    end_written: bool = False
+
+    def write(self, store: Store) -> None:
+        if self.id is None:
+            self.id = store.insert_isolation(self.start, self.witnesses, self.detected_at)
+        if self.end is not None and not self.end_written:
+            store.close_isolation(self.id, self.end)
+            self.end_written = True
+
+
+Change = OutageRecord | IsolationRecord
 
 
 class StoreHealth(NamedTuple):
@@ -40,14 +82,14 @@ class OutageWriter:
         self.store = store
         self._healthy = True
         self._errors = 0
-        self._unwritten: list[OutageRecord] = []  # outage changes the store has not taken yet
+        self._unwritten: list[Change] = []  # changes the store has not taken yet
         self._lock = threading.RLock()
 
     def health(self) -> StoreHealth:
         return StoreHealth(self._healthy, self._errors)
 
-    def persist(self, record: OutageRecord) -> None:
-        """Commit an outage change now if the store allows, else hold it for a retry."""
+    def persist(self, record: Change) -> None:
+        """Commit a change now if the store allows, else hold it for a retry."""
         with self._lock:
             if record not in self._unwritten:
                 self._unwritten.append(record)
@@ -59,13 +101,7 @@ class OutageWriter:
             while self._unwritten:
                 record = self._unwritten[0]
                 try:
-                    if record.id is None:
-                        record.id = self.store.insert_outage(
-                            record.target, record.start, record.cause, record.detected_at
-                        )
-                    if record.end is not None and not record.end_written:
-                        self.store.close_outage(record.id, record.end)
-                        record.end_written = True
+                    record.write(self.store)
                 except StoreError as exc:
                     self._failed(exc)
                     return False

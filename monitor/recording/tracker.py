@@ -5,7 +5,9 @@ decides. The rules are those of docs/design.md: an outage opens after
 ``failures_before_down`` consecutive failures and starts at the first failure of
 that streak; it ends at the first success. An outage carried over from a
 previous run of the daemon continues if the first probe fails and otherwise
-ends at the last instant the daemon was known to be monitoring.
+ends at the last instant the daemon was known to be monitoring.  An outage cut
+short by the monitor's isolation or by its parent's recovery is *carried*: if the
+target's next probe fails, a new outage continues it from the instant the cut ended.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class TargetState:
     streak_cause: str | None = None
     outage_start: float | None = None  # set while an outage is open
     resume_end: float | None = None  # carried-over outage: where it ends if the target is up
+    carry_from: float | None = None  # cut-short outage: where it continues if still failing
 
     @property
     def down(self) -> bool:
@@ -47,6 +50,11 @@ def resumed(outage_start: float, last_monitored: float | None) -> TargetState:
     return TargetState(outage_start=outage_start, resume_end=end)
 
 
+def carried(at: float) -> TargetState:
+    """State for a target whose outage was cut at ``at`` (isolation, parent recovered)."""
+    return TargetState(carry_from=at)
+
+
 def observe(
     state: TargetState, success: bool, at: float, cause: str | None, failures_before_down: int
 ) -> tuple[TargetState, Transition | None]:
@@ -58,6 +66,10 @@ def observe(
         return TargetState(), Closed(state.outage_start, max(end, state.outage_start))
     if success:
         return TargetState(), None
+    if state.carry_from is not None:
+        return TargetState(outage_start=state.carry_from), Opened(
+            state.carry_from, cause or "probe failed"
+        )
     streak_start = at if state.streak_start is None else state.streak_start
     streak_cause = state.streak_cause or cause or "probe failed"
     failures = state.failures + 1

@@ -3,7 +3,7 @@ them): the period line, the what-if warning and the basis of calculation."""
 
 from __future__ import annotations
 
-from monitor.report.formatting import Doc, local
+from monitor.report.formatting import Doc, duration, local
 
 POLICY_TEXT = {
     "excluded": "unmonitored scheduled time is left out: uptime = 1 - downtime / monitored time",
@@ -85,6 +85,33 @@ def _lines(docs: list[Doc], per_period: list[str]) -> list[str]:
     ]
 
 
+UNREACHABLE_TEXT = {
+    "down": "counts as downtime (the users behind the parent lost the service)",
+    "unmonitored": "is unmonitored (the monitor could not see the target)",
+}
+
+
+def fault_lines(doc: Doc) -> list[str]:
+    """The monitor's own faults in the period, when there were any: isolations (unmonitored
+    time) and unreachable outages (behind a failed parent)."""
+    basis = doc["basis"]
+    lines = []
+    if basis["isolations"]:
+        lines.append(
+            f"The monitor was isolated {basis['isolations']} time(s), for "
+            f"{duration(basis['isolated_working_seconds'])} of working hours (its witness "
+            "targets failed, so it could see nothing): that time is unmonitored, never down, "
+            "and no outage was opened in it."
+        )
+    if basis["unreachable_outages"]:
+        lines.append(
+            f"Unreachable outages: {basis['unreachable_outages']} (the target failed while "
+            "a target it depends on was down; each names that parent). Unreachable time "
+            f"{UNREACHABLE_TEXT[basis['unreachable_policy']]}."
+        )
+    return lines
+
+
 def basis_lines(doc: Doc) -> list[str]:
     """The basis of calculation of one period, as sentences."""
     basis = doc["basis"]
@@ -97,6 +124,7 @@ def basis_lines(doc: Doc) -> list[str]:
             "not scheduled time.",
             f"Excluded outages: {basis['excluded_outages']} "
             "(marked false positives by an administrator; not counted).",
+            *fault_lines(doc),
         ],
     )
 

@@ -15,6 +15,7 @@ from monitor.figures import history
 from monitor.figures.history import History, PeriodFigures
 from monitor.figures.schedule import DAY_NAMES, Schedule
 from monitor.report.formatting import Doc, iso_instant
+from monitor.store import ISOLATION, PARENT_RECOVERED, Outage
 
 
 def gather(
@@ -115,7 +116,44 @@ def _basis(config: Config, figures: PeriodFigures) -> Doc:
         "excluded_outages": sum(1 for o in figures.outages if o.excluded),
         "maintenance_windows": len(figures.maintenance),
         "objective_year": history.objective_year(config, figures.period.start),
+        "unreachable_policy": config.unreachable,
+        "unreachable_outages": sum(1 for o in figures.outages if o.unreachable),
+        "isolations": len(figures.isolations),
+        "isolated_working_seconds": _seconds(figures.isolated_working_seconds),
     }
+
+
+def _parent_outage(outage: Outage, outages: Sequence[Outage]) -> int | None:
+    """The parent's outage that made ``outage`` unreachable: the one open at its start
+    (None when the parent is not in the report or had only begun failing)."""
+    if not outage.unreachable:
+        return None
+    return next(
+        (
+            p.id
+            for p in outages
+            if p.target == outage.parent
+            and p.start <= outage.start
+            and (p.end is None or p.end > outage.start)
+        ),
+        None,
+    )
+
+
+def _note(outage: Outage, parent_outage: int | None) -> str | None:
+    """Why an outage is what it is, for a reader: unreachable behind which parent outage,
+    cut short by the monitor's isolation, or the continuation of an earlier one."""
+    notes = []
+    if outage.unreachable:
+        which = f" (outage {parent_outage})" if parent_outage is not None else ""
+        notes.append(f"unreachable: {outage.parent} was down{which}")
+    if outage.continues is not None:
+        notes.append(f"continues outage {outage.continues}")
+    if outage.end_reason == ISOLATION:
+        notes.append("ended where the monitor was cut off (isolated)")
+    elif outage.end_reason == PARENT_RECOVERED:
+        notes.append(f"ended when {outage.parent} answered again")
+    return "; ".join(notes) or None
 
 
 def document(config: Config, figures: PeriodFigures) -> Doc:
@@ -147,6 +185,8 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "scheduled_seconds": _seconds(g.figures.scheduled_seconds),
                 "monitored_seconds": _seconds(g.figures.monitored_seconds),
                 "downtime_seconds": _seconds(g.figures.downtime_seconds),
+                "isolated_seconds": _seconds(g.figures.isolated_seconds),
+                "unreachable_seconds": _seconds(g.figures.unreachable_seconds),
                 "error_budget_remaining_seconds": _seconds(
                     g.figures.error_budget_remaining_seconds
                 ),
@@ -166,6 +206,8 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "unmonitored_seconds": _seconds(r.figures.unmonitored_seconds),
                 "downtime_seconds": _seconds(r.figures.downtime_seconds),
                 "maintenance_seconds": _seconds(r.figures.maintenance_seconds),
+                "isolated_seconds": _seconds(r.figures.isolated_seconds),
+                "unreachable_seconds": _seconds(r.figures.unreachable_seconds),
                 "outages": r.figures.outages,
                 "longest_outage_seconds": _seconds(r.figures.longest_outage_seconds),
                 "error_budget_remaining_seconds": _seconds(
@@ -185,8 +227,23 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "source": o.source,
                 "excluded": o.excluded,
                 "excluded_reason": o.excluded_reason,
+                "state": o.state,
+                "parent": o.parent,
+                "parent_outage": (parent := _parent_outage(o, figures.outages)),
+                "end_reason": o.end_reason,
+                "continues": o.continues,
+                "note": _note(o, parent),
             }
             for o in figures.outages
+        ],
+        "isolations": [
+            {
+                "id": i.id,
+                "start": iso_instant(i.start, tz),
+                "end": iso_instant(i.end, tz),
+                "witnesses": list(i.witnesses),
+            }
+            for i in figures.isolations
         ],
         "maintenance": [
             {

@@ -25,6 +25,8 @@ TARGET_COLUMNS = (
     "unmonitored_seconds",
     "downtime_seconds",
     "maintenance_seconds",
+    "isolated_seconds",
+    "unreachable_seconds",
     "outages",
     "longest_outage_seconds",
     "error_budget_remaining_seconds",
@@ -41,6 +43,12 @@ OUTAGE_COLUMNS = (
     "source",
     "excluded",
     "excluded_reason",
+    "state",
+    "parent",
+    "parent_outage",
+    "end_reason",
+    "continues",
+    "note",
     "what_if_schedule",
 )
 MAINTENANCE_COLUMNS = ("period", "id", "scope", "start", "end", "reason")
@@ -53,6 +61,8 @@ GROUP_COLUMNS = (
     "scheduled_seconds",
     "monitored_seconds",
     "downtime_seconds",
+    "isolated_seconds",
+    "unreachable_seconds",
     "error_budget_remaining_seconds",
 )
 SECONDS_COLUMNS = frozenset(c for c in (*TARGET_COLUMNS, *OUTAGE_COLUMNS) if c.endswith("_seconds"))

@@ -62,6 +62,12 @@ def _single(doc: Doc) -> str:
     header, rows = with_previous(header, rows, doc["groups"], "groups")
     out += ["", "GROUPS", *table(header, rows, right=[1, 2, 4, 5, 6, 7])]
 
+    # Isolated and unreachable time get columns only in periods that had some.
+    faults = [
+        (title, key)
+        for title, key in (("ISOLATED", "isolated_seconds"), ("UNREACHABLE", "unreachable_seconds"))
+        if any(t[key] for t in doc["targets"])
+    ]
     header = [
         "TARGET",
         "GROUP",
@@ -72,6 +78,7 @@ def _single(doc: Doc) -> str:
         "MONITORED",
         "UNMONITORED",
         "DOWNTIME",
+        *(title for title, _ in faults),
         "MAINTENANCE",
         "OUTAGES",
         "LONGEST",
@@ -88,6 +95,7 @@ def _single(doc: Doc) -> str:
             duration(t["monitored_seconds"]),
             duration(t["unmonitored_seconds"]),
             duration(t["downtime_seconds"]),
+            *(duration(t[key]) for _, key in faults),
             duration(t["maintenance_seconds"]),
             str(t["outages"]),
             duration(t["longest_outage_seconds"]),
@@ -96,7 +104,7 @@ def _single(doc: Doc) -> str:
         for t in doc["targets"]
     ]
     header, rows = with_previous(header, rows, doc["targets"], "targets")
-    out += ["", "TARGETS", *table(header, rows, right=[2, 3, *range(5, 13)])]
+    out += ["", "TARGETS", *table(header, rows, right=[2, 3, *range(5, 13 + len(faults))])]
 
     out += ["", "OUTAGES"]
     if doc["outages"]:
@@ -110,7 +118,7 @@ def _single(doc: Doc) -> str:
                     local(o["end"]),
                     duration(o["downtime_seconds"]),
                     o["source"],
-                    o["cause"],
+                    f"{o['cause']} [{o['note']}]" if o["note"] else o["cause"],
                     f"yes: {o['excluded_reason'] or ''}".rstrip() if o["excluded"] else "no",
                 ]
                 for o in doc["outages"]
@@ -119,6 +127,20 @@ def _single(doc: Doc) -> str:
         )
     else:
         out.append("(no outages in this period)")
+
+    if doc["isolations"]:
+        out += [
+            "",
+            "MONITOR ISOLATED (unmonitored for every target)",
+            *table(
+                ["ID", "START", "END", "WITNESSES"],
+                [
+                    [str(i["id"]), local(i["start"]), local(i["end"]), ", ".join(i["witnesses"])]
+                    for i in doc["isolations"]
+                ],
+                right=[0],
+            ),
+        ]
 
     out += ["", "MAINTENANCE"]
     if doc["maintenance"]:

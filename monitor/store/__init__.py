@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import os
 
-from monitor.store.base import Correction, CoverageSpan, Maintenance, Outage, Store, StoreError
+from monitor.store.base import (
+    ISOLATION,
+    PARENT_RECOVERED,
+    Correction,
+    CoverageSpan,
+    Isolation,
+    Maintenance,
+    Outage,
+    Store,
+    StoreError,
+)
 from monitor.store.sqlite import SQLiteStore
 
 __all__ = [
+    "ISOLATION",
+    "PARENT_RECOVERED",
     "Correction",
     "CoverageSpan",
+    "Isolation",
     "Maintenance",
     "Outage",
     "SQLiteStore",

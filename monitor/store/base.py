@@ -26,6 +26,29 @@ class Outage:
     source: str
     excluded: bool
     excluded_reason: str | None
+    state: str = "down"  # down | unreachable (failed while ``parent`` was failing)
+    parent: str | None = None
+    end_reason: str | None = None  # why it ended other than the target answering
+    continues: int | None = None  # id of the outage this one continues (split around a cut)
+
+    @property
+    def unreachable(self) -> bool:
+        return self.state == "unreachable"
+
+
+# Outage.end_reason values: ended by the daemon, not by the target answering.
+ISOLATION = "isolation"  # the monitor was cut off: trimmed where the isolation began
+PARENT_RECOVERED = "parent-recovered"  # unreachable until its parent answered again
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """A span in which the monitor was cut off (its witnesses failed by the quorum)."""
+
+    id: int
+    start: float
+    end: float | None  # None while it lasts
+    witnesses: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -92,10 +115,20 @@ class Store(Protocol):
 
     # -- outages (runner, figures, CLI) -----------------------------------
 
-    def insert_outage(self, target: str, start: float, cause: str, at: float) -> int:
-        """Record a detected outage, still open; returns its id."""
+    def insert_outage(
+        self,
+        target: str,
+        start: float,
+        cause: str,
+        at: float,
+        *,
+        parent: str | None = None,
+        continues: int | None = None,
+    ) -> int:
+        """Record a detected outage, still open; returns its id.  With ``parent`` it is
+        unreachable (the target failed while that parent was failing)."""
 
-    def close_outage(self, outage_id: int, end: float) -> None:
+    def close_outage(self, outage_id: int, end: float, reason: str | None = None) -> None:
         """End an open outage; an outage already closed keeps its first end."""
 
     def open_outages(self) -> list[Outage]:
@@ -111,6 +144,17 @@ class Store(Protocol):
 
     def outages_since(self, since: float) -> list[Outage]:
         """Outages still open or ended after ``since``, all targets: the live tail's input."""
+
+    # -- the monitor's isolation (runner, figures, reports) ----------------
+
+    def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
+        """Record that the monitor is cut off since ``start``; returns its id."""
+
+    def close_isolation(self, isolation_id: int, end: float) -> None:
+        """End an isolation; one already ended keeps its first end."""
+
+    def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
+        """Isolations overlapping [since, until) (open ones included), oldest first."""
 
     # -- corrections by people (CLI), each audited ------------------------
 

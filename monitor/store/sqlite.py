@@ -18,9 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from monitor.store.base import Correction, CoverageSpan, Maintenance, Outage, StoreError
+from monitor.store.base import (
+    Correction,
+    CoverageSpan,
+    Isolation,
+    Maintenance,
+    Outage,
+    StoreError,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -68,17 +75,36 @@ MIGRATIONS: dict[int, str] = {
         reason TEXT
     );
     """,
+    2: """
+    -- Isolation and dependencies: why an outage is what it is, and when the monitor was
+    -- cut off.
+    ALTER TABLE outages ADD COLUMN state TEXT NOT NULL DEFAULT 'down';  -- down | unreachable
+    ALTER TABLE outages ADD COLUMN parent TEXT;       -- unreachable: the failing parent
+    ALTER TABLE outages ADD COLUMN end_reason TEXT;   -- isolation | parent-recovered | NULL
+    ALTER TABLE outages ADD COLUMN continues INTEGER; -- the outage this one continues
+    CREATE TABLE isolations (
+        id INTEGER PRIMARY KEY,
+        start REAL NOT NULL,
+        end REAL,                       -- NULL while the monitor is cut off
+        witnesses TEXT NOT NULL,        -- the witness set, comma-separated
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX isolations_end ON isolations(end);
+    """,
 }
 
 
-OUTAGE_COLUMNS = "id, target, start, end, cause, source, excluded, excluded_reason"
+OUTAGE_COLUMNS = (
+    "id, target, start, end, cause, source, excluded, excluded_reason, "
+    "state, parent, end_reason, continues"
+)
 
 
 Row = tuple[Any, ...]
 
 
 def _outage(row: Row) -> Outage:
-    return Outage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+    return Outage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7], *row[8:12])
 
 
 class SQLiteStore:
@@ -217,14 +243,35 @@ class SQLiteStore:
 
     # -- outages ---------------------------------------------------------
 
-    def insert_outage(self, target: str, start: float, cause: str, at: float) -> int:
+    def insert_outage(
+        self,
+        target: str,
+        start: float,
+        cause: str,
+        at: float,
+        *,
+        parent: str | None = None,
+        continues: int | None = None,
+    ) -> int:
         return self._write(
-            "INSERT INTO outages (target, start, cause, created_at) VALUES (?, ?, ?, ?)",
-            (target, start, cause, at),
+            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                target,
+                start,
+                cause,
+                at,
+                "down" if parent is None else "unreachable",
+                parent,
+                continues,
+            ),
         )
 
-    def close_outage(self, outage_id: int, end: float) -> None:
-        self._write("UPDATE outages SET end = ? WHERE id = ? AND end IS NULL", (end, outage_id))
+    def close_outage(self, outage_id: int, end: float, reason: str | None = None) -> None:
+        self._write(
+            "UPDATE outages SET end = ?, end_reason = ? WHERE id = ? AND end IS NULL",
+            (end, reason, outage_id),
+        )
 
     def open_outages(self) -> list[Outage]:
         return [
@@ -311,6 +358,28 @@ class SQLiteStore:
                     f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
                 ).fetchone()
             )
+
+    # -- isolation -------------------------------------------------------
+
+    def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
+        return self._write(
+            "INSERT INTO isolations (start, witnesses, created_at) VALUES (?, ?, ?)",
+            (start, ",".join(witnesses), at),
+        )
+
+    def close_isolation(self, isolation_id: int, end: float) -> None:
+        self._write(
+            "UPDATE isolations SET end = ? WHERE id = ? AND end IS NULL", (end, isolation_id)
+        )
+
+    def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
+        rows = self._read(
+            "SELECT id, start, end, witnesses FROM isolations "
+            "WHERE (? IS NULL OR end IS NULL OR end > ?) AND (? IS NULL OR start < ?) "
+            "ORDER BY start, id",
+            (since, since, until, until),
+        )
+        return [Isolation(r[0], r[1], r[2], tuple(filter(None, r[3].split(",")))) for r in rows]
 
     # -- maintenance -----------------------------------------------------
 
