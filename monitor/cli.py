@@ -23,6 +23,7 @@ from monitor.daemon import check_probe_types
 from monitor.figures.history import describe_scope
 from monitor.probes import probe_once
 from monitor.probes.base import ProbeSetupError
+from monitor.report.document import outage_note, parent_outage
 from monitor.report.formatting import iso_instant, table
 from monitor.shard import owned_targets, parse_shard
 from monitor.store import Outage, StoreError, open_store
@@ -300,7 +301,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
+def _outage_json(o: Outage, tz: ZoneInfo, now: float, shown: Sequence[Outage]) -> dict[str, object]:
+    parent = parent_outage(o, shown)
     return {
         "id": o.id,
         "target": o.target,
@@ -311,6 +313,12 @@ def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
         "source": o.source,
         "excluded": o.excluded,
         "excluded_reason": o.excluded_reason,
+        "state": o.state,
+        "parent": o.parent,
+        "parent_outage": parent,
+        "end_reason": o.end_reason,
+        "continues": o.continues,
+        "note": outage_note(o, parent),
     }
 
 
@@ -384,9 +392,9 @@ def outages_list(args: argparse.Namespace) -> int:
                 }
             )
     now = _now()
+    shown = store.outages(target=args.target, since=since)
     records = [
-        {**_outage_json(o, tz, now), "corrections": corrections.get(o.id, [])}
-        for o in store.outages(target=args.target, since=since)
+        {**_outage_json(o, tz, now, shown), "corrections": corrections.get(o.id, [])} for o in shown
     ]
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
@@ -401,7 +409,7 @@ def outages_list(args: argparse.Namespace) -> int:
                 str(r["end"] or "(open)"),
                 f"{r['duration_seconds']:.0f}s",
                 str(r["source"]),
-                str(r["cause"]),
+                f"{r['cause']} [{r['note']}]" if r["note"] else str(r["cause"]),
                 f"yes: {r['excluded_reason']}" if r["excluded"] else "no",
             )
             for r in records

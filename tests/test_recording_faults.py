@@ -6,12 +6,14 @@ against real loopback servers)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from datetime import UTC, datetime
 
 import pytest
 
 from monitor import config as config_mod
+from monitor.cli import main
 from monitor.daemon import Monitor
 from monitor.figures import history
 from monitor.figures.periods import parse_period
@@ -298,3 +300,21 @@ def test_monitor_status_for_metrics(monitor):
     text = b"".join(render_targets(monitor, T0 + 30)).decode()
     assert 'availmon_target_unreachable{target="edge",group="network",type="tcp"} 1.0' in text
     assert dataclasses.replace(status["edge"]).outage_cause == "timeout after 2s"
+
+
+def test_outages_list_says_why(monitor, tmp_path, capsys):
+    for t in (0, 30):
+        probe(monitor, T0 + t, core=DOWN, edge=DOWN)
+    probe(monitor, T0 + 60, core=UP, edge=UP)
+    db = str(tmp_path / "a.db")
+    assert main(["outages", "list", "--db", db, "-c", str(tmp_path / "none.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "[unreachable: core was down (outage 1); ended when core answered again]" in text
+    assert main(["outages", "list", "--db", db, "--format", "json", "--target", "edge"]) == 0
+    [edge] = json.loads(capsys.readouterr().out)
+    assert (edge["state"], edge["parent"], edge["end_reason"]) == (
+        "unreachable",
+        "core",
+        "parent-recovered",
+    )
+    assert edge["parent_outage"] is None  # core's outage is not in a list of edge's

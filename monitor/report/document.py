@@ -123,7 +123,7 @@ def _basis(config: Config, figures: PeriodFigures) -> Doc:
     }
 
 
-def _parent_outage(outage: Outage, outages: Sequence[Outage]) -> int | None:
+def parent_outage(outage: Outage, outages: Sequence[Outage]) -> int | None:
     """The parent's outage that made ``outage`` unreachable: the one open at its start
     (None when the parent is not in the report or had only begun failing)."""
     if not outage.unreachable:
@@ -140,7 +140,7 @@ def _parent_outage(outage: Outage, outages: Sequence[Outage]) -> int | None:
     )
 
 
-def _note(outage: Outage, parent_outage: int | None) -> str | None:
+def outage_note(outage: Outage, parent_outage: int | None) -> str | None:
     """Why an outage is what it is, for a reader: unreachable behind which parent outage,
     cut short by the monitor's isolation, or the continuation of an earlier one."""
     notes = []
@@ -229,10 +229,10 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "excluded_reason": o.excluded_reason,
                 "state": o.state,
                 "parent": o.parent,
-                "parent_outage": (parent := _parent_outage(o, figures.outages)),
+                "parent_outage": (parent := parent_outage(o, figures.outages)),
                 "end_reason": o.end_reason,
                 "continues": o.continues,
-                "note": _note(o, parent),
+                "note": outage_note(o, parent),
             }
             for o in figures.outages
         ],
