@@ -480,13 +480,12 @@ def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[
         if subdiv is not None and not isinstance(subdiv, str):
             problems.add(f"{path}.holidays.subdiv", "expected a subdivision code like ENG")
             subdiv = None
-        if (
-            country is not None
-            and problems.check(
-                f"{path}.holidays", lambda c, s=subdiv: check_holidays(c, s) or True, country
-            )
-            is None
-        ):
+
+        def known(code: str, subdiv: str | None = subdiv) -> bool:
+            check_holidays(code, subdiv)
+            return True
+
+        if country is not None and problems.check(f"{path}.holidays", known, country) is None:
             country = None
         closed = set()
         for i, day in enumerate(_list(problems, f"{path}.closed", spec.get("closed"))):
@@ -569,6 +568,7 @@ class _Objectives:
     ) -> None:
         self.problems = problems
         self.year_start_month = year_start_month
+        self.current: str | None
         try:
             self.current = current_period("year", now, timezone, year_start_month).label
         except PeriodError:
@@ -624,7 +624,7 @@ def _parse_groups(
             problems.add(path, "group names are letters, digits and ._-")
             continue
         spec = _mapping(problems, path, spec, {"objective"})
-        objective = global_objective
+        objective: Objective | None = global_objective
         if "objective" in spec:
             objective = objectives.parse(f"{path}.objective", spec["objective"], global_objective)
         if objective is not None:
@@ -684,9 +684,10 @@ def _parse_targets(
         schedule = merged["schedule"]
         if not isinstance(schedule, str) or schedule not in schedules:
             problems.add(f"{path}.schedule", f"unknown schedule {_show(schedule)}")
-        objective = groups[group].objective if group in groups else global_objective
+        inherited = groups[group].objective if group in groups else global_objective
+        objective: Objective | None = inherited
         if "objective" in raw:
-            objective = objectives.parse(f"{path}.objective", raw["objective"], objective)
+            objective = objectives.parse(f"{path}.objective", raw["objective"], inherited)
         fbd = merged["failures_before_down"]
         if isinstance(fbd, bool) or not isinstance(fbd, int) or not 1 <= fbd <= 100:
             problems.add(f"{path}.failures_before_down", "expected a whole number 1-100")
@@ -699,7 +700,7 @@ def _parse_targets(
         except SettingError as exc:
             problems.add(f"{path}.{exc.key}", exc.message)
             continue
-        if len(problems.lines) == before:
+        if len(problems.lines) == before and isinstance(name, str) and objective is not None:
             targets.append(
                 Target(
                     name=name,
@@ -839,7 +840,7 @@ def _parse_maintenance(
                 problems.add(f"{path}.end", "must be after start")
         else:
             problems.add(path, 'give start and end, or weekly like "tue 07:00-08:00"')
-        if len(problems.lines) == before:
+        if len(problems.lines) == before and isinstance(reason, str):
             windows.append(
                 MaintenanceWindow(
                     targets=names,

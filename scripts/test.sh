@@ -3,20 +3,26 @@
 set -eu
 cd "$(dirname "$0")/.."
 # prometheus: prometheus + promtool (rules, dashboards, end-to-end test);
-# systemd: systemd-analyze (verify and security-check systemd/availmon.service).
-had_prometheus=no
-dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed" \
-    && had_prometheus=yes
-sh scripts/setup.sh test iproute2 procps prometheus systemd iputils-ping
-if [ "$had_prometheus" = no ]; then
-    # Its postinst may start the system service (listening on :9090); the tests run their
-    # own Prometheus on 127.0.0.1, so stop the service this install started.
+# prometheus-alertmanager: amtool (checks prometheus/alertmanager.yml);
+# systemd: systemd-analyze (verify and security-check systemd/availmon.service);
+# iproute2, iputils-ping: network namespaces and real pings (ICMP, topology tests).
+services="prometheus prometheus-alertmanager"
+new=""
+for service in $services; do
+    dpkg-query -W -f='${Status}' "$service" 2>/dev/null | grep -q "install ok installed" \
+        || new="$new $service"
+done
+sh scripts/setup.sh test iproute2 procps systemd iputils-ping $services
+for service in $new; do
+    # Its postinst may start the system service (:9090, :9093); the tests run their own
+    # servers on 127.0.0.1, so stop a service this install started.
     if [ -d /run/systemd/system ]; then
-        systemctl disable --now prometheus >/dev/null 2>&1 || true
-    elif [ -x /etc/init.d/prometheus ]; then
-        /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+        systemctl disable --now "$service" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$service" ]; then
+        "/etc/init.d/$service" stop >/dev/null 2>&1 || true
     fi
-fi
+done
 .venv/bin/ruff check monitor tests bench
 .venv/bin/ruff format --check monitor tests bench
+.venv/bin/mypy monitor
 exec .venv/bin/python -m pytest "$@"

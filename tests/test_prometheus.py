@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -40,13 +41,11 @@ DEADLINE = 45.0  # bound on every wait in this file
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
 
-def need(binary: str) -> str:
+def need(binary: str, package: str = "prometheus") -> str:
     """The binary's path; in CI a missing binary fails the test, locally it skips."""
     path = shutil.which(binary)
     if path is None:
-        message = (
-            f"{binary} not installed (Debian package: prometheus; scripts/test.sh installs it)"
-        )
+        message = f"{binary} not installed (Debian package: {package}; scripts/test.sh installs it)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -77,6 +76,29 @@ def test_promtool_test_rules():
     assert tests
     result = promtool("test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_example_is_valid_and_inhibits_target_alerts_while_isolated():
+    amtool = need("amtool", "prometheus-alertmanager")
+    example = PROM / "alertmanager.yml"
+    result = subprocess.run(
+        [amtool, "check-config", str(example)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [inhibit] = yaml.safe_load(example.read_text())["inhibit_rules"]
+    names = {r["alert"] for r in rules() if "alert" in r}
+    assert inhibit["source_matchers"] == ["alertname = AvailmonMonitorIsolated"]
+    assert "AvailmonMonitorIsolated" in names
+    [target] = inhibit["target_matchers"]
+    pattern = re.fullmatch(r'alertname =~ "(.*)"', target)
+    assert pattern is not None
+    inhibited = {n for n in names if re.fullmatch(pattern.group(1), n)}
+    # Every per-target page and ticket, and nothing about the monitor itself.
+    assert inhibited == {
+        n for n in names if n.startswith(("AvailmonTarget", "AvailmonErrorBudget"))
+    }
+    assert {"AvailmonTargetDown", "AvailmonErrorBudgetFastBurn"} <= inhibited
+    assert inhibit["equal"] == ["instance"]
 
 
 def rules() -> list[dict[str, Any]]:

@@ -35,10 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket  # type: ignore[import-untyped]
-from icmplib.exceptions import ICMPLibError, SocketPermissionError, TimeoutExceeded  # type: ignore[import-untyped]
-from icmplib.models import ICMPReply  # type: ignore[import-untyped]
-from icmplib.utils import unique_identifier  # type: ignore[import-untyped]
+from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
+from icmplib.exceptions import ICMPLibError, SocketPermissionError, TimeoutExceeded
+from icmplib.models import ICMPReply
+from icmplib.utils import unique_identifier
 
 from monitor.probes import _common
 from monitor.probes._common import show

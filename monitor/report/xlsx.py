@@ -47,7 +47,7 @@ def _datetime(iso: str | None) -> datetime | None:
 
 
 def _bold() -> Any:
-    from openpyxl.styles import Font  # type: ignore[import-untyped]
+    from openpyxl.styles import Font
 
     return Font(bold=True)
 
@@ -55,7 +55,7 @@ def _bold() -> Any:
 def render_xlsx(doc: Doc) -> bytes:
     """One period (and its baseline): the Summary lists its groups' figures; several
     periods: the Summary lists the periods and a Scorecard sheet sets them side by side."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl import Workbook
 
     book = Workbook()
     if is_many(doc):
@@ -182,7 +182,7 @@ def _summary(
 
 def _scorecard(card: Any, many: Doc) -> None:
     """A column group (uptime, objective, met) per period beside each group and target."""
-    from openpyxl.styles import Alignment  # type: ignore[import-untyped]
+    from openpyxl.styles import Alignment
 
     bold = _bold()
     docs = many["reports"]
