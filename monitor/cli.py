@@ -23,7 +23,7 @@ from monitor.daemon import check_probe_types
 from monitor.figures.history import describe_scope
 from monitor.probes import probe_once
 from monitor.probes.base import ProbeSetupError
-from monitor.report.document import outage_note, parent_outage
+from monitor.report.document import outage_record
 from monitor.report.formatting import iso_instant, table
 from monitor.shard import owned_targets, parse_shard
 from monitor.store import Outage, StoreError, open_store
@@ -302,23 +302,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _outage_json(o: Outage, tz: ZoneInfo, now: float, shown: Sequence[Outage]) -> dict[str, object]:
-    parent = parent_outage(o, shown)
     return {
-        "id": o.id,
-        "target": o.target,
-        "start": iso_instant(o.start, tz),
-        "end": iso_instant(o.end, tz),
+        **outage_record(o, tz, shown),
         "duration_seconds": round((o.end if o.end is not None else now) - o.start, 3),
-        "cause": o.cause,
-        "source": o.source,
-        "excluded": o.excluded,
-        "excluded_reason": o.excluded_reason,
-        "state": o.state,
-        "parent": o.parent,
-        "parent_outage": parent,
-        "end_reason": o.end_reason,
-        "continues": o.continues,
-        "note": outage_note(o, parent),
     }
 
 

@@ -140,6 +140,28 @@ def parent_outage(outage: Outage, outages: Sequence[Outage]) -> int | None:
     )
 
 
+def outage_record(outage: Outage, tz: ZoneInfo, shown: Sequence[Outage]) -> Doc:
+    """An outage as reports and ``outages list`` show it, with why it is what it is
+    (``shown``: the outages beside it, where its parent's may be)."""
+    parent = parent_outage(outage, shown)
+    return {
+        "id": outage.id,
+        "target": outage.target,
+        "start": iso_instant(outage.start, tz),
+        "end": iso_instant(outage.end, tz),
+        "cause": outage.cause,
+        "source": outage.source,
+        "excluded": outage.excluded,
+        "excluded_reason": outage.excluded_reason,
+        "state": outage.state,
+        "parent": outage.parent,
+        "parent_outage": parent,
+        "end_reason": outage.end_reason,
+        "continues": outage.continues,
+        "note": outage_note(outage, parent),
+    }
+
+
 def outage_note(outage: Outage, parent_outage: int | None) -> str | None:
     """Why an outage is what it is, for a reader: unreachable behind which parent outage,
     cut short by the monitor's isolation, or the continuation of an earlier one."""
@@ -218,21 +240,8 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
         ],
         "outages": [
             {
-                "id": o.id,
-                "target": o.target,
-                "start": iso_instant(o.start, tz),
-                "end": iso_instant(o.end, tz),
+                **outage_record(o, tz, figures.outages),
                 "downtime_seconds": _seconds(downtime.get(o.id, 0.0)),
-                "cause": o.cause,
-                "source": o.source,
-                "excluded": o.excluded,
-                "excluded_reason": o.excluded_reason,
-                "state": o.state,
-                "parent": o.parent,
-                "parent_outage": (parent := parent_outage(o, figures.outages)),
-                "end_reason": o.end_reason,
-                "continues": o.continues,
-                "note": outage_note(o, parent),
             }
             for o in figures.outages
         ],
