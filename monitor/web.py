@@ -1,10 +1,11 @@
-"""The daemon's HTTP endpoint: ``/metrics`` and nothing else.
+"""The daemon's HTTP endpoint: ``/metrics``, and at ``/`` a landing page linking it.
 
-Unknown paths are 404, methods other than GET and HEAD are 405, and request
+Other paths are 404, methods other than GET and HEAD are 405, and request
 bodies are refused, so the endpoint offers nothing beyond reading metrics.
 With a web config, connections must speak TLS (handshake in the connection's
-own thread, with a deadline) and requests must carry valid basic-auth
-credentials.
+own thread, with a deadline), requests must carry valid basic-auth
+credentials, every response carries the configured headers, and a rate limit
+answers 429. A client that hangs up is routine: one debug line, no traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import binascii
 import logging
 import socket
 import ssl
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Sequence
@@ -58,7 +60,19 @@ class MetricsServer(ThreadingHTTPServer):
             except (ssl.SSLError, OSError):
                 request.close()  # plain HTTP or a bad certificate: no TLS, no answer
                 return
+            if not self.web.client_allowed(request.getpeercert()):
+                request.close()  # client_allowed_sans: no SAN of its certificate is listed
+                return
         super().finish_request(request, client_address)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """socketserver prints tracebacks to stderr (the journal); a client that hangs up
+        or stalls mid-request is no error of ours."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError | ssl.SSLError):
+            log.debug("metrics client %s went away: %s", client_address, error)
+        else:
+            log.error("metrics request from %s failed", client_address, exc_info=True)
 
     def body(self) -> Sequence[bytes]:
         """One rendering at a time: concurrent scrapes (an HA pair of Prometheus servers)
@@ -77,6 +91,19 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "availmon"
     sys_version = ""
     timeout = CONNECTION_TIMEOUT
+
+    def end_headers(self) -> None:
+        for name, value in self.server.web.headers.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def _admitted(self) -> bool:
+        """The rate limit comes first, as in the toolkit: a refused request costs no bcrypt."""
+        limiter = self.server.web.limiter
+        if limiter is None or limiter.allow():
+            return True
+        self.send_error(429)
+        return False
 
     def _authorised(self) -> bool:
         auth = self.server.web.auth
@@ -112,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
 
     def _get(self, head: bool) -> None:
-        if not self._authorised():
+        if not self._admitted() or not self._authorised():
             return
         if self.headers.get("Content-Length", "0").strip() not in ("", "0"):
             self.send_error(413, "request bodies are not accepted")
@@ -132,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._get(head=True)
 
     def _refuse(self) -> None:
+        if not self._admitted():
+            return
         self.send_response(405)
         self.send_header("Allow", "GET, HEAD")
         self.send_header("Content-Length", "0")

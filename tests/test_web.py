@@ -104,3 +104,40 @@ def test_concurrent_scrapes_render_one_at_a_time_and_chunks_join():
         if headers.get("Content-Encoding") == "gzip":
             data = gzip.decompress(data)
         assert status == 200 and data == expected
+
+
+def test_landing_page_links_metrics(server):
+    status, headers, body = request(server, "GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'href="/metrics"' in body
+    status, headers, body = request(server, "HEAD", "/")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+
+
+def test_client_hanging_up_mid_response_is_one_debug_line(caplog, capfd):
+    """A scrape cut off mid-body (Prometheus timing out, a load balancer resetting) is
+    routine: no traceback on stderr (the journal) or in the log."""
+    import logging
+    import socket
+    import struct
+    import time
+
+    caplog.set_level(logging.DEBUG, logger="availmon")
+    srv = MetricsServer(("127.0.0.1", 0), lambda: [b"x" * (1 << 20)] * 32, "text/plain")
+    srv.start()
+    try:
+        for _ in range(3):
+            sock = socket.create_connection(srv.server_address, timeout=5)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.recv(1000)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset, with most of the 32 MB body unsent
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(caplog.records) < 3:
+            time.sleep(0.05)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] * 3
+    assert all("went away" in r.getMessage() and not r.exc_info for r in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err

@@ -117,7 +117,7 @@ def test_slow_handshake_does_not_block_other_clients(tmp_path, ca, serve):
     [
         ("tls_server_config: {cert_file: nope.pem, key_file: nope.pem}\n", "tls_server_config"),
         ("basic_auth_users: {prom: plaintext}\n", "basic_auth_users"),
-        ("tls_server_config: {cert_file: a}\n", "key_file: required"),
+        ("tls_server_config: {cert_file: a}\n", "missing one of key or key_file"),
         ("surprise: 1\n", "unknown key"),
         ("[1, 2]\n", "expected a mapping"),
     ],
