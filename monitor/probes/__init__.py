@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "icmp": "monitor.probes.icmp",
     "http": "monitor.probes.http",
     "tcp": "monitor.probes.tcp",
+    "dns": "monitor.probes.dns",
 }
 
 log = logging.getLogger("availmon")
