@@ -34,6 +34,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "is_url",
     "open_store",
     "shown",
 ]
