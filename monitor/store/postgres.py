@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.abc import Params
@@ -150,14 +150,19 @@ class PostgresStore:
     def __init__(self, url: str, *, create: bool = True, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.name = without_password(url)
-        self._password = urlsplit(url).password or ""
+        password = urlsplit(url).password or ""
+        self._secrets = {password, unquote(password)} - {""}  # as written and as sent
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._db: psycopg.Connection[Row] | None = None
         self._claimed = False
         self._own_writes = 0  # our committed writes: change_token() leaves them out
-        with self._errors("cannot use database"):
-            self._migrate(self._connection(), create)
+        try:
+            with self._errors("cannot use database"):
+                self._migrate(self._connection(), create)
+        except StoreError:
+            self.close()
+            raise
 
     # -- connection and errors -------------------------------------------
 
@@ -168,8 +173,8 @@ class PostgresStore:
             yield
         except psycopg.Error as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
-            if self._password:
-                detail = detail.replace(self._password, "***")
+            for secret in self._secrets:
+                detail = detail.replace(secret, "***")
             raise StoreError(f"{self.name}: {doing}: {detail}") from None
 
     def _connection(self) -> psycopg.Connection[Row]:
