@@ -45,8 +45,8 @@ def _add_common(parser: argparse.ArgumentParser, db: bool = True) -> None:
     if db:
         parser.add_argument(
             "--db",
-            help="SQLite database (default: $STATE_DIRECTORY/availmon.db "
-            "under systemd, else storage.path, else ./availmon.db)",
+            help="SQLite database file or postgresql:// URL (default: storage.url, else "
+            "$STATE_DIRECTORY/availmon.db under systemd, else storage.path, else ./availmon.db)",
         )
 
 
@@ -209,9 +209,12 @@ def _load(args: argparse.Namespace) -> config_mod.Config:
 
 
 def db_path(args: argparse.Namespace, config: config_mod.Config | None) -> str:
-    """--db, else $STATE_DIRECTORY/availmon.db, else storage.path, else ./availmon.db."""
+    """--db, else storage.url, else $STATE_DIRECTORY/availmon.db, else storage.path, else
+    ./availmon.db (a shared database named in the config wins over systemd's state folder)."""
     if args.db:
         return str(args.db)
+    if config is not None and config.storage_url:
+        return config.storage_url
     state_dir = os.environ.get("STATE_DIRECTORY")
     if state_dir:
         return os.path.join(state_dir.split(":")[0], "availmon.db")

@@ -34,6 +34,7 @@ from monitor.figures.schedule import (
 from monitor.probes import REGISTRY, parse_settings, probe_type
 from monitor.probes._common import show
 from monitor.probes.base import SettingError
+from monitor.store import is_url
 
 DEFAULT_PORT = 9430
 DEFAULT_OBJECTIVE = 0.99
@@ -176,6 +177,7 @@ class Config:
     year_start_month: int
     unmonitored: str
     storage_path: str | None
+    storage_url: str | None  # a PostgreSQL database instead of the SQLite file
     heartbeat: float
     listen_host: str
     listen_port: int
@@ -391,13 +393,20 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         problems.add("reporting.unreachable", f"expected one of {', '.join(UNREACHABLE_POLICIES)}")
         unreachable = "down"
 
-    storage = _mapping(problems, "storage", top.get("storage"), {"path", "heartbeat"})
+    storage = _mapping(problems, "storage", top.get("storage"), {"path", "url", "heartbeat"})
     storage_path = storage.get("path")
     if storage_path is not None and not (isinstance(storage_path, str) and storage_path):
         problems.add("storage.path", "expected a file path")
         storage_path = None
     elif storage_path is not None:
         storage_path = str(Path(file).parent / storage_path)
+    storage_url = storage.get("url")
+    # The URL is never echoed: it may carry a password.
+    if storage_url is not None and not (isinstance(storage_url, str) and is_url(storage_url)):
+        problems.add("storage.url", "expected a postgresql:// URL")
+        storage_url = None
+    elif storage_url is not None and storage_path is not None:
+        problems.add("storage", "give path or url, not both")
     heartbeat = (
         problems.check("storage.heartbeat", parse_duration, storage.get("heartbeat", "15s")) or 15.0
     )
@@ -436,6 +445,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         year_start_month=year_start_month,
         unmonitored=unmonitored,
         storage_path=storage_path,
+        storage_url=storage_url,
         heartbeat=heartbeat,
         listen_host=listen_host,
         listen_port=listen_port,

@@ -28,7 +28,7 @@ from monitor.recording.outages import OutageWriter, StoreHealth
 from monitor.recording.recorder import IsolationStatus, Recorder, TargetStatus
 from monitor.reload import diff_targets
 from monitor.scheduling import PROBE_WORKERS, ProbeScheduler, clock_step
-from monitor.store import Store, StoreError, open_store
+from monitor.store import Store, StoreError, open_store, shown
 from monitor.web import MetricsServer
 from monitor.webconfig import WebConfig
 
@@ -287,7 +287,7 @@ class Daemon:
             scheme,
             host,
             port,
-            self.db_path,
+            shown(self.db_path),
         )
         sd_notify("READY=1")
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6

@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 # prometheus: prometheus + promtool (rules, dashboards, end-to-end test);
 # prometheus-alertmanager: amtool (checks prometheus/alertmanager.yml);
 # systemd: systemd-analyze (verify and security-check systemd/availmon.service);
-# iproute2, iputils-ping: network namespaces and real pings (ICMP, topology tests).
-services="prometheus prometheus-alertmanager"
+# iproute2, iputils-ping: network namespaces and real pings (ICMP, topology tests);
+# postgresql: initdb and pg_ctl (the tests run their own server for the PostgreSQL store).
+services="prometheus prometheus-alertmanager postgresql"
 new=""
 for service in $services; do
     dpkg-query -W -f='${Status}' "$service" 2>/dev/null | grep -q "install ok installed" \
@@ -14,7 +15,7 @@ for service in $services; do
 done
 sh scripts/setup.sh test iproute2 procps systemd iputils-ping $services
 for service in $new; do
-    # Its postinst may start the system service (:9090, :9093); the tests run their own
+    # Its postinst may start the system service (:9090, :9093, :5432); the tests run their own
     # servers on 127.0.0.1, so stop a service this install started.
     if [ -d /run/systemd/system ]; then
         systemctl disable --now "$service" >/dev/null 2>&1 || true

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import settings
 
+from tests.postgres import PostgresServer
 from tests.support import FakeClock, SwitchableServer, http_server
 
 # `HYPOTHESIS_PROFILE=fast pytest -m "not slow"` is the inner loop: property tests run a tenth
@@ -35,3 +36,11 @@ def server() -> Iterator[SwitchableServer]:
     """A loopback HTTP server answering every GET with ``server.status`` (200 at first)."""
     with http_server() as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (``database()`` gives each test its own)."""
+    server = PostgresServer()
+    yield server
+    server.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from monitor import config as config_mod
+from monitor.cli import db_path
 from monitor.config import ConfigError, Objective, load, parse_duration, parse_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,3 +253,21 @@ def test_cli_user_mistakes_never_traceback(tmp_path, content):
     assert result.stderr.count("\n") >= 1 and result.stderr.startswith("availmon: error:")
     missing = run_cli("check", "-c", str(tmp_path / "missing.yaml"))
     assert missing.returncode == 2 and "file not found" in missing.stderr
+
+
+def test_storage_url_names_a_postgres_database_and_is_never_echoed(tmp_path, monkeypatch):
+    url = "postgresql://availmon:s3cret@db.example/fleet"
+    config = load(write(tmp_path, with_change({"storage": {"url": url}})), env={})
+    assert (config.storage_url, config.storage_path) == (url, None)
+    # A shared database named in the config wins over systemd's state folder.
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    assert db_path(argparse.Namespace(db=None), config) == url
+    assert db_path(argparse.Namespace(db="other.db"), config) == "other.db"
+    for storage, expected in (
+        ({"url": "mysql://availmon:s3cret@db/fleet"}, "storage.url: expected a postgresql:// URL"),
+        ({"url": url, "path": "a.db"}, "storage: give path or url, not both"),
+    ):
+        path = write(tmp_path, with_change({"storage": storage}))
+        with pytest.raises(ConfigError) as info:
+            load(path, env={})
+        assert info.value.problems == [f"{path}: {expected}"]

@@ -1,9 +1,10 @@
 """The store contract: every backend behaves the same to the daemon, CLI, totals and reports.
 
 Each test runs once per backend in ``BACKENDS``. A backend is a function that,
-given a fresh folder, returns a way to open connections to one new database
-there; tests open a second connection where they need "someone else" (the CLI
-beside the daemon, or the next daemon after a crash).
+given the test's request and a fresh folder, returns a way to open connections to
+one new database (a file in the folder, or a new database on the session's real
+PostgreSQL server from tests/postgres.py); tests open a second connection where
+they need "someone else" (the CLI beside the daemon, or the next daemon after a crash).
 """
 
 from __future__ import annotations
@@ -18,21 +19,30 @@ from monitor.store import Store, StoreError, open_store
 Connect = Callable[[], Store]
 
 
-def sqlite_backend(folder: Path) -> Connect:
+def sqlite_backend(request: pytest.FixtureRequest, folder: Path) -> Connect:
     return lambda: open_store(folder / "contract.db")
 
 
-BACKENDS: dict[str, Callable[[Path], Connect]] = {"sqlite": sqlite_backend}
+def postgres_backend(request: pytest.FixtureRequest, folder: Path) -> Connect:
+    url = request.getfixturevalue("postgres").database()
+    return lambda: open_store(url)
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+BACKENDS = [
+    pytest.param(sqlite_backend, id="sqlite"),
+    pytest.param(postgres_backend, id="postgres", marks=pytest.mark.slow),  # starts a server
+]
+
+
+@pytest.fixture(params=BACKENDS)
 def connect(request, tmp_path) -> Iterator[Connect]:
     """Opens connections to one fresh database of the backend under test; closes them after."""
-    backend = BACKENDS[request.param](tmp_path)
+    backend: Callable[[pytest.FixtureRequest, Path], Connect] = request.param
+    new_store = backend(request, tmp_path)
     opened: list[Store] = []
 
     def connect() -> Store:
-        opened.append(backend())
+        opened.append(new_store())
         return opened[-1]
 
     yield connect

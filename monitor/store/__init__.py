@@ -19,6 +19,7 @@ from monitor.store.base import (
     Store,
     StoreError,
 )
+from monitor.store.postgres import PostgresStore, is_url, without_password
 from monitor.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -29,23 +30,36 @@ __all__ = [
     "Isolation",
     "Maintenance",
     "Outage",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "StoreError",
+    "is_url",
     "open_store",
+    "shown",
 ]
 
 
 def open_store(
     location: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 30.0
 ) -> Store:
-    """The store at ``location``: today a SQLite database file path.
+    """The store at ``location``: a ``postgresql://`` (or ``postgres://``) URL, else a
+    SQLite database file path.
 
     ``create=False`` refuses a database that does not exist yet (the CLI reading
     before the daemon has run); ``busy_timeout`` is how long a write waits for a
     lock held elsewhere before failing.
     """
-    if "://" in os.fspath(location):
+    location = os.fspath(location)
+    if is_url(location):
+        return PostgresStore(location, create=create, busy_timeout=busy_timeout)
+    if "://" in location:
         # Not echoed: a database URL may carry a password.
-        raise StoreError("database URLs are not supported yet; give a SQLite file path")
+        raise StoreError("unsupported database URL; give a postgresql:// URL or a SQLite file path")
     return SQLiteStore(location, create=create, busy_timeout=busy_timeout)
+
+
+def shown(location: str | os.PathLike[str]) -> str:
+    """``location`` as it may be logged or printed: a URL without its password."""
+    location = os.fspath(location)
+    return without_password(location) if "://" in location else location
