@@ -1,7 +1,7 @@
 """How long a /metrics scrape and a full rebuild of the live figures take, by target count.
 
-Usage: .venv/bin/python bench/scrape.py [N ...] [--scrapes K] [--glibc-default]
-(default: 1000 10000, 20 scrapes)
+Usage: .venv/bin/python bench/scrape.py [N ...] [--scrapes K] [--glibc-default] [--all-series]
+(default: 1000 10000, 20 scrapes, the default series budget per target)
 
 Builds a database with 30 days of coverage (a restart a week) and a few outages per
 target, then times: the start-up rebuild of the running totals, rendering the
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from monitor import config as config_mod
 from monitor.daemon import Monitor, tune_malloc
+from monitor.figures.periods import LIVE_PERIODS
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.store import Store, open_store
 from monitor.web import MetricsServer
@@ -39,8 +40,8 @@ class Clock:
         return self.now
 
 
-def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
-    doc = {
+def build(n: int, folder: Path, all_series: bool) -> tuple[config_mod.Config, Store, float]:
+    doc: dict[str, object] = {
         "defaults": {"schedule": "office", "interval": "60s"},
         "reporting": {"year_start_month": 4},
         "schedules": {
@@ -55,6 +56,11 @@ def build(n: int, folder: Path) -> tuple[config_mod.Config, Store, float]:
             for i in range(n)
         ],
     }
+    if all_series:  # every figure of every period and every extra, per target
+        doc["metrics"] = {
+            "target_figures": dict.fromkeys(LIVE_PERIODS, "all"),
+            "target_extras": list(config_mod.TARGET_EXTRAS),
+        }
     config = config_mod.parse(doc, "bench.yaml", {})
     store = open_store(folder / "bench.db")
     now = 1_732_000_000.0  # a Tuesday in November 2024
@@ -87,6 +93,11 @@ def main() -> None:
         action="store_true",
         help="leave malloc as glibc sets it (as before the daemon tuned it)",
     )
+    ap.add_argument(
+        "--all-series",
+        action="store_true",
+        help="export every per-target series (metrics.target_figures: all, every extra)",
+    )
     args = ap.parse_args()
     if not args.glibc_default:
         tune_malloc()  # as the daemon does
@@ -96,7 +107,7 @@ def main() -> None:
     )
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as folder:
-            config, store, now = build(n, Path(folder))
+            config, store, now = build(n, Path(folder), args.all_series)
             monitor = Monitor(config, store, Clock(now))
             t0 = time.perf_counter()
             monitor.resume()

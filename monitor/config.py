@@ -21,7 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from monitor.figures.periods import MAX_YEAR, MIN_YEAR, PeriodError, current_period
+from monitor.figures.periods import (
+    LIVE_PERIODS,
+    MAX_YEAR,
+    MIN_YEAR,
+    PeriodError,
+    current_period,
+)
 from monitor.figures.schedule import (
     Schedule,
     ScheduleError,
@@ -54,6 +60,7 @@ TOP_KEYS = {
     "groups",
     "maintenance",
     "monitor",
+    "metrics",
     "targets",
 }
 DEFAULT_KEYS = {
@@ -170,6 +177,40 @@ class MaintenanceWindow:
     weekly: tuple[WeeklyRange, ...] = ()
 
 
+FIGURE_FAMILIES = (  # /metrics' figure families, without the availmon_ prefix, in order
+    "uptime_ratio",
+    "scheduled_seconds",
+    "monitored_seconds",
+    "downtime_seconds",
+    "error_budget_remaining_seconds",
+    "error_budget_seconds",
+)
+TARGET_EXTRAS = ("probes_total", "last_probe_timestamp_seconds", "target_info")
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """Which series /metrics exports per target (the series budget).
+
+    Groups always get every figure for every period; per target, by default, only what
+    the shipped rules and dashboards read: the quarter's four figures and the year's
+    uptime. At 100,000 targets each per-target sample is 100,000 series.
+    """
+
+    target_figures: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {
+            "quarter": (
+                "uptime_ratio",
+                "scheduled_seconds",
+                "downtime_seconds",
+                "error_budget_remaining_seconds",
+            ),
+            "year": ("uptime_ratio",),
+        }
+    )
+    target_extras: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -188,6 +229,7 @@ class Config:
     unreachable: str = "down"  # reporting.unreachable: how time behind a failed parent counts
     witnesses: tuple[str, ...] = ()  # monitor.witnesses: when they fail, we are cut off
     isolated_when: int = 0  # how many witnesses must fail (0: no witnesses)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)  # metrics: the series budget
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -435,6 +477,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     )
     _check_dependencies(problems, top.get("targets"), targets)
     witnesses, isolated_when = _parse_monitor(problems, top.get("monitor"), targets)
+    metrics = _parse_metrics(problems, top.get("metrics"))
     if "targets" not in top:
         problems.add("targets", "missing: list the targets to monitor")
     if problems.lines:
@@ -456,6 +499,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         unreachable=unreachable,
         witnesses=witnesses,
         isolated_when=isolated_when,
+        metrics=metrics,
     )
 
 
@@ -803,6 +847,36 @@ def _parse_monitor(
         )
         return witnesses, len(witnesses)
     return witnesses, when
+
+
+def _parse_metrics(problems: _Problems, value: object) -> MetricsSpec:
+    """``metrics: {target_figures: {period: [family, ...] | all}, target_extras: [...]}``."""
+    spec = _mapping(problems, "metrics", value, {"target_figures", "target_extras"})
+    figures = MetricsSpec().target_figures
+    if "target_figures" in spec:
+        figures = {}
+        raw = _mapping(
+            problems, "metrics.target_figures", spec["target_figures"], set(LIVE_PERIODS)
+        )
+        for period, families in raw.items():
+            path = f"metrics.target_figures.{period}"
+            names = FIGURE_FAMILIES if families == "all" else _names(problems, path, families)
+            for name in names:
+                if name not in FIGURE_FAMILIES:
+                    problems.add(
+                        path,
+                        f"unknown figure {_show(name)} "
+                        f"(expected all or some of: {', '.join(FIGURE_FAMILIES)})",
+                    )
+            figures[period] = tuple(name for name in FIGURE_FAMILIES if name in names)
+    extras = _names(problems, "metrics.target_extras", spec.get("target_extras"))
+    for name in extras:
+        if name not in TARGET_EXTRAS:
+            problems.add(
+                "metrics.target_extras",
+                f"unknown series {_show(name)} (expected some of: {', '.join(TARGET_EXTRAS)})",
+            )
+    return MetricsSpec(figures, frozenset(extras))
 
 
 def _parse_maintenance(

@@ -6,16 +6,17 @@ each target's status, the live figures' running totals), never by rescanning his
 
 Two paths, for speed: the few daemon-wide series go through a
 prometheus-client custom collector (plus the standard process metrics); the
-per-target and per-group families -- about 30 series per target, 300,000 at
-10,000 targets -- are written straight to the text format with each target's
-label set escaped once. prometheus-client's generic exposition escapes and
+per-target and per-group families -- about 10 series per target by default
+(the series budget, ``Config.metrics``), up to 40 with every figure and extra --
+are written straight to the text format with each target's label set escaped
+once. prometheus-client's generic exposition escapes and
 validates every label of every sample and took about 3 s for 10,000 targets;
 see BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from io import StringIO
@@ -28,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.clock import Clock
-from monitor.config import DEFAULT_OBJECTIVE, Config, Objective, Target
+from monitor.config import DEFAULT_OBJECTIVE, FIGURE_FAMILIES, Config, Objective, Target
 from monitor.figures.periods import LIVE_PERIODS, current_period
 from monitor.figures.totals import LiveFigures, Snapshot
 from monitor.probes import detail_metrics as probe_detail_metrics
@@ -83,7 +84,7 @@ class DaemonCollector(Collector):
         now = monitored.clock.time()
         store = monitored.store_health()
         hours = GaugeMetricFamily(
-            "availmon_working_hours_open",
+            "availmon_schedule_open",
             "1 while the schedule's working hours are open.",
             labels=["schedule"],
         )
@@ -236,7 +237,7 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
 
     Each family's lines are fetched once, when its first sample appears (the order
     the families are written in), then appended to directly: this loop writes about
-    ten lines per target.
+    five lines per target by default.
     """
     out = _Families()
     family = out.family
@@ -245,6 +246,10 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
     counts[0] = ZERO  # counters are ints: no negative zero
     schedules: dict[str, str] = {}
     details = _detail_families()
+    extras = monitored.config.metrics.target_extras  # metrics.target_extras: opt-in series
+    with_info = "target_info" in extras
+    with_stamps = "last_probe_timestamp_seconds" in extras
+    with_probes = "probes_total" in extras
     success = duration = info = stamps = up = outages = starts = probes = None
     for status in list(monitored.status.values()):
         t = status.target
@@ -264,17 +269,18 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
                     family(name, g, help_text).write(
                         f"{name}{{{labels}{extra}}} {float(value)!r}\n"
                     )
-        if info is None:
-            info = family(
-                "availmon_target_info",
-                g,
-                "Static facts about a target: 1, with its schedule as a label.",
-            )
-        schedule = schedules.get(t.schedule)
-        if schedule is None:
-            schedule = schedules[t.schedule] = _escape(t.schedule)
-        info.write(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
-        if status.last_at is not None:
+        if with_info:
+            if info is None:
+                info = family(
+                    "availmon_target_info",
+                    g,
+                    "Static facts about a target: 1, with its schedule as a label.",
+                )
+            schedule = schedules.get(t.schedule)
+            if schedule is None:
+                schedule = schedules[t.schedule] = _escape(t.schedule)
+            info.write(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
+        if with_stamps and status.last_at is not None:
             if stamps is None:
                 stamps = family(
                     "availmon_last_probe_timestamp_seconds", g, "When the target was last probed."
@@ -282,7 +288,7 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
             stamps.write(
                 f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(status.last_at)!r}\n"
             )
-        if up is None or outages is None or starts is None or probes is None:
+        if up is None or outages is None or starts is None:
             up = family("availmon_target_up", g, "0 while an outage of the target is open, else 1.")
             outages = family(
                 "availmon_outages_total", "counter", "Outages detected for the target, all time."
@@ -292,9 +298,6 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
                 "availmon_outage_start_timestamp_seconds",
                 g,
                 "Start of the open outage (absent when none is open).",
-            )
-            probes = family(
-                "availmon_probes_total", "counter", "Probes run by this process, by result."
             )
         state = status.state
         up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
@@ -314,103 +317,86 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
                 f'availmon_outage_start_timestamp_seconds{{{labels},cause="{cause}"}}'
                 f" {float(state.outage_start)!r}\n"
             )
-        probes.write(
-            f'availmon_probes_total{{{labels},result="success"}}'
-            f" {counts[status.successes]}\n"
-            f'availmon_probes_total{{{labels},result="failure"}}'
-            f" {counts[status.failures]}\n"
-        )
+        if with_probes:
+            if probes is None:
+                probes = family(
+                    "availmon_probes_total", "counter", "Probes run by this process, by result."
+                )
+            probes.write(
+                f'availmon_probes_total{{{labels},result="success"}}'
+                f" {counts[status.successes]}\n"
+                f'availmon_probes_total{{{labels},result="failure"}}'
+                f" {counts[status.failures]}\n"
+            )
     _render_figures(out, monitored, now)
     return out.chunks()
 
 
-TARGET_FIGURES = (  # name, help: one sample per target and period
-    (
-        "availmon_uptime_ratio",
+FIGURE_HELP = {  # family (config.FIGURE_FAMILIES) -> help, per target and per group
+    "uptime_ratio": (
         "Working-hours uptime of the current period to date (absent without time).",
-    ),
-    ("availmon_scheduled_seconds", "Working hours less maintenance, period to date."),
-    ("availmon_monitored_seconds", "Scheduled time whose state is known, period to date."),
-    ("availmon_downtime_seconds", "Scheduled time in outages, period to date."),
-    (
-        "availmon_error_budget_remaining_seconds",
-        "Allowed downtime for the whole period less downtime so far.",
-    ),
-    (
-        "availmon_error_budget_seconds",
-        "Allowed downtime for the whole period: (1 - objective) x its scheduled seconds.",
-    ),
-)
-GROUP_FIGURES = (
-    (
-        "availmon_group_uptime_ratio",
         "Time-weighted working-hours uptime of the group, period to date.",
     ),
-    ("availmon_group_scheduled_seconds", "Sum of the members' scheduled seconds."),
-    ("availmon_group_monitored_seconds", "Sum of the members' monitored seconds."),
-    ("availmon_group_downtime_seconds", "Sum of the members' downtime seconds."),
-    (
-        "availmon_group_error_budget_remaining_seconds",
+    "scheduled_seconds": (
+        "Working hours less maintenance, period to date.",
+        "Sum of the members' scheduled seconds.",
+    ),
+    "monitored_seconds": (
+        "Scheduled time whose state is known, period to date.",
+        "Sum of the members' monitored seconds.",
+    ),
+    "downtime_seconds": (
+        "Scheduled time in outages, period to date.",
+        "Sum of the members' downtime seconds.",
+    ),
+    "error_budget_remaining_seconds": (
+        "Allowed downtime for the whole period less downtime so far.",
         "The group's allowed downtime for the period less its downtime so far.",
     ),
-    ("availmon_group_error_budget_seconds", "The group's allowed downtime for the whole period."),
-)
+    "error_budget_seconds": (
+        "Allowed downtime for the whole period: (1 - objective) x its scheduled seconds.",
+        "The group's allowed downtime for the whole period.",
+    ),
+}
+# Where each family's value sits in a PeriodRow; the allowed downtime (-1) is shown as
+# remaining + down, so the two budget lines always agree.
+_ROW_INDEX = {
+    "uptime_ratio": 4,
+    "scheduled_seconds": 0,
+    "monitored_seconds": 1,
+    "downtime_seconds": 3,
+    "error_budget_remaining_seconds": 5,
+    "error_budget_seconds": -1,
+}
+ALL_FIGURES = {kind: FIGURE_FAMILIES for kind in LIVE_PERIODS}
+
+# One figure column: the family's text, the line's head (name and "{"), its tail
+# (',period="..."} '), the period's index in LiveFigures and the value's _ROW_INDEX.
+_Column = tuple[StringIO, str, str, int, int]
 
 
-TARGET_NAMES = tuple(name for name, _ in TARGET_FIGURES)
-GROUP_NAMES = tuple(name for name, _ in GROUP_FIGURES)
-_PERIODS = tuple(f',period="{kind}"}} ' for kind in LIVE_PERIODS)  # each line's last label
+def _columns(
+    prefix: str, chosen: Mapping[str, Sequence[str]], scope: int, out: _Families
+) -> list[_Column]:
+    """The figure lines to write per entity, family by family then period by period (the
+    order of the text), decided once per scrape. ``scope``: 0 per target, 1 per group."""
+    columns = []
+    for family in FIGURE_FAMILIES:
+        name = f"availmon_{prefix}{family}"
+        for k, kind in enumerate(LIVE_PERIODS):
+            if family in chosen.get(kind, ()):
+                text = out.family(name, "gauge", FIGURE_HELP[family][scope])
+                columns.append((text, f"{name}{{", f',period="{kind}"}} ', k, _ROW_INDEX[family]))
+    return columns
 
 
-def _figure_lines(
-    names: tuple[str, ...],
-    labels: str,
-    figures: LiveFigures,
-    out: tuple[StringIO, ...],
-    reprs: _Reprs,
-) -> None:
-    """Append one entity's figures for the five periods (the scrape's hot loop).
-
-    Written out period by period, one string per family and entity rather than one per
-    line: at 10,000 targets each microsecond per call is 10 ms of every scrape.
-    """
-    ratio, scheduled, monitored, down, budget, allowed = out
-    n_ratio, n_sched, n_mon, n_down, n_budget, n_allowed = names
-    q0, q1, q2, q3, q4 = _PERIODS
-    f0, f1, f2, f3, f4 = figures
-    s0, m0, _, d0, r0, b0 = f0
-    s1, m1, _, d1, r1, b1 = f1
-    s2, m2, _, d2, r2, b2 = f2
-    s3, m3, _, d3, r3, b3 = f3
-    s4, m4, _, d4, r4, b4 = f4
-    o = "{" + labels  # each line: name, o, period, value
-    if r0 is not None:
-        ratio.write(f"{n_ratio}{o}{q0}{reprs[r0]}\n")
-    if r1 is not None:
-        ratio.write(f"{n_ratio}{o}{q1}{reprs[r1]}\n")
-    if r2 is not None:
-        ratio.write(f"{n_ratio}{o}{q2}{reprs[r2]}\n")
-    if r3 is not None:
-        ratio.write(f"{n_ratio}{o}{q3}{reprs[r3]}\n")
-    if r4 is not None:
-        ratio.write(f"{n_ratio}{o}{q4}{reprs[r4]}\n")
-    scheduled.write(_five(n_sched, o, reprs, s0, s1, s2, s3, s4))
-    monitored.write(_five(n_mon, o, reprs, m0, m1, m2, m3, m4))
-    down.write(_five(n_down, o, reprs, d0, d1, d2, d3, d4))
-    budget.write(_five(n_budget, o, reprs, b0, b1, b2, b3, b4))
-    # shown as remaining + down, so the two budget lines always agree
-    allowed.write(_five(n_allowed, o, reprs, b0 + d0, b1 + d1, b2 + d2, b3 + d3, b4 + d4))
-
-
-def _five(
-    name: str, o: str, reprs: _Reprs, v0: float, v1: float, v2: float, v3: float, v4: float
-) -> str:
-    """One family's five period lines for one entity, as one string."""
-    q0, q1, q2, q3, q4 = _PERIODS
-    return (
-        f"{name}{o}{q0}{reprs[v0]}\n{name}{o}{q1}{reprs[v1]}\n{name}{o}{q2}{reprs[v2]}\n"
-        f"{name}{o}{q3}{reprs[v3]}\n{name}{o}{q4}{reprs[v4]}\n"
-    )
+def _figure_lines(labels: str, figures: LiveFigures, columns: list[_Column], reprs: _Reprs) -> None:
+    """Append one entity's figure lines (the scrape's hot loop: a few per target)."""
+    for text, head, tail, k, i in columns:
+        row = figures[k]
+        value = row[5] + row[3] if i < 0 else row[i]
+        if value is not None:
+            text.write(f"{head}{labels}{tail}{reprs[value]}\n")
 
 
 def _in_year(objective: Objective, year: str) -> float:
@@ -426,22 +412,21 @@ def _render_figures(out: _Families, monitored: Monitored, now: float) -> None:
         return
     g = "gauge"
     reprs = _Reprs()
-    lines = tuple(_family_text(name, g, help_text) for name, help_text in TARGET_FIGURES)
     # The objectives in force now: the current reporting year's (labelled once per scrape;
     # targets share a few Objective objects, so each is resolved once).
     year = current_period("year", now, config.timezone, config.year_start_month).label
     in_year: dict[int, str] = {}
     figures_of = snapshot.targets.get
     maintenance = snapshot.in_maintenance
-    objectives = in_maint = None
+    objectives = out.family(
+        "availmon_uptime_objective_ratio",
+        g,
+        "The target's uptime objective in the current reporting year.",
+    )
+    in_maint = None
+    columns = _columns("", config.metrics.target_figures, 0, out)
     for t in config.targets:
         labels = _labels(t.name, t.group)
-        if objectives is None:
-            objectives = out.family(
-                "availmon_uptime_objective_ratio",
-                g,
-                "The target's uptime objective in the current reporting year.",
-            )
         objective = in_year.get(id(t.objective))
         if objective is None:
             objective = in_year[id(t.objective)] = reprs[_in_year(t.objective, year)]
@@ -452,15 +437,16 @@ def _render_figures(out: _Families, monitored: Monitored, now: float) -> None:
                 in_maint = out.family(
                     "availmon_in_maintenance",
                     g,
-                    "1 while a maintenance window applies to the target.",
+                    "1 while a maintenance window applies to the target "
+                    "(only targets with maintenance windows).",
                 )
             in_maint.write(f"availmon_in_maintenance{{{labels}}} {ONE if flag else ZERO}\n")
         figures = figures_of(t.name)
         if figures is not None:
-            _figure_lines(TARGET_NAMES, labels, figures, lines, reprs)
-    group_lines = tuple(_family_text(name, g, help_text) for name, help_text in GROUP_FIGURES)
+            _figure_lines(labels, figures, columns, reprs)
+    group_columns = _columns("group_", ALL_FIGURES, 1, out)
     for group, figures in sorted(snapshot.groups.items()):
-        _figure_lines(GROUP_NAMES, f'group="{_escape(group)}"', figures, group_lines, reprs)
+        _figure_lines(f'group="{_escape(group)}"', figures, group_columns, reprs)
     for name, spec in sorted(config.groups.items()):
         out.add(
             "availmon_group_uptime_objective_ratio",
@@ -469,11 +455,6 @@ def _render_figures(out: _Families, monitored: Monitored, now: float) -> None:
             f'group="{_escape(name)}"',
             _in_year(spec.objective, year),
         )
-    for (name, _), family in zip(
-        (*TARGET_FIGURES, *GROUP_FIGURES), (*lines, *group_lines), strict=True
-    ):
-        out.order.append(name)
-        out.texts[name] = family
 
 
 def exposition(monitored: Monitored, registry: CollectorRegistry) -> list[bytes]:

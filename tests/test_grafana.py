@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from monitor.config import FIGURE_FAMILIES, TARGET_EXTRAS, MetricsSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
@@ -101,10 +104,39 @@ def test_overview_has_the_panels_the_issue_asks_for():
         'availmon_group_uptime_ratio{period="quarter"}',
         'availmon_group_uptime_ratio{period="year"}',
         "availmon_group_error_budget_remaining_seconds",
-        "availmon_working_hours_open",
+        "availmon_schedule_open",
         "availmon_uptime_objective_ratio",
     ):
         assert metric in exprs, metric
+
+
+# A per-target figure with its period, in a PromQL selector: availmon_NAME{...period="P"...}
+FIGURE_SELECTOR = re.compile(rf'availmon_({"|".join(FIGURE_FAMILIES)})\{{[^}}]*period="(\w+)"')
+
+
+def queries() -> Iterator[tuple[str, str]]:
+    """(where, expr) for every dashboard query and every rule expression."""
+    for name in EXPECTED_UIDS:
+        for panel in panels(load(name)):
+            for target in panel.get("targets", []):
+                yield f"{name} / {panel['title']}", target["expr"]
+    rules = yaml.safe_load((ROOT / "prometheus/rules/availmon.rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            yield rule.get("alert") or rule["record"], rule["expr"]
+
+
+def test_dashboards_and_rules_query_only_the_default_series_budget():
+    """Nothing shipped reads a per-target series that /metrics leaves out by default."""
+    budget = MetricsSpec().target_figures
+    figures = 0
+    for where, expr in queries():
+        for family, period in FIGURE_SELECTOR.findall(expr):
+            figures += 1
+            assert family in budget.get(period, ()), f"{where}: {family} {period}"
+        for extra in TARGET_EXTRAS:
+            assert f"availmon_{extra}" not in expr, f"{where}: {extra}"
+    assert figures > 10  # the pattern does find the figures
 
 
 def test_provisioning_files():

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
 from monitor import config as config_mod
+from monitor.config import FIGURE_FAMILIES, TARGET_EXTRAS
 from monitor.daemon import Monitor
 from monitor.figures.periods import LIVE_PERIODS
 from monitor.figures.sla import Policy, _terms, live_ratio
@@ -16,6 +19,7 @@ from monitor.metrics import DaemonStatus, _Reprs, build_registry, exposition, re
 from monitor.probes.base import ProbeResult
 from monitor.scheduling import in_hours
 from monitor.store import open_store
+from tests.test_prometheus import need
 
 
 def utc(*args: int) -> float:
@@ -91,10 +95,19 @@ CONFIG = {
 }
 
 
+EVERYTHING = {  # the metrics: section that exports every per-target series
+    "target_figures": dict.fromkeys(LIVE_PERIODS, "all"),
+    "target_extras": list(TARGET_EXTRAS),
+}
+
+
 @pytest.fixture
-def monitor(tmp_path, clock):
-    """Seven targets probed with a fractional clock: outages, one still open, maintenance."""
-    config = config_mod.parse(CONFIG, "t.yaml", {})
+def monitor(tmp_path, clock, request):
+    """Seven targets probed with a fractional clock: outages, one still open, maintenance.
+
+    Parametrize indirectly with a ``metrics:`` section (default: none, the defaults)."""
+    doc = {**CONFIG, "metrics": request.param} if hasattr(request, "param") else CONFIG
+    config = config_mod.parse(doc, "t.yaml", {})
     store = open_store(tmp_path / "a.db")
     clock.advance(0.123456)
     monitor = Monitor(config, store, clock)
@@ -121,6 +134,7 @@ def monitor(tmp_path, clock):
     store.close()
 
 
+@pytest.mark.parametrize("monitor", [None, EVERYTHING], indirect=True)
 def test_text_families_are_contiguous_with_one_header(monitor):
     text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     seen: list[str] = []
@@ -137,6 +151,7 @@ def test_text_families_are_contiguous_with_one_header(monitor):
     assert 'availmon_in_maintenance{target="t2",group="systems"} 1.0' in text
 
 
+@pytest.mark.parametrize("monitor", [EVERYTHING], indirect=True)
 def test_figures_in_text_are_the_snapshot_values(monitor):
     now = monitor.clock.now
     snapshot = monitor.totals.snapshot(monitor.config, now)
@@ -145,14 +160,134 @@ def test_figures_in_text_are_the_snapshot_values(monitor):
         for kind in LIVE_PERIODS:
             live = snapshot.target(t.name, kind)
             labels = f'{{target="{t.name}",group="{t.group}",period="{kind}"}}'
-            assert f"availmon_downtime_seconds{labels} {live.down!r}\n" in text
-            assert f"availmon_monitored_seconds{labels} {live.monitored!r}\n" in text
             budget = live.error_budget_remaining
-            assert f"availmon_error_budget_remaining_seconds{labels} {budget!r}\n" in text
+            for family, value in [
+                ("scheduled_seconds", live.scheduled),
+                ("monitored_seconds", live.monitored),
+                ("downtime_seconds", live.down),
+                ("error_budget_remaining_seconds", budget),
+                ("error_budget_seconds", budget + live.down),
+            ]:
+                assert f"availmon_{family}{labels} {value!r}\n" in text
             if live.uptime_ratio is None:
                 assert f"availmon_uptime_ratio{labels}" not in text
             else:
                 assert f"availmon_uptime_ratio{labels} {live.uptime_ratio!r}\n" in text
+
+
+def figure_samples(text: str) -> dict[str, set[tuple[str, str]]]:
+    """target (or group) -> its (figure family, period) samples in the text."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for line in text.splitlines():
+        if ',period="' not in line or line.startswith("#"):
+            continue
+        name, labels = line.split("{", 1)
+        who = labels.split('"')[1]
+        period = labels.split('period="')[1].split('"')[0]
+        found.setdefault(who, set()).add((name.removeprefix("availmon_"), period))
+    return found
+
+
+QUARTER = {"uptime_ratio", "scheduled_seconds", "downtime_seconds"}
+QUARTER |= {"error_budget_remaining_seconds"}
+
+
+def test_by_default_targets_get_the_quarter_and_the_years_uptime_and_groups_everything(monitor):
+    text = b"".join(render_targets(monitor, monitor.clock.now)).decode()
+    samples = figure_samples(text)
+    expected = {(f, "quarter") for f in QUARTER} | {("uptime_ratio", "year")}
+    for t in monitor.config.targets:
+        assert samples[t.name] == expected, t.name
+    everything = {(f"group_{f}", kind) for f in FIGURE_FAMILIES for kind in LIVE_PERIODS}
+    for group in monitor.config.groups:
+        assert samples[group] == everything, group
+    for extra in TARGET_EXTRAS:
+        assert f"availmon_{extra}" not in text
+
+
+@pytest.mark.parametrize(
+    "monitor",
+    [
+        {
+            "target_figures": {"day": ["downtime_seconds"], "week": "all"},
+            "target_extras": ["probes_total", "target_info"],
+        }
+    ],
+    indirect=True,
+)
+def test_configured_figures_and_extras_are_exported(monitor):
+    text = b"".join(render_targets(monitor, monitor.clock.now)).decode()
+    samples = figure_samples(text)
+    expected = {("downtime_seconds", "day")} | {(f, "week") for f in FIGURE_FAMILIES}
+    for t in monitor.config.targets:
+        assert samples[t.name] == expected, t.name
+        assert (
+            f'availmon_probes_total{{target="{t.name}",group="{t.group}",type="tcp",result=' in text
+        )
+        assert f'availmon_target_info{{target="{t.name}",' in text
+    assert "availmon_last_probe_timestamp_seconds" not in text
+
+
+def per_target_samples(tmp_path, clock, extra: dict[str, object]) -> Counter[str]:
+    """Samples in the whole /metrics body per target, after a few good probes each."""
+    details: dict[str, dict[str, float]] = {
+        "ping": {"icmp_rtt_seconds": 0.001, "icmp_packet_loss_ratio": 0.0},
+        "web": {"http_status_code": 200, "ssl_earliest_cert_expiry": 2e9},
+        "port": {},
+        "behind": {},
+    }
+    doc = {
+        **extra,
+        "groups": {"g": {"objective": "99%"}},
+        "targets": [
+            {"name": "ping", "group": "g", "type": "icmp", "host": "127.0.0.1"},
+            {"name": "web", "group": "g", "type": "http", "url": "https://127.0.0.1/"},
+            {"name": "port", "group": "g", "type": "tcp", "host": "127.0.0.1", "port": 9},
+            {
+                **{"name": "behind", "group": "g", "type": "tcp", "host": "127.0.0.1"},
+                **{"port": 9, "depends_on": ["port"]},
+            },
+        ],
+    }
+    store = open_store(tmp_path / "count.db")
+    monitor = Monitor(config_mod.parse(doc, "t.yaml", {}), store, clock)
+    monitor.resume()
+    for _ in range(3):
+        clock.now += 60
+        for name, result in details.items():
+            monitor.recorder.record(name, ProbeResult(True, 0.01, None, result), clock.now)
+        monitor.heartbeat()
+        monitor.maintain_totals()
+    text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
+    store.close()
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if 'target="' in line and not line.startswith("#"):
+            counts[line.split('target="')[1].split('"')[0]] += 1
+    return counts
+
+
+def test_the_default_series_budget_per_target(tmp_path, clock):
+    """README: 12 samples for an ICMP target, 12 for HTTPS, 10 for TCP, +1 with depends_on."""
+    counts = per_target_samples(tmp_path, clock, {})
+    assert counts == {"ping": 12, "web": 12, "port": 10, "behind": 11}
+
+
+def test_everything_per_target_is_what_it_was_before_the_budget(tmp_path, clock):
+    """README: 30 figure samples per target for all periods, 4 for the extras."""
+    counts = per_target_samples(tmp_path, clock, {"metrics": EVERYTHING})
+    assert counts == {"ping": 12 - 5 + 30 + 4, "web": 12 - 5 + 30 + 4, "port": 39, "behind": 40}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("monitor", [None, EVERYTHING], indirect=True)
+def test_promtool_check_metrics_is_clean(monitor):
+    """Every name and unit follows Prometheus' conventions, as promtool checks them."""
+    body = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus())))
+    result = subprocess.run(
+        [need("promtool"), "check", "metrics"], input=body, capture_output=True, timeout=60
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
 
 
 def test_group_sums_add_members_in_configuration_order(monitor):
