@@ -311,6 +311,11 @@ def _outage_json(o: Outage, tz: ZoneInfo, now: float) -> dict[str, object]:
         "source": o.source,
         "excluded": o.excluded,
         "excluded_reason": o.excluded_reason,
+        # Why it was not simply down: behind a failed parent, cut by an isolation.
+        "state": o.state,
+        "parent": o.parent,
+        "end_reason": o.end_reason,
+        "continues": o.continues,
     }
 
 
