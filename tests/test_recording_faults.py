@@ -164,6 +164,29 @@ def test_quorum_of_two_ignores_one_failed_witness(tmp_path):
     assert outages(m, "web") == [("web", 0, 90, "down", "isolation")]
 
 
+def test_a_probe_begun_in_the_isolation_decides_nothing_after_it_ends(monitor):
+    """Results arrive when probes finish, stamped with when they began: a failure begun
+    while cut off that reports after the isolation ended does not continue the cut
+    outage; only a probe begun after the isolation can."""
+    probe(monitor, T0 + 0, web=DOWN)
+    probe(monitor, T0 + 5, web=DOWN)
+    probe(monitor, T0 + 10, gw=DOWN, **{"up-a": DOWN, "up-b": DOWN})
+    probe(monitor, T0 + 40, gw=DOWN, **{"up-a": DOWN, "up-b": DOWN})  # isolated from 10
+    probe(monitor, T0 + 100, gw=UP)  # the isolation ends at 100
+    monitor.recorder.record("web", DOWN, T0 + 99)  # begun at 99, reports now
+    probe(monitor, T0 + 130, web=UP)
+    assert outages(monitor, "web") == [("web", 0, 10, "down", "isolation")]
+
+
+def test_a_probe_begun_before_the_parent_recovered_decides_nothing_after(monitor):
+    probe(monitor, T0 + 0, core=DOWN, edge=DOWN)
+    probe(monitor, T0 + 5, core=DOWN, edge=DOWN)  # edge unreachable behind core
+    probe(monitor, T0 + 100, core=UP)  # core back at 100
+    monitor.recorder.record("edge", DOWN, T0 + 98)  # begun while core failed, reports now
+    probe(monitor, T0 + 130, edge=UP)
+    assert outages(monitor, "edge") == [("edge", 0, 100, "unreachable", "parent-recovered")]
+
+
 def test_outage_opened_after_the_isolation_began_counts_nothing(monitor):
     # web's first failure (20) is after the witnesses' (10): trimmed to nothing.
     probe(monitor, T0 + 10, gw=DOWN, **{"up-a": DOWN, "up-b": DOWN})

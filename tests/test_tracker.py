@@ -108,6 +108,15 @@ def test_carried_outage_continues_from_the_cut_when_still_failing():
     assert not state.down
 
 
+def test_carried_outage_ignores_a_failure_begun_before_the_cut_ended():
+    # A probe begun at 995, inside the cut, reports its failure after the cut ended at
+    # 1000: it decides nothing; the first probe begun after the cut does.
+    state, events = feed([(995, False)], fbd=3, state=carried(1000))
+    assert (state, events) == (carried(1000), [])
+    state, events = feed([(1010, False)], fbd=3, state=state)
+    assert events == [Opened(1000, "fail@1010")]
+
+
 def test_carried_outage_is_dropped_when_the_target_answers():
     state, events = feed([(1010, True), (1040, False)], fbd=2, state=carried(1000))
     assert events == []

@@ -7,7 +7,8 @@ that streak; it ends at the first success. An outage carried over from a
 previous run of the daemon continues if the first probe fails and otherwise
 ends at the last instant the daemon was known to be monitoring.  An outage cut
 short by the monitor's isolation or by its parent's recovery is *carried*: if the
-target's next probe fails, a new outage continues it from the instant the cut ended.
+target's next probe begun after the cut fails, a new outage continues it from the
+instant the cut ended.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def observe(
     if success:
         return TargetState(), None
     if state.carry_from is not None:
+        if at < state.carry_from:
+            # Begun inside the cut, reported after it: it says nothing about afterwards.
+            return state, None
         return TargetState(outage_start=state.carry_from), Opened(
             state.carry_from, cause or "probe failed"
         )
