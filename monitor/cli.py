@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from monitor import __version__, webconfig
@@ -22,6 +22,7 @@ from monitor import config as config_mod
 from monitor.daemon import check_probe_types
 from monitor.figures.history import describe_scope
 from monitor.probes import probe_once
+from monitor.probes._common import show
 from monitor.probes.base import ProbeSetupError
 from monitor.report.document import outage_note, parent_outage
 from monitor.report.formatting import iso_instant, table
@@ -33,6 +34,12 @@ USAGE_ERROR = 2
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit 2."""
+
+
+DATE_TIME_HELP = (
+    "date or date-time, 2024-05-15T09:00 or 15/05/2024 09:00 (day first); local time "
+    "unless it has an offset"
+)
 
 
 def _add_common(parser: argparse.ArgumentParser, db: bool = True) -> None:
@@ -89,13 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = outage_commands.add_parser("list", help="list outages")
     _add_common(listing)
     listing.add_argument("--target")
-    listing.add_argument("--since", help="date or date-time (local time unless it has an offset)")
+    listing.add_argument("--since", help=DATE_TIME_HELP)
     listing.add_argument("--format", choices=["text", "json"], default="text")
     add = outage_commands.add_parser("add", help="record an outage known from elsewhere")
     _add_common(add)
     add.add_argument("--target", required=True)
-    add.add_argument("--start", required=True, help="ISO date-time (local unless offset given)")
-    add.add_argument("--end", required=True, help="ISO date-time (local unless offset given)")
+    add.add_argument("--start", required=True, help=DATE_TIME_HELP)
+    add.add_argument("--end", required=True, help=DATE_TIME_HELP)
     add.add_argument("--cause", required=True)
     exclude = outage_commands.add_parser("exclude", help="mark an outage as a false positive")
     _add_common(exclude)
@@ -115,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--target")
     scope.add_argument("--group")
     scope.add_argument("--all", action="store_true")
-    madd.add_argument("--start", required=True, help="ISO date-time (local unless offset given)")
-    madd.add_argument("--end", required=True, help="ISO date-time (local unless offset given)")
+    madd.add_argument("--start", required=True, help=DATE_TIME_HELP)
+    madd.add_argument("--end", required=True, help=DATE_TIME_HELP)
     madd.add_argument("--reason", required=True)
     mlist = maintenance_commands.add_parser("list", help="list maintenance windows")
     _add_common(mlist)
@@ -147,13 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="what-if: figures as if every target had this schedule (a named schedule or 'always')",
     )
     report.add_argument(
-        "--from", dest="from_date", metavar="DATE", help="first local day YYYY-MM-DD (with --to)"
+        "--from",
+        dest="from_date",
+        metavar="DATE",
+        help="first local day, 2024-04-01 or 01/04/2024 (day first; with --to)",
     )
     report.add_argument(
         "--to",
         dest="to_date",
         metavar="DATE",
-        help="last local day YYYY-MM-DD, inclusive (with --from)",
+        help="last local day, inclusive (with --from)",
     )
     report.add_argument(
         "--group",
@@ -337,6 +347,15 @@ def _instant(value: str, flag: str, timezone: str) -> float:
         return config_mod.parse_local_datetime(value, timezone)
     except ValueError as exc:
         raise UserError(f"{flag}: {exc}") from None
+
+
+def _day(value: str, flag: str) -> date:
+    from monitor.figures.periods import PeriodError, parse_day
+
+    try:
+        return parse_day(value)
+    except PeriodError as exc:
+        raise UserError(f"{flag} {show(value)}: {exc}") from None
 
 
 def _span(args: argparse.Namespace, timezone: str) -> tuple[float, float]:
@@ -578,7 +597,10 @@ def cmd_report(args: argparse.Namespace) -> int:
                     0, previous_period(periods[0], config.timezone, config.year_start_month)
                 )
         else:
-            periods = [date_range(args.from_date, args.to_date, config.timezone)]
+            first, last = _day(args.from_date, "--from"), _day(args.to_date, "--to")
+            if first > last:
+                raise UserError(f"--from {show(args.from_date)} is after --to {show(args.to_date)}")
+            periods = [date_range(first, last, config.timezone)]
         if args.compare and len(periods) > 1:
             raise UserError(
                 "--compare previous works with a single period; give the "

@@ -280,8 +280,25 @@ def test_parse_period(label: object, start_month: int) -> None:
 
 
 @FUZZ
-@given(st.one_of(values, st.dates().map(str)), st.one_of(values, st.dates().map(str)))
-def test_date_range(first: object, last: object) -> None:
+@given(
+    st.one_of(
+        st.text(),
+        st.dates().map(str),
+        st.dates().map(lambda d: f"{d.day}/{d.month}/{d.year:04d}"),
+        st.from_regex(r"\d{1,3}/\d{1,3}/\d{1,5}", fullmatch=True),
+    )
+)
+def test_parse_day(text: str) -> None:
+    day = clean(periods.parse_day, text, (PeriodError,))
+    assert day is None or 1900 <= day.year <= 9998
+
+
+@FUZZ
+@given(
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(9998, 12, 30)),
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(9998, 12, 30)),
+)
+def test_date_range(first: dt.date, last: dt.date) -> None:
     period = clean(lambda v: periods.date_range(v, last, TZ), first, (PeriodError,))
     assert period is None or period.start < period.end
 
