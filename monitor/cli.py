@@ -57,6 +57,14 @@ def _add_common(parser: argparse.ArgumentParser, db: bool = True) -> None:
         )
 
 
+def _add_create(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="start a new database if there is none (without it a mistyped --db is refused)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="availmon", description="Working-hours availability monitoring."
@@ -104,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--start", required=True, help=DATE_TIME_HELP)
     add.add_argument("--end", required=True, help=DATE_TIME_HELP)
     add.add_argument("--cause", required=True)
+    _add_create(add)
     exclude = outage_commands.add_parser("exclude", help="mark an outage as a false positive")
     _add_common(exclude)
     exclude.add_argument("id", type=int)
@@ -125,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     madd.add_argument("--start", required=True, help=DATE_TIME_HELP)
     madd.add_argument("--end", required=True, help=DATE_TIME_HELP)
     madd.add_argument("--reason", required=True)
+    _add_create(madd)
     mlist = maintenance_commands.add_parser("list", help="list maintenance windows")
     _add_common(mlist)
     mlist.add_argument("--format", choices=["text", "json"], default="text")
@@ -450,7 +460,7 @@ def outages_add(args: argparse.Namespace) -> int:
     if config.target(args.target) is None:
         raise UserError(f"unknown target {args.target!r} (see {args.config})")
     start, end = _span(args, config.timezone)
-    store = open_store(db_path(args, config))
+    store = open_store(db_path(args, config), create=args.create)
     outage_id = store.add_manual_outage(args.target, start, end, args.cause, _user(), _now())
     print(f"recorded outage {outage_id} for {args.target}")
     return 0
@@ -493,7 +503,7 @@ def maintenance_add(args: argparse.Namespace) -> int:
         else (("group", args.group) if args.group else ("all", None))
     )
     start, end = _span(args, config.timezone)
-    store = open_store(db_path(args, config))
+    store = open_store(db_path(args, config), create=args.create)
     window_id = store.add_maintenance(scope, name, start, end, args.reason, _user(), _now())
     print(f"added maintenance window {window_id}")
     return 0

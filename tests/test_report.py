@@ -744,5 +744,5 @@ def test_cli_missing_database(files, tmp_path):
     result = run_cli("--period", "2024-Q1", "-c", config_file, "--db", missing)
     assert result.returncode == 2
     assert result.stderr.startswith("availmon: error: ") and result.stderr.count("\n") == 1
-    assert "no database here" in result.stderr and "Traceback" not in result.stderr
+    assert "no database at /" in result.stderr and "Traceback" not in result.stderr
     assert not missing.exists()
