@@ -230,13 +230,13 @@ class Daemon:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
+        check_probe_types(config)  # first: a start refused for this creates no database
         self.db_path = os.path.abspath(db_path)  # logged: say exactly which file it writes
         first_start = not os.path.exists(self.db_path)
         self.store = open_store(self.db_path, busy_timeout=2.0)
         if first_start:
             log.info("created a new database at %s (first start)", self.db_path)
         self.store.lock_exclusive()
-        check_probe_types(config)
         self.monitor = Monitor(config, self.store)
         self.status = DaemonStatus(True, time.time())
         self.listen = listen

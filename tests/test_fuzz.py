@@ -707,6 +707,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(d / "t.yaml"),
         "--db",
         str(d / "a.db"),
+        "--create",
         "--target",
         "web",
         "--start",

@@ -720,7 +720,10 @@ def test_cli_formats_to_files(files, tmp_path):
     [
         (("--period", "2024-Q5"), "bad period '2024-Q5'"),
         (("--period", "last-quarter"), "bad period"),
-        (("--from", "2024-05-01", "--to", "2024-04-01"), "starts (2024-05-01) after it ends"),
+        (
+            ("--from", "2024-05-01", "--to", "2024-04-01"),
+            "--from '2024-05-01' is after --to '2024-04-01'",
+        ),
         (("--from", "2024-05-01"), "give --period LABEL, or both --from DATE and --to DATE"),
         (("--period", "2024-Q1", "--target", "nope"), "unknown target(s): 'nope'"),
         (("--period", "2024-Q1", "--group", "nope"), "unknown group(s): 'nope'"),
