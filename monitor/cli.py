@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from monitor import __version__, webconfig
@@ -22,6 +22,7 @@ from monitor import config as config_mod
 from monitor.daemon import check_probe_types
 from monitor.figures.history import describe_scope
 from monitor.probes import probe_once
+from monitor.probes._common import show
 from monitor.probes.base import ProbeSetupError
 from monitor.report.document import outage_record
 from monitor.report.formatting import iso_instant, table
@@ -33,6 +34,12 @@ USAGE_ERROR = 2
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit 2."""
+
+
+DATE_TIME_HELP = (
+    "date or date-time, 2024-05-15T09:00 or 15/05/2024 09:00 (day first); local time "
+    "unless it has an offset"
+)
 
 
 def _add_common(parser: argparse.ArgumentParser, db: bool = True) -> None:
@@ -48,6 +55,14 @@ def _add_common(parser: argparse.ArgumentParser, db: bool = True) -> None:
             help="SQLite database file or postgresql:// URL (default: storage.url, else "
             "$STATE_DIRECTORY/availmon.db under systemd, else storage.path, else ./availmon.db)",
         )
+
+
+def _add_create(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="start a new database if there is none (without it a mistyped --db is refused)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,14 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing = outage_commands.add_parser("list", help="list outages")
     _add_common(listing)
     listing.add_argument("--target")
-    listing.add_argument("--since", help="date or date-time (local time unless it has an offset)")
+    listing.add_argument("--since", help=DATE_TIME_HELP)
     listing.add_argument("--format", choices=["text", "json"], default="text")
     add = outage_commands.add_parser("add", help="record an outage known from elsewhere")
     _add_common(add)
     add.add_argument("--target", required=True)
-    add.add_argument("--start", required=True, help="ISO date-time (local unless offset given)")
-    add.add_argument("--end", required=True, help="ISO date-time (local unless offset given)")
+    add.add_argument("--start", required=True, help=DATE_TIME_HELP)
+    add.add_argument("--end", required=True, help=DATE_TIME_HELP)
     add.add_argument("--cause", required=True)
+    _add_create(add)
     exclude = outage_commands.add_parser("exclude", help="mark an outage as a false positive")
     _add_common(exclude)
     exclude.add_argument("id", type=int)
@@ -115,9 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--target")
     scope.add_argument("--group")
     scope.add_argument("--all", action="store_true")
-    madd.add_argument("--start", required=True, help="ISO date-time (local unless offset given)")
-    madd.add_argument("--end", required=True, help="ISO date-time (local unless offset given)")
+    madd.add_argument("--start", required=True, help=DATE_TIME_HELP)
+    madd.add_argument("--end", required=True, help=DATE_TIME_HELP)
     madd.add_argument("--reason", required=True)
+    _add_create(madd)
     mlist = maintenance_commands.add_parser("list", help="list maintenance windows")
     _add_common(mlist)
     mlist.add_argument("--format", choices=["text", "json"], default="text")
@@ -147,13 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="what-if: figures as if every target had this schedule (a named schedule or 'always')",
     )
     report.add_argument(
-        "--from", dest="from_date", metavar="DATE", help="first local day YYYY-MM-DD (with --to)"
+        "--from",
+        dest="from_date",
+        metavar="DATE",
+        help="first local day, 2024-04-01 or 01/04/2024 (day first; with --to)",
     )
     report.add_argument(
         "--to",
         dest="to_date",
         metavar="DATE",
-        help="last local day YYYY-MM-DD, inclusive (with --from)",
+        help="last local day, inclusive (with --from)",
     )
     report.add_argument(
         "--group",
@@ -328,6 +348,15 @@ def _instant(value: str, flag: str, timezone: str) -> float:
         raise UserError(f"{flag}: {exc}") from None
 
 
+def _day(value: str, flag: str) -> date:
+    from monitor.figures.periods import PeriodError, parse_day
+
+    try:
+        return parse_day(value)
+    except PeriodError as exc:
+        raise UserError(f"{flag} {show(value)}: {exc}") from None
+
+
 def _span(args: argparse.Namespace, timezone: str) -> tuple[float, float]:
     start = _instant(args.start, "--start", timezone)
     end = _instant(args.end, "--end", timezone)
@@ -420,7 +449,7 @@ def outages_add(args: argparse.Namespace) -> int:
     if config.target(args.target) is None:
         raise UserError(f"unknown target {args.target!r} (see {args.config})")
     start, end = _span(args, config.timezone)
-    store = open_store(db_path(args, config))
+    store = open_store(db_path(args, config), create=args.create)
     outage_id = store.add_manual_outage(args.target, start, end, args.cause, _user(), _now())
     print(f"recorded outage {outage_id} for {args.target}")
     return 0
@@ -463,7 +492,7 @@ def maintenance_add(args: argparse.Namespace) -> int:
         else (("group", args.group) if args.group else ("all", None))
     )
     start, end = _span(args, config.timezone)
-    store = open_store(db_path(args, config))
+    store = open_store(db_path(args, config), create=args.create)
     window_id = store.add_maintenance(scope, name, start, end, args.reason, _user(), _now())
     print(f"added maintenance window {window_id}")
     return 0
@@ -567,7 +596,10 @@ def cmd_report(args: argparse.Namespace) -> int:
                     0, previous_period(periods[0], config.timezone, config.year_start_month)
                 )
         else:
-            periods = [date_range(args.from_date, args.to_date, config.timezone)]
+            first, last = _day(args.from_date, "--from"), _day(args.to_date, "--to")
+            if first > last:
+                raise UserError(f"--from {show(args.from_date)} is after --to {show(args.to_date)}")
+            periods = [date_range(first, last, config.timezone)]
         if args.compare and len(periods) > 1:
             raise UserError(
                 "--compare previous works with a single period; give the "

@@ -7,11 +7,12 @@ reported at once, never as a traceback.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +28,8 @@ from monitor.figures.periods import (
     MIN_YEAR,
     PeriodError,
     current_period,
+    day_first,
+    parse_day,
 )
 from monitor.figures.schedule import (
     Schedule,
@@ -273,23 +276,26 @@ def parse_ratio(value: object, what: str = "objective") -> float:
             f"{what} must be a percentage like 99% or a ratio like 0.99, got {_show(value)}"
         )
     if not 0 < ratio <= 1:
-        raise ValueError(f"{what} must be more than 0% and at most 100%, got {_show(value)}")
+        hint = (
+            f" (did you mean {value}%?)" if isinstance(value, int | float) and ratio <= 100 else ""
+        )
+        raise ValueError(f"{what} must be more than 0% and at most 100%, got {_show(value)}{hint}")
     return ratio
 
 
 def parse_local_datetime(value: object, timezone: str) -> float:
-    """ISO 8601 date-time -> epoch seconds; without an offset it is local time in ``timezone``."""
+    """ISO 8601 date-time (or its date written day first, ``15/05/2024 07:00``) -> epoch
+    seconds; without an offset it is local time in ``timezone``."""
+    expected = "expected a date-time like 2024-05-15T07:00 or 15/05/2024 07:00 (day first)"
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
         try:
-            dt = datetime.fromisoformat(value.strip())
+            dt = datetime.fromisoformat(day_first(value.strip()))
         except ValueError:
-            raise ValueError(
-                f"expected a date-time like 2024-03-02T07:00, got {_show(value)}"
-            ) from None
+            raise ValueError(f"{expected}, got {_show(value)}") from None
     else:
-        raise ValueError(f"expected a date-time like 2024-03-02T07:00, got {_show(value)}")
+        raise ValueError(f"{expected}, got {_show(value)}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(timezone))
     try:
@@ -348,9 +354,22 @@ def _mapping(problems: _Problems, path: str, value: object, allowed: set[str]) -
         if key not in allowed:
             problems.add(
                 f"{path}.{key}" if path else str(key),
-                f"unknown key (expected one of: {', '.join(sorted(allowed))})",
+                "unknown key"
+                + (_nearest(key, allowed) or f" (expected one of: {', '.join(sorted(allowed))})"),
             )
     return value
+
+
+def _nearest(value: object, known: Iterable[str]) -> str:
+    """`` (did you mean 'office'?)`` for the closest of ``known`` to a mistyped name, or ``""``."""
+    close = difflib.get_close_matches(str(value), sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _declared(value: object) -> set[str]:
+    """The names a ``schedules:`` or ``groups:`` mapping defines, broken ones included, so
+    that a mistake in a definition is reported once, not again at every use of its name."""
+    return {str(key) for key in _keys(value)}
 
 
 def _list(problems: _Problems, path: str, value: object) -> list[Any]:
@@ -470,13 +489,27 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     ) or Objective(DEFAULT_OBJECTIVE)
     groups = _parse_groups(problems, top.get("groups"), global_objective, objectives)
     targets = _parse_targets(
-        problems, top, defaults, schedules, groups, global_objective, objectives, env
+        problems,
+        top,
+        defaults,
+        schedules,
+        _declared(top.get("schedules")),
+        groups,
+        _declared(top.get("groups")),
+        global_objective,
+        objectives,
+        env,
     )
+    target_names = set(_target_index(top.get("targets")))
     maintenance = _parse_maintenance(
-        problems, top.get("maintenance"), timezone, {t.name for t in targets}, set(groups)
+        problems,
+        top.get("maintenance"),
+        timezone,
+        target_names,
+        set(groups) | _declared(top.get("groups")),
     )
     _check_dependencies(problems, top.get("targets"), targets)
-    witnesses, isolated_when = _parse_monitor(problems, top.get("monitor"), targets)
+    witnesses, isolated_when = _parse_monitor(problems, top.get("monitor"), target_names)
     metrics = _parse_metrics(problems, top.get("metrics"))
     if "targets" not in top:
         problems.add("targets", "missing: list the targets to monitor")
@@ -518,7 +551,11 @@ def _parse_schedules(problems: _Problems, value: object, timezone: str) -> dict[
     for name, spec in _mapping(problems, "schedules", value, set(_keys(value))).items():
         path = f"schedules.{name}"
         if name == "always" or not NAME_RE.match(str(name)):
-            problems.add(path, "schedule names are letters, digits and ._- ('always' is built in)")
+            problems.add(
+                path,
+                "schedule names are letters, digits and ._- ('always' is built in), "
+                f"got {_show(name)}",
+            )
             continue
         spec = _mapping(problems, path, spec, {"timezone", "hours", "holidays", "closed"})
         if "hours" not in spec:
@@ -569,10 +606,12 @@ def _parse_date(value: object) -> date:
         return value
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"expected a date like 2024-12-27, got {_show(value)}")
+            return parse_day(value)
+        except PeriodError as exc:
+            raise ValueError(f"{_show(value)}: {exc}") from None
+    raise ValueError(
+        f"expected a date like 2024-12-27 or 27/12/2024 (day first), got {_show(value)}"
+    )
 
 
 def _keys(value: object) -> Iterator[str]:
@@ -675,7 +714,7 @@ def _parse_groups(
     for name, spec in _mapping(problems, "groups", value, set(_keys(value))).items():
         path = f"groups.{name}"
         if not NAME_RE.match(str(name)):
-            problems.add(path, "group names are letters, digits and ._-")
+            problems.add(path, f"group names are letters, digits and ._-, got {_show(name)}")
             continue
         spec = _mapping(problems, path, spec, {"objective"})
         objective: Objective | None = global_objective
@@ -691,7 +730,9 @@ def _parse_targets(
     top: Mapping[str, Any],
     defaults: Mapping[str, Any],
     schedules: Mapping[str, Schedule],
+    schedule_names: set[str],
     groups: dict[str, Group],
+    group_names: set[str],
     global_objective: Objective,
     objectives: _Objectives,
     env: Mapping[str, str],
@@ -706,7 +747,10 @@ def _parse_targets(
         before = len(problems.lines)
         name = raw.get("name")
         if not isinstance(name, str) or not NAME_RE.match(name):
-            problems.add(f"{path}.name", "required: letters, digits and ._- (at most 128)")
+            problems.add(
+                f"{path}.name",
+                f"required: letters, digits and ._- (at most 128), got {_show(name)}",
+            )
         elif name in seen:
             problems.add(f"{path}.name", f"duplicate target name {name!r}")
         else:
@@ -714,18 +758,28 @@ def _parse_targets(
             path = f"targets[{i}] ({name})"
         type_name = raw.get("type")
         if not isinstance(type_name, str) or type_name not in REGISTRY:
-            problems.add(f"{path}.type", f"expected one of: {', '.join(REGISTRY)}")
+            problems.add(
+                f"{path}.type",
+                f"expected one of: {', '.join(REGISTRY)}, got {_show(type_name)}"
+                + _nearest(type_name, REGISTRY),
+            )
             continue
         implementation = probe_type(type_name)
         allowed = COMMON_TARGET_KEYS | implementation.keys
         _mapping(problems, path, raw, allowed)
         group = raw.get("group", "default")
-        if not isinstance(group, str) or not NAME_RE.match(group):
-            problems.add(f"{path}.group", "expected a group name")
+        if isinstance(group, str) and group in group_names and group not in groups:
+            pass  # its definition is broken, and reported there
+        elif not isinstance(group, str) or not NAME_RE.match(group):
+            problems.add(f"{path}.group", f"expected a group name, got {_show(group)}")
             group = ""
         elif group not in groups:
             if "groups" in top and group != "default":
-                problems.add(f"{path}.group", f"unknown group {group!r} (not under groups:)")
+                problems.add(
+                    f"{path}.group",
+                    f"unknown group {group!r}"
+                    + (_nearest(group, group_names) or " (not under groups:)"),
+                )
             else:
                 groups[group] = Group(group, global_objective)
         merged = {**defaults, **{k: v for k, v in raw.items() if k in DEFAULT_KEYS}}
@@ -736,8 +790,13 @@ def _parse_targets(
                 f"{path}.timeout", f"must be less than the interval ({merged['interval']})"
             )
         schedule = merged["schedule"]
-        if not isinstance(schedule, str) or schedule not in schedules:
-            problems.add(f"{path}.schedule", f"unknown schedule {_show(schedule)}")
+        if not isinstance(schedule, str) or (
+            schedule not in schedules and schedule not in schedule_names
+        ):
+            problems.add(
+                f"{path}.schedule",
+                f"unknown schedule {_show(schedule)}{_nearest(schedule, schedules)}",
+            )
         inherited = groups[group].objective if group in groups else global_objective
         objective: Objective | None = inherited
         if "objective" in raw:
@@ -774,15 +833,21 @@ def _parse_targets(
     return tuple(targets)
 
 
-def _check_dependencies(problems: _Problems, raw: object, targets: Sequence[Target]) -> None:
-    """Every parent is a configured target other than the child, and no chain of
-    ``depends_on`` comes back to where it started (the cycle is named)."""
-    index = {
-        item.get("name"): i
+def _target_index(raw: object) -> dict[str, int]:
+    """Each target name in the raw ``targets:`` list and its position, broken targets
+    included (a mistake in a target is reported once, not at every use of its name)."""
+    return {
+        item["name"]: i
         for i, item in enumerate(raw if isinstance(raw, list) else [])
         if isinstance(item, dict) and isinstance(item.get("name"), str)
     }
-    known = {t.name for t in targets}
+
+
+def _check_dependencies(problems: _Problems, raw: object, targets: Sequence[Target]) -> None:
+    """Every parent is a configured target other than the child, and no chain of
+    ``depends_on`` comes back to where it started (the cycle is named)."""
+    index = _target_index(raw)
+    known = set(index)
     parents = {t.name: [p for p in t.depends_on if p in known and p != t.name] for t in targets}
     for t in targets:
         where = f"targets[{index.get(t.name, '?')}] ({t.name}).depends_on"
@@ -790,7 +855,7 @@ def _check_dependencies(problems: _Problems, raw: object, targets: Sequence[Targ
             if parent == t.name:
                 problems.add(where, "a target cannot depend on itself")
             elif parent not in known:
-                problems.add(where, f"unknown target {_show(parent)}")
+                problems.add(where, f"unknown target {_show(parent)}{_nearest(parent, known)}")
     cycle = dependency_cycle(parents)
     if cycle:
         problems.add("targets", "depends_on goes round in a cycle: " + " -> ".join(cycle))
@@ -823,15 +888,17 @@ def dependency_cycle(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
 
 
 def _parse_monitor(
-    problems: _Problems, value: object, targets: Sequence[Target]
+    problems: _Problems, value: object, known: set[str]
 ) -> tuple[tuple[str, ...], int]:
-    """``monitor: {witnesses: [...], isolated_when: all | N}`` -> (witnesses, quorum)."""
+    """``monitor: {witnesses: [...], isolated_when: all | N}`` -> (witnesses, quorum);
+    ``known``: the target names defined."""
     spec = _mapping(problems, "monitor", value, {"witnesses", "isolated_when"})
     witnesses = _names(problems, "monitor.witnesses", spec.get("witnesses"))
-    known = {t.name for t in targets}
     for name in witnesses:
         if name not in known:
-            problems.add("monitor.witnesses", f"unknown target {_show(name)}")
+            problems.add(
+                "monitor.witnesses", f"unknown target {_show(name)}{_nearest(name, known)}"
+            )
     if len(set(witnesses)) != len(witnesses):
         problems.add("monitor.witnesses", "a witness is listed twice")
     when = spec.get("isolated_when", "all")
@@ -894,11 +961,11 @@ def _parse_maintenance(
         names = _names(problems, f"{path}.targets", spec.get("targets"))
         for name in names:
             if name not in targets:
-                problems.add(f"{path}.targets", f"unknown target {name!r}")
+                problems.add(f"{path}.targets", f"unknown target {name!r}{_nearest(name, targets)}")
         group_names = _names(problems, f"{path}.groups", spec.get("groups"))
         for name in group_names:
             if name not in groups:
-                problems.add(f"{path}.groups", f"unknown group {name!r}")
+                problems.add(f"{path}.groups", f"unknown group {name!r}{_nearest(name, groups)}")
         everything = spec.get("all", False)
         if not isinstance(everything, bool):
             problems.add(f"{path}.all", "expected true or false")

@@ -28,7 +28,7 @@ from monitor.recording.outages import OutageWriter, StoreHealth
 from monitor.recording.recorder import IsolationStatus, Recorder, TargetStatus
 from monitor.reload import diff_targets
 from monitor.scheduling import PROBE_WORKERS, ProbeScheduler, clock_step
-from monitor.store import Store, StoreError, open_store, shown
+from monitor.store import Store, StoreError, is_url, open_store, shown
 from monitor.web import MetricsServer
 from monitor.webconfig import WebConfig
 
@@ -230,10 +230,15 @@ class Daemon:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
-        self.db_path = db_path
-        self.store = open_store(db_path, busy_timeout=2.0)
+        check_probe_types(config)  # first: a start refused for this creates no database
+        # Logged: say exactly which file (or server) it writes; a URL is logged without
+        # its password (``shown``), and only a file can be new.
+        self.db_path = db_path if is_url(db_path) else os.path.abspath(db_path)
+        first_start = not is_url(db_path) and not os.path.exists(self.db_path)
+        self.store = open_store(self.db_path, busy_timeout=2.0)
+        if first_start:
+            log.info("created a new database at %s (first start)", self.db_path)
         self.store.lock_exclusive()
-        check_probe_types(config)
         self.monitor = Monitor(config, self.store)
         self.status = DaemonStatus(True, time.time())
         self.listen = listen

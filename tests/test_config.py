@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,10 @@ def test_target_objective_beats_group_beats_defaults(tmp_path):
         ({"targets.0.interval": "0s"}, "targets[0] (sw1).interval: duration must be more than 0"),
         ({"targets.1.name": "sw1"}, "targets[1].name: duplicate target name 'sw1'"),
         ({"targets.1.name": "bad name!"}, "targets[1].name: required"),
-        ({"targets.0.type": "snmp"}, "targets[0] (sw1).type: expected one of: icmp, http, tcp"),
+        (
+            {"targets.0.type": "snmp"},
+            "targets[0] (sw1).type: expected one of: icmp, http, tcp, dns",
+        ),
         ({"targets.0.colour": "red"}, "targets[0] (sw1).colour: unknown key"),
         ({"targets.0.group": "nope"}, "targets[0] (sw1).group: unknown group 'nope'"),
         ({"targets.0.schedule": "nights"}, "targets[0] (sw1).schedule: unknown schedule"),
@@ -271,3 +275,111 @@ def test_storage_url_names_a_postgres_database_and_is_never_echoed(tmp_path, mon
         with pytest.raises(ConfigError) as info:
             load(path, env={})
         assert info.value.problems == [f"{path}: {expected}"]
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        # A broken definition is reported once; the targets using its name say nothing.
+        (
+            {"schedules.office.hours": {"mon-fri": "8am-6pm"}},
+            "schedules.office.hours.mon-fri: bad time range '8am-6pm': "
+            "expected HH:MM-HH:MM like 08:00-18:00",
+        ),
+        (
+            {"groups.network.objective": 99},
+            "groups.network.objective: objective must be more than 0% and at most 100%, "
+            "got 99 (did you mean 99%?)",
+        ),
+        (
+            {
+                "schedules": {"my office": {"hours": {"mon-fri": "08:00-18:00"}}},
+                "defaults.schedule": "my office",
+            },
+            "schedules.my office: schedule names are letters, digits and ._- "
+            "('always' is built in), got 'my office'",
+        ),
+        (
+            {"groups": {"net work": {}, "systems": {}}, "targets.0.group": "net work"},
+            "groups.net work: group names are letters, digits and ._-, got 'net work'",
+        ),
+        (
+            {
+                "groups.network.objective": "99",
+                "maintenance": [
+                    {"groups": ["network"], "weekly": "tue 07:00-08:00", "reason": "x"}
+                ],
+            },
+            "groups.network.objective: objective must be more than 0% and at most 100%, "
+            "got '99'",
+        ),
+        (
+            {
+                "targets.0.type": "snmp",
+                "targets.1.depends_on": ["sw1"],
+                "monitor": {"witnesses": ["sw1"]},
+                "maintenance": [{"targets": ["sw1"], "weekly": "tue 07:00-08:00", "reason": "x"}],
+            },
+            "targets[0] (sw1).type: expected one of: icmp, http, tcp, dns, got 'snmp'",
+        ),
+        # Every message echoes the value and suggests the nearest valid name or form.
+        (
+            {"targets.1.name": "my web"},
+            "targets[1].name: required: letters, digits and ._- (at most 128), got 'my web'",
+        ),
+        (
+            {"targets.0.schedule": "offce"},
+            "targets[0] (sw1).schedule: unknown schedule 'offce' (did you mean 'office'?)",
+        ),
+        (
+            {"targets.0.group": "netwrok"},
+            "targets[0] (sw1).group: unknown group 'netwrok' (did you mean 'network'?)",
+        ),
+        (
+            {"targets.0.group": "storage"},
+            "targets[0] (sw1).group: unknown group 'storage' (not under groups:)",
+        ),
+        (
+            {"targets.0.intervl": "30s"},
+            "targets[0] (sw1).intervl: unknown key (did you mean 'interval'?)",
+        ),
+        (
+            {"targets.0.type": "icpm"},
+            "targets[0] (sw1).type: expected one of: icmp, http, tcp, dns, got 'icpm' "
+            "(did you mean 'icmp'?)",
+        ),
+        (
+            {"targets.1.depends_on": ["sw2"]},
+            "targets[1] (web).depends_on: unknown target 'sw2' (did you mean 'sw1'?)",
+        ),
+        (
+            {"schedules.office.closed": ["2024-13-01"]},
+            "schedules.office.closed[0]: '2024-13-01': not a real date (month must be in "
+            "1..12); write dates as 2024-05-15 (or 15/05/2024, day first)",
+        ),
+        (
+            {"maintenance": [{"all": True, "start": "tomorrow", "end": "2024-03-02T09:00",
+                              "reason": "x"}]},
+            "maintenance[0].start: expected a date-time like 2024-05-15T07:00 or "
+            "15/05/2024 07:00 (day first), got 'tomorrow'",
+        ),
+    ],
+)  # fmt: skip
+def test_one_mistake_one_line(tmp_path, change, line):
+    path = write(tmp_path, with_change(change))
+    with pytest.raises(ConfigError) as info:
+        load(path, env={})
+    assert info.value.problems == [f"{path}: {line}"]
+
+
+def test_dates_day_first_as_uk_admins_write_them(tmp_path):
+    change = {
+        "schedules.office.closed": ["27/12/2024", "2024-12-30"],
+        "maintenance": [
+            {"all": True, "start": "02/03/2024 07:00", "end": "2024-03-02T09:00", "reason": "x"}
+        ],
+    }
+    config = load(write(tmp_path, with_change(change)), env={})
+    assert config.schedules["office"].closed == {date(2024, 12, 27), date(2024, 12, 30)}
+    (window,) = config.maintenance
+    assert window.end - window.start == 2 * 3600  # 07:00 to 09:00 GMT, 2 March

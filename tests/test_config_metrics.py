@@ -45,7 +45,10 @@ def test_configured_figures_all_and_extras(tmp_path):
     ("section", "expected"),
     [
         ("none", "metrics: expected a mapping, got str"),
-        ({"target_periods": ["year"]}, "metrics.target_periods: unknown key (expected one of:"),
+        (
+            {"target_periods": ["year"]},
+            "metrics.target_periods: unknown key (did you mean 'target_",
+        ),
         ({"target_figures": {"decade": "all"}}, "metrics.target_figures.decade: unknown key"),
         ({"target_figures": ["year"]}, "metrics.target_figures: expected a mapping, got list"),
         (

@@ -280,8 +280,25 @@ def test_parse_period(label: object, start_month: int) -> None:
 
 
 @FUZZ
-@given(st.one_of(values, st.dates().map(str)), st.one_of(values, st.dates().map(str)))
-def test_date_range(first: object, last: object) -> None:
+@given(
+    st.one_of(
+        st.text(),
+        st.dates().map(str),
+        st.dates().map(lambda d: f"{d.day}/{d.month}/{d.year:04d}"),
+        st.from_regex(r"\d{1,3}/\d{1,3}/\d{1,5}", fullmatch=True),
+    )
+)
+def test_parse_day(text: str) -> None:
+    day = clean(periods.parse_day, text, (PeriodError,))
+    assert day is None or 1900 <= day.year <= 9998
+
+
+@FUZZ
+@given(
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(9998, 12, 30)),
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(9998, 12, 30)),
+)
+def test_date_range(first: dt.date, last: dt.date) -> None:
     period = clean(lambda v: periods.date_range(v, last, TZ), first, (PeriodError,))
     assert period is None or period.start < period.end
 
@@ -690,6 +707,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(d / "t.yaml"),
         "--db",
         str(d / "a.db"),
+        "--create",
         "--target",
         "web",
         "--start",
@@ -738,6 +756,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "outages",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "web",
             "--start",
@@ -754,6 +773,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "outages",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "web",
             "--start",
@@ -770,6 +790,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "outages",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "web",
             "--start",
@@ -786,6 +807,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "outages",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "web",
             "--start",
@@ -802,6 +824,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "outages",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "nope",
             "--start",
@@ -818,6 +841,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "outages",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "web",
             "--start",
@@ -847,7 +871,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
         ],
         (2,),
     ),
-    (["outages", "add", *NEW_DB, "--target", "web", "--start", "2024-01-01"], (2,)),
+    (["outages", "add", *NEW_DB, "--create", "--target", "web", "--start", "2024-01-01"], (2,)),
     # outages list --since
     (["outages", "list", *DB, "--since", "yesterday"], (2,)),
     (["outages", "list", *DB, "--since", "2024-01-01\x01"], (2,)),
@@ -861,6 +885,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "maintenance",
             "add",
             *NEW_DB,
+            "--create",
             "--group",
             "nope",
             "--start",
@@ -877,6 +902,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "maintenance",
             "add",
             *NEW_DB,
+            "--create",
             "--all",
             "--start",
             "2024-01-02",
@@ -892,6 +918,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "maintenance",
             "add",
             *NEW_DB,
+            "--create",
             "--all",
             "--target",
             "web",
@@ -909,6 +936,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "maintenance",
             "add",
             *NEW_DB,
+            "--create",
             "--all",
             "--start",
             "\x7f",
@@ -924,6 +952,7 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
             "maintenance",
             "add",
             *NEW_DB,
+            "--create",
             "--target",
             "web",
             "--start",
@@ -988,6 +1017,7 @@ def test_extreme_outage_then_list_and_report(tmp_path: Path, workdir: Path) -> N
         cfg,
         "--db",
         db,
+        "--create",
         "--target",
         "web",
         "--start",

@@ -6,7 +6,7 @@ reader can check them against a calendar; the DST cases also give the raw second
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +18,7 @@ from monitor.figures.periods import (
     PeriodError,
     current_period,
     date_range,
+    parse_day,
     parse_period,
     previous_period,
     reporting_year_label,
@@ -202,27 +203,48 @@ def test_bad_timezone(tz):
 
 
 def test_date_range():
-    p = date_range("2024-04-01", "2024-06-30", LON)
+    p = date_range(date(2024, 4, 1), date(2024, 6, 30), LON)
     assert p == parse_period("2024-04-01..2024-06-30", LON, 4)
     # April (30) + May (31) + June (30) = 91 days, all in BST.
     assert p.end - p.start == 91 * DAY
-    one = date_range("2024-03-31", "2024-03-31", LON)
+    one = date_range(date(2024, 3, 31), date(2024, 3, 31), LON)
     assert one.end - one.start == 23 * 3600
+    with pytest.raises(PeriodError, match=r"^the range starts \(2024-06-30\) after it ends"):
+        date_range(date(2024, 6, 30), date(2024, 4, 1), LON)
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "problem"),
+    ("text", "expected"),
     [
-        ("2024-06-30", "2024-04-01", "after it ends"),
-        ("2024-02-30", "2024-03-01", "not a real date"),
-        ("2024-1-01", "2024-03-01", "not a date YYYY-MM-DD"),
-        ("", "", "not a date"),
-        ("2024-01-01", "9999-01-01", "outside"),
+        ("2024-05-15", date(2024, 5, 15)),
+        ("15/05/2024", date(2024, 5, 15)),  # as UK admins write it: day first
+        ("1/4/2024", date(2024, 4, 1)),
+        (" 30/06/2024 ", date(2024, 6, 30)),
     ],
 )
-def test_date_range_errors(a, b, problem):
-    with pytest.raises(PeriodError, match=problem):
-        date_range(a, b, LON)
+def test_parse_day(text, expected):
+    assert parse_day(text) == expected
+
+
+WRITE = "write dates as 2024-05-15 (or 15/05/2024, day first)"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("05/15/2024", "not a real date (month must be in 1..12); " + WRITE),
+        ("2024-02-30", "not a real date (day is out of range for month); " + WRITE),
+        ("2024-1-01", "not a date: " + WRITE),
+        ("15.05.2024", "not a date: " + WRITE),
+        ("", "not a date: " + WRITE),
+        ("15/05/24", "not a date: " + WRITE),
+        ("9999-01-01", "year 9999 is outside 1900-9998"),
+    ],
+)
+def test_parse_day_errors(text, message):
+    with pytest.raises(PeriodError) as info:
+        parse_day(text)
+    assert str(info.value) == message
 
 
 PREVIOUS = [
@@ -388,7 +410,7 @@ def test_date_range_whole_days(d, days):
     last = d + timedelta(days=days)
     if last.year > 9998:
         return
-    p = date_range(d.isoformat(), last.isoformat(), LON)
+    p = date_range(d, last, LON)
     assert p.start == t(d.year, d.month, d.day)
     nxt = last + timedelta(days=1)
     assert p.end == t(nxt.year, nxt.month, nxt.day)

@@ -6,14 +6,20 @@ store; the figures are worked out by hand too.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
+
+import openpyxl
 
 from monitor import config as config_mod
 from monitor import report
 from monitor.figures.history import History
 from monitor.figures.periods import parse_period
+from monitor.report.xlsx import percent_format
 from monitor.store import CoverageSpan, Maintenance, Outage
 
 LONDON = ZoneInfo("Europe/London")
@@ -86,3 +92,87 @@ def test_figures_as_known_at_now():
     assert doc["period"]["complete"] is False
     assert web["monitored_seconds"] == 2 * 36_000
     assert web["downtime_seconds"] == 3_600
+
+
+def _displayed(cell) -> str:
+    """What a spreadsheet shows for a ``0.00…%`` cell: the percentage rounded half up."""
+    places = cell.number_format.count("0") - 1
+    shown = (Decimal(repr(cell.value)) * 100).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    return f"{shown}%"
+
+
+def test_uptime_just_below_the_objective_reads_as_missed_in_every_format():
+    """0.989996 against 99%: 30 min 0.72 s down in 50 working hours, 0.72 s over budget.
+    No format may show it as 99.00% (rounded up across the objective) beside MISSED."""
+    now = at("2024-03-11T00:00")
+    recorded = History(
+        targets=CONFIG.targets,
+        period=WEEK,
+        now=now,
+        outages={
+            "web": (Outage(1, "web", at("2024-03-05T10:00"), at("2024-03-05T10:30") + 0.72,
+                           "HTTP 503", "detected", False, None),)
+        },
+        coverage={"web": (CoverageSpan("web", at("2024-03-04T00:00"), now, False),)},
+        maintenance=(),
+    )  # fmt: skip
+    doc = report.gather(CONFIG, recorded)
+    (web,) = doc["targets"]
+    assert round(web["uptime_ratio"], 9) == 0.989996 and web["met"] is False
+
+    parsed = json.loads(report.render(doc, "json"))["targets"][0]
+    assert parsed["uptime_ratio"] < parsed["objective"] == 0.99 and parsed["met"] is False
+
+    text = report.render(doc, "text").decode().splitlines()
+    (line,) = [line for line in text if line.startswith("web ")]
+    assert line.split()[2:5] == ["99.00%", "98.99%", "MISSED"]
+    assert line.split()[-1] == "-0:00:01"
+
+    (row,) = [r for r in csv.DictReader(io.StringIO(report.render_csv(doc))) if r["name"] == "web"]
+    assert float(row["uptime_ratio"]) == web["uptime_ratio"]
+    assert (row["objective"], row["met"]) == ("0.99", "FALSE")
+
+    page = report.render(doc, "html").decode()
+    assert "Systems uptime 98.99%" in page
+    assert '<td class="num">99.00%</td><td class="num">98.99%</td><td>MISSED</td>' in page
+
+    book = openpyxl.load_workbook(io.BytesIO(report.render(doc, "xlsx")))
+    sheet = book["Targets"]
+    header = [c.value for c in sheet[1]]
+    (cells,) = [r for r in sheet.iter_rows(min_row=2) if r[header.index("name")].value == "web"]
+    cell = dict(zip(header, cells, strict=True))
+    assert cell["uptime_ratio"].value == web["uptime_ratio"]  # the exact value is kept
+    assert cell["uptime_ratio"].number_format == "0.0000%"
+    assert _displayed(cell["uptime_ratio"]) == "98.9996%"
+    assert _displayed(cell["objective"]) == "99.00%"
+    assert cell["met"].value == "MISSED"
+    assert cell["downtime_seconds"].value == 1800.72
+    assert cell["downtime (h:mm:ss)"].value == "0:30:01"
+    assert cell["error_budget_remaining (h:mm:ss)"].value == "-0:00:01"
+    summary = list(book["Summary"].iter_rows())
+    (group,) = [r for r in summary if r[1].value == "systems"]
+    assert [_displayed(group[2]), _displayed(group[3]), group[4].value] == [
+        "99.00%",
+        "98.9996%",
+        "MISSED",
+    ]
+
+    card = openpyxl.load_workbook(
+        io.BytesIO(report.render(report.gather_many(CONFIG, [recorded, recorded]), "xlsx"))
+    )["Scorecard"]
+    (web_row,) = [r for r in card.iter_rows(min_row=3) if r[1].value == "web"]
+    assert [_displayed(web_row[3]), _displayed(web_row[4]), web_row[5].value] == [
+        "98.9996%",
+        "99.00%",
+        "MISSED",
+    ]
+
+
+def test_spreadsheet_percentages_show_just_enough_decimals():
+    """Two decimals unless rounding would carry a figure across its objective or to 100%."""
+    assert percent_format(0.97916666, 0.99) == "0.00%"  # 97.92%: rounds, crosses nothing
+    assert percent_format(0.99, 0.99) == "0.00%"
+    assert percent_format(0.989996, 0.99) == "0.0000%"
+    assert percent_format(0.9999996, 0.99) == "0.00000%"  # not 100.00%
+    assert percent_format(0.99995, None) == "0.000%"  # an objective of 99.995%
+    assert percent_format(1.0, 0.99) == "0.00%"

@@ -523,21 +523,29 @@ def test_parse_hours(value: Any, expected: tuple[WeeklyRange, ...]) -> None:
         ({"mon": "24:00-08:00"}, "mon", "bad time range '24:00-08:00': 24:00 can only be an end"),
         ({"mon": "08:00-08:00"}, "mon", "empty range '08:00-08:00'"),
         ({"mon": "00:00-00:00"}, "mon", "empty range '00:00-00:00'"),
-        ({"mon": "8am-5pm"}, "mon", "bad time range '8am-5pm': expected HH:MM-HH:MM"),
-        ({"mon": "08:00"}, "mon", "bad time range '08:00': expected HH:MM-HH:MM"),
+        (
+            {"mon": "8am-5pm"},
+            "mon",
+            "bad time range '8am-5pm': expected HH:MM-HH:MM like 08:00-18:00",
+        ),
+        ({"mon": "08:00"}, "mon", "bad time range '08:00': expected HH:MM-HH:MM like 08:00-18:00"),
         (
             {"mon": "08:00-12:00-14:00"},
             "mon",
-            "bad time range '08:00-12:00-14:00': expected HH:MM-HH:MM",
+            "bad time range '08:00-12:00-14:00': expected HH:MM-HH:MM like 08:00-18:00",
         ),
-        ({"mon": "0800-1200"}, "mon", "bad time range '0800-1200': expected HH:MM-HH:MM"),
+        (
+            {"mon": "0800-1200"},
+            "mon",
+            "bad time range '0800-1200': expected HH:MM-HH:MM like 08:00-18:00",
+        ),
         # Non-ASCII digits (Arabic-Indic 10:00) are not times.
         (
             {"mon": "\u0661\u0660:00-12:00"},
             "mon",
-            "bad time range '\u0661\u0660:00-12:00': expected HH:MM-HH:MM",
+            "bad time range '\u0661\u0660:00-12:00': expected HH:MM-HH:MM like 08:00-18:00",
         ),
-        ({"mon": ""}, "mon", "bad time range '': expected HH:MM-HH:MM"),
+        ({"mon": ""}, "mon", "bad time range '': expected HH:MM-HH:MM like 08:00-18:00"),
         # YAML reads an unquoted 08:00 as the sexagesimal integer 480.
         ({"mon": 480}, "mon", "expected a time range string 'HH:MM-HH:MM', got int"),
         ({"mon": None}, "mon", "expected a time range string 'HH:MM-HH:MM', got NoneType"),
@@ -608,7 +616,10 @@ def test_parse_weekly(text: str, expected: tuple[WeeklyRange, ...]) -> None:
         ("tue 25:00-26:00", "hour out of range in '25:00-26:00': 25:00"),
         ("tue 07:60-08:00", "minute out of range in '07:60-08:00': 07:60"),
         ("tue 07:00-07:00", "empty range '07:00-07:00'"),
-        ("tue 07:00-08:00 weekly", "bad time range '07:00-08:00 weekly': expected HH:MM-HH:MM"),
+        (
+            "tue 07:00-08:00 weekly",
+            "bad time range '07:00-08:00 weekly': expected HH:MM-HH:MM like 08:00-18:00",
+        ),
         (None, "expected 'DAYS HH:MM-HH:MM', got NoneType"),
     ],
 )

@@ -55,6 +55,8 @@ __all__ = [
     "PeriodError",
     "current_period",
     "date_range",
+    "day_first",
+    "parse_day",
     "parse_period",
     "previous_period",
     "reporting_year_label",
@@ -225,16 +227,42 @@ def _parse_date(label: str, text: str) -> date:
         raise _fail(label, f"{text} is not a real date ({exc})") from None
 
 
-def date_range(from_date: str, to_date: str, timezone: str) -> Period:
-    """Whole local days ``from_date`` to ``to_date`` inclusive (the CLI's --from/--to)."""
-    if not (isinstance(from_date, str) and isinstance(to_date, str)):
-        raise _fail(from_date, "dates must be strings YYYY-MM-DD")
-    label = f"{from_date}..{to_date}"
-    zone = _zone(timezone)
-    first, last = _parse_date(label, from_date), _parse_date(label, to_date)
+_RE_DAY_FIRST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})(?=$|[ T])")
+WRITE_DATES = "write dates as 2024-05-15 (or 15/05/2024, day first)"
+
+
+def day_first(text: str) -> str:
+    """A leading ``15/05/2024`` rewritten as ISO ``2024-05-15`` (the rest unchanged), since
+    UK administrators write dates day first; it is always read day first, so a US-style
+    ``05/15/2024`` is refused as month 15 rather than taken as 5 May."""
+    m = _RE_DAY_FIRST.match(text)
+    if m is None:
+        return text
+    day, month, year = m.groups()
+    return f"{year}-{int(month):02d}-{int(day):02d}{text[m.end() :]}"
+
+
+def parse_day(text: str) -> date:
+    """A local day, ``2024-05-15`` or ``15/05/2024`` (day first); the error says what to
+    type, the caller says which flag or key it was."""
+    m = _RE_DAY.fullmatch(day_first(text.strip()))
+    if m is None:
+        raise PeriodError(f"not a date: {WRITE_DATES}")
+    year, month, day = (int(g) for g in m.groups())
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PeriodError(f"year {year} is outside {MIN_YEAR}-{MAX_YEAR}")
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise PeriodError(f"not a real date ({exc}); {WRITE_DATES}") from None
+
+
+def date_range(first: date, last: date, timezone: str) -> Period:
+    """Whole local days ``first`` to ``last`` inclusive (the CLI's --from/--to, read with
+    :func:`parse_day`)."""
     if first > last:
-        raise _fail(label, f"range starts ({first}) after it ends ({last})")
-    return _from_key(("range", first, last), zone)
+        raise PeriodError(f"the range starts ({first}) after it ends ({last})")
+    return _from_key(("range", first, last), _zone(timezone))
 
 
 def _fiscal_start_for(label: str, year_start_month: int) -> int:

@@ -136,6 +136,7 @@ def _find_overlap(ranges: Iterable[WeeklyRange]) -> tuple[WeeklyRange, WeeklyRan
 # ---------------------------------------------------------------- parsing
 
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+_RANGE_FORM = "expected HH:MM-HH:MM like 08:00-18:00"
 
 
 def _parse_days(text: str, key: str | None) -> list[int]:
@@ -159,7 +160,7 @@ def _parse_days(text: str, key: str | None) -> list[int]:
 def _parse_time(text: str, whole: str, key: str | None) -> int:
     m = _TIME.fullmatch(text.strip())
     if not m:
-        raise ScheduleError(key, f"bad time range {whole!r}: expected HH:MM-HH:MM")
+        raise ScheduleError(key, f"bad time range {whole!r}: {_RANGE_FORM}")
     hour, minute = int(m.group(1)), int(m.group(2))
     if hour > 24:
         raise ScheduleError(key, f"hour out of range in {whole!r}: {text.strip()}")
@@ -178,7 +179,7 @@ def _parse_range(text: object, key: str | None) -> tuple[int, int]:
         )
     parts = text.split("-")
     if len(parts) != 2:
-        raise ScheduleError(key, f"bad time range {text!r}: expected HH:MM-HH:MM")
+        raise ScheduleError(key, f"bad time range {text!r}: {_RANGE_FORM}")
     start = _parse_time(parts[0], text, key)
     end = _parse_time(parts[1], text, key)
     if start == _MINUTES_PER_DAY:

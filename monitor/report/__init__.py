@@ -23,7 +23,11 @@ Display decisions (auditors read these):
 
 * Uptime is shown as a percentage with two decimals, **rounded down** (99.999% shows as
   "99.99%", never "100.00%"); a ratio that does not exist (no monitored time) is "no data"
-  in text/HTML, an empty cell in CSV/XLSX and ``null`` in JSON -- never 100%.
+  in text/HTML, an empty cell in CSV/XLSX and ``null`` in JSON -- never 100%.  XLSX keeps
+  the exact ratio (a spreadsheet cannot round down) and shows it with two decimals, or as
+  many more as it takes never to cross the objective or reach 100% (0.989996 against 99%
+  shows 98.9996%, not 99.00%); CSV and JSON carry the exact value.  No figure is ever
+  shown on the other side of its objective from ``met``.
 * Seconds are rounded to the millisecond (whole seconds are written as integers).
 * Instants are ISO 8601 with the offset of the configured time zone; in XLSX they are real
   date-times in local time (the zone is stated on the Summary sheet).

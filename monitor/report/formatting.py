@@ -34,11 +34,11 @@ def percent(ratio: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``H:MM:SS`` (hours unbounded), rounded to the second; a leading ``-`` if negative."""
+    """``H:MM:SS`` (hours unbounded), rounded to the second; a leading ``-`` if negative,
+    even when it rounds to nothing (a budget overrun by 0.4 s is ``-0:00:00``, not zero)."""
     if seconds is None:
         return ""
-    whole = round(seconds)
-    sign, whole = ("-" if whole < 0 else ""), abs(whole)
+    sign, whole = ("-" if seconds < 0 else ""), abs(round(seconds))
     return f"{sign}{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 

@@ -1,17 +1,23 @@
 """XLSX: a Summary sheet (what was reported and its basis), a Scorecard sheet for several
 periods, then the long-form Targets, Outages and Maintenance sheets.  Numbers stay
-numbers and instants real date-times in local time (the zone is on the Summary sheet)."""
+numbers and instants real date-times in local time (the zone is on the Summary sheet).
+
+A spreadsheet rounds what it displays, so a ratio keeps its exact value and is shown with
+as many decimals as it takes not to carry it across its objective or up to 100%
+(:func:`percent_format`); each ``*_seconds`` column is followed by the same duration as
+``H:MM:SS`` text, and ``met`` is written as the text report writes it (met / MISSED)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from monitor.report.basis import basis_lines, many_basis_lines, what_if_line
 from monitor.report.document import is_many, with_previous
-from monitor.report.formatting import Doc
+from monitor.report.formatting import Doc, duration, status
 from monitor.report.rows import (
     GROUP_COLUMNS,
     MAINTENANCE_COLUMNS,
@@ -29,7 +35,7 @@ from monitor.report.rows import (
 )
 
 DATETIME = "yyyy-mm-dd hh:mm:ss"
-PERCENT = "0.00%"
+MOST_PLACES = 13  # a spreadsheet shows 15 significant digits: two before the point
 PERIOD_COLUMNS = (
     "period",
     "start",
@@ -44,6 +50,59 @@ PERIOD_COLUMNS = (
 def _datetime(iso: str | None) -> datetime | None:
     """Local wall-clock time (Excel has no zones; the zone is on the Summary sheet)."""
     return None if iso is None else datetime.fromisoformat(iso).replace(tzinfo=None)
+
+
+def percent_format(ratio: float, objective: float | None) -> str:
+    """``0.00%``, or as many more decimals as it takes for the spreadsheet's rounded display
+    to stay on the same side of ``objective`` and of 100% as ``ratio`` itself: 0.989996
+    against 0.99 is ``0.0000%`` (98.9996%), never 99.00% beside MISSED."""
+    exact = Decimal(repr(ratio)) * 100
+    marks = [Decimal(100)] + ([] if objective is None else [Decimal(repr(objective)) * 100])
+    places = 2
+    while places < MOST_PLACES:
+        shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if all((shown >= mark) == (exact >= mark) for mark in marks):
+            break
+        places += 1
+    return "0." + "0" * places + "%"
+
+
+def _header(columns: Sequence[str]) -> list[str]:
+    """The column names, each ``*_seconds`` one followed by its ``(h:mm:ss)`` twin."""
+    return [
+        h
+        for c in columns
+        for h in ((c, c.removesuffix("_seconds") + " (h:mm:ss)") if c in SECONDS_COLUMNS else (c,))
+    ]
+
+
+def _cells(
+    columns: Sequence[str], row: Row, times: Sequence[str] = ()
+) -> list[tuple[Any, str | None]]:
+    """``row``'s cells under :func:`_header` as (value, number format or None)."""
+    cells: list[tuple[Any, str | None]] = []
+    for c in columns:
+        value = row[c]
+        if c in times:
+            cells.append((_datetime(value), DATETIME))
+        elif c == "met":
+            cells.append((status(value), None))
+        elif c in RATIO_COLUMNS and value is not None:
+            objective = row.get("objective") if c == "uptime_ratio" else None
+            cells.append((value, percent_format(value, objective)))
+        elif c in SECONDS_COLUMNS:
+            cells.append((value, "0" if isinstance(value, int) else "0.000"))
+            cells.append((duration(value) or None, None))
+        else:
+            cells.append((value, None))
+    return cells
+
+
+def _append(ws: Any, cells: list[tuple[Any, str | None]]) -> None:
+    ws.append([value for value, _ in cells])
+    for col, (_, fmt) in enumerate(cells, start=1):
+        if fmt:
+            ws.cell(ws.max_row, col).number_format = fmt
 
 
 def _bold() -> Any:
@@ -73,15 +132,15 @@ def render_xlsx(doc: Doc) -> bytes:
             ],
             PERIOD_COLUMNS,
             [
-                [
-                    d["period"]["label"],
-                    _datetime(d["period"]["start"]),
-                    _datetime(d["period"]["end"]),
-                    d["period"]["complete"],
-                    d["basis"]["objective_year"],
-                    d["basis"]["maintenance_windows"],
-                    d["basis"]["excluded_outages"],
-                ]
+                {
+                    "period": d["period"]["label"],
+                    "start": d["period"]["start"],
+                    "end": d["period"]["end"],
+                    "complete": d["period"]["complete"],
+                    "objective_year": d["basis"]["objective_year"],
+                    "maintenance_windows": d["basis"]["maintenance_windows"],
+                    "excluded_outages": d["basis"]["excluded_outages"],
+                }
                 for d in docs
             ],
             many_basis_lines(doc),
@@ -110,7 +169,7 @@ def render_xlsx(doc: Doc) -> bytes:
             ],
             GROUP_COLUMNS,
             [
-                [d["period"]["label"], *(g[c] for c in GROUP_COLUMNS[1:])]
+                {**g, "period": d["period"]["label"]}
                 for d in with_previous(doc)
                 for g in d["groups"]
             ],
@@ -142,7 +201,7 @@ def _summary(
     first: Doc,
     facts: list[tuple[str, object]],
     columns: Sequence[str],
-    rows: list[list[Any]],
+    rows: list[Row],
     basis: list[str],
     widths: dict[str, int],
 ) -> None:
@@ -161,16 +220,11 @@ def _summary(
         if isinstance(value, datetime):
             ws.cell(ws.max_row, 2).number_format = DATETIME
     ws.append([])
-    ws.append(list(columns))
+    ws.append(_header(columns))
     for cell in ws[ws.max_row]:
         cell.font = bold
     for row in rows:
-        ws.append(row)
-        for col, name in enumerate(columns, start=1):
-            if name in RATIO_COLUMNS:
-                ws.cell(ws.max_row, col).number_format = PERCENT
-            elif name in ("start", "end"):
-                ws.cell(ws.max_row, col).number_format = DATETIME
+        _append(ws, _cells(columns, row, times=("start", "end")))
     ws.append([])
     ws.append(["Basis of calculation"])
     ws.cell(ws.max_row, 1).font = bold
@@ -200,43 +254,40 @@ def _scorecard(card: Any, many: Doc) -> None:
             cell.font = bold
     for key, kind in (("groups", "group"), ("targets", "target")):
         for name, group, items in scorecard_rows(many, key):
-            card.append(
+            _append(
+                card,
                 [
-                    kind,
-                    name,
-                    group if kind == "target" else name,
-                    *(None if item is None else item[c] for item in items for c in SCORECARD_SUB),
-                ]
+                    (kind, None),
+                    (name, None),
+                    (group if kind == "target" else name, None),
+                    *(
+                        cell
+                        for item in items
+                        for cell in (
+                            [(None, None)] * len(SCORECARD_SUB)
+                            if item is None
+                            else _cells(SCORECARD_SUB, item)
+                        )
+                    ),
+                ],
             )
-            for i in range(len(docs)):
-                for j in (0, 1):
-                    card.cell(card.max_row, len(lead) + 1 + 3 * i + j).number_format = PERCENT
     card.freeze_panes = "D3"
     for col in range(1, len(lead) + 3 * len(docs) + 1):
         card.column_dimensions[card.cell(2, col).column_letter].width = 14
 
 
 def _sheet(ws: Any, columns: Sequence[str], rows: list[Row], times: Sequence[str] = ()) -> None:
-    """A header row and one row per dict, number formats by column name."""
+    """A header row and one row per dict, number formats by column and value."""
     bold = _bold()
-    ws.append(list(columns))
+    header = _header(columns)
+    ws.append(header)
     for cell in ws[1]:
         cell.font = bold
-    for r in rows:
-        ws.append([_datetime(r[c]) if c in times else r[c] for c in columns])
-    for col, name in enumerate(columns, start=1):
-        fmt = (
-            PERCENT
-            if name in RATIO_COLUMNS
-            else "0"
-            if name in SECONDS_COLUMNS
-            else DATETIME
-            if name in times
-            else None
-        )
-        if fmt:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
-                cell.number_format = fmt if fmt != "0" or isinstance(cell.value, int) else "0.000"
-        width = max([len(name)] + [len(str(r[name])) for r in rows if r[name] is not None])
+    table = [_cells(columns, r, times) for r in rows]
+    for cells in table:
+        _append(ws, cells)
+    for col, name in enumerate(header, start=1):
+        shown = [str(cells[col - 1][0]) for cells in table if cells[col - 1][0] is not None]
+        width = max([len(name)] + [len(text) for text in shown])
         ws.column_dimensions[ws.cell(1, col).column_letter].width = min(width + 2, 60)
     ws.freeze_panes = "A2"

@@ -115,7 +115,10 @@ class SQLiteStore:
     ) -> None:
         self.path = str(path)
         if not create and not Path(self.path).exists():
-            raise StoreError(f"{self.path}: no database here (has the daemon run yet?)")
+            raise StoreError(
+                f"no database at {os.path.abspath(self.path)} (availmon run creates it on "
+                "first start; a command that writes creates it only when given --create)"
+            )
         self._lock = threading.RLock()
         self._lockfile: int | None = None
         try:
