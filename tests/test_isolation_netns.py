@@ -54,6 +54,8 @@ class Monitor:
             "timezone: UTC\n"
             f"listen: 127.0.0.1:{METRICS_PORT}\n"
             "storage: {heartbeat: 1s}\n"
+            # The flapping test counts failed probes: an opt-in series (README, Metrics).
+            "metrics: {target_extras: [probes_total]}\n"
             f"defaults: {{interval: {INTERVAL}s, timeout: {TIMEOUT}s, "
             f"failures_before_down: {failures_before_down}, schedule: always}}\n"
             f"monitor: {{witnesses: [{', '.join(WITNESSES)}]}}\n"

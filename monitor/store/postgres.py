@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -256,6 +256,13 @@ class PostgresStore:
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
+                if self._claimed and not self._db.closed:
+                    # Released now, not when the server notices the connection has gone:
+                    # a daemon restarted at once must not find its own claim still held.
+                    with suppress(psycopg.Error):
+                        self._db.execute(
+                            "SELECT pg_advisory_unlock(%s, %s)", (LOCK_APP, LOCK_DAEMON)
+                        )
                 self._db.close()
             self._claimed = False
 
