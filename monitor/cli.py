@@ -142,6 +142,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(mremove)
     mremove.add_argument("id", type=int)
 
+    coverage = commands.add_parser(
+        "coverage", help="time another source watched (history from before availmon)"
+    )
+    coverage_commands = coverage.add_subparsers(
+        dest="coverage_command", required=True, metavar="COMMAND"
+    )
+    cadd = coverage_commands.add_parser(
+        "add", help="declare a span watched by another source, during working hours"
+    )
+    _add_common(cadd)
+    scope = cadd.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--target")
+    scope.add_argument("--group")
+    scope.add_argument("--all", action="store_true")
+    cadd.add_argument("--start", required=True, help=DATE_TIME_HELP)
+    cadd.add_argument("--end", required=True, help=DATE_TIME_HELP)
+    cadd.add_argument("--source", required=True, help='who watched, e.g. "Nagios"')
+    _add_create(cadd)
+    clist = coverage_commands.add_parser("list", help="list declared spans with their audit")
+    _add_common(clist)
+    clist.add_argument("--format", choices=["text", "json"], default="text")
+    cremove = coverage_commands.add_parser("remove", help="withdraw a declared span")
+    _add_common(cremove)
+    cremove.add_argument("id", type=int)
+
     report = commands.add_parser("report", help="availability figures for a period")
     _add_common(report)
     report.add_argument(
@@ -555,6 +580,90 @@ def maintenance_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    return {"add": coverage_add, "list": coverage_list, "remove": coverage_remove}[
+        args.coverage_command
+    ](args)
+
+
+def coverage_add(args: argparse.Namespace) -> int:
+    """Coverage of the targets named now (a group's or everyone's members at this moment)."""
+    config = _load(args)
+    if args.target and config.target(args.target) is None:
+        raise UserError(f"unknown target {args.target!r} (see {args.config})")
+    if args.group and args.group not in config.groups:
+        raise UserError(f"unknown group {args.group!r} (see {args.config})")
+    if not args.source.strip():
+        raise UserError("--source must name who watched")
+    start, end = _span(args, config.timezone)
+    now = _now()
+    if end > now:
+        raise UserError("--end is in the future: declare only time that was watched")
+    names = [
+        t.name
+        for t in config.targets
+        if args.all or t.name == args.target or (args.group and t.group == args.group)
+    ]
+    store = open_store(db_path(args, config), create=args.create)
+    ids = store.add_coverage(names, start, end, args.source.strip(), _user(), now)
+    print(
+        f"declared {len(ids)} coverage span(s) watched by {args.source.strip()} "
+        f"(ids {ids[0]}-{ids[-1]}): {', '.join(names)}"
+        if len(ids) > 1
+        else f"declared coverage span {ids[0]} for {names[0]} watched by {args.source.strip()}"
+    )
+    return 0
+
+
+def coverage_list(args: argparse.Namespace) -> int:
+    config = _config_for_reading(args)
+    tz = ZoneInfo(config.timezone if config else "Europe/London")
+    store = open_store(db_path(args, config), create=False)
+    spans = store.added_coverage()
+    trail: dict[int, list[dict[str, str | None]]] = {}
+    for c in store.corrections():
+        if c.action.startswith("coverage-") and c.subject_id is not None:
+            trail.setdefault(c.subject_id, []).append(
+                {"at": iso_instant(c.at, tz), "user": c.user, "action": c.action}
+            )
+    records = [
+        {
+            "id": span.id,
+            "target": span.target,
+            "start": iso_instant(span.start, tz),
+            "end": iso_instant(span.end, tz),
+            "source": span.source,
+            "hours": "working hours",
+            "corrections": trail.get(span.id or 0, []),
+        }
+        for span in spans
+    ]
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    _print_table(
+        ("ID", "TARGET", "START", "END", "SOURCE"),
+        [
+            (str(r["id"]), str(r["target"]), str(r["start"]), str(r["end"]), str(r["source"]))
+            for r in records
+        ],
+    )
+    for span in spans:
+        for entry in trail.get(span.id or 0, []):
+            print(f"  #{span.id} {entry['action']} at {entry['at']} by {entry['user']}")
+    if not records:
+        print("(no declared coverage)")
+    return 0
+
+
+def coverage_remove(args: argparse.Namespace) -> int:
+    config = _config_for_reading(args)
+    store = open_store(db_path(args, config), create=False)
+    store.remove_coverage(args.id, _user(), _now())
+    print(f"removed coverage span {args.id}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from monitor import report
     from monitor.figures import history
@@ -653,5 +762,6 @@ COMMANDS = {
     "probe": cmd_probe,
     "outages": cmd_outages,
     "maintenance": cmd_maintenance,
+    "coverage": cmd_coverage,
     "report": cmd_report,
 }

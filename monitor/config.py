@@ -47,6 +47,7 @@ from monitor.store import is_url
 
 DEFAULT_PORT = 9430
 DEFAULT_OBJECTIVE = 0.99
+DEFAULT_MINIMUM_COVERAGE = 0.9  # reporting.minimum_coverage
 POLICIES = ("excluded", "up", "down")
 UNREACHABLE_POLICIES = ("down", "unmonitored")
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -233,6 +234,12 @@ class Config:
     witnesses: tuple[str, ...] = ()  # monitor.witnesses: when they fail, we are cut off
     isolated_when: int = 0  # how many witnesses must fail (0: no witnesses)
     metrics: MetricsSpec = field(default_factory=MetricsSpec)  # metrics: the series budget
+    # reporting.minimum_coverage: below this share of scheduled time monitored, a figure is
+    # "insufficient data", never met or MISSED.
+    minimum_coverage: float = DEFAULT_MINIMUM_COVERAGE
+    # reporting.baselines: reporting-year label -> group -> uptime typed in from before
+    # availmon (shown as the previous period where nothing was recorded).
+    baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -439,7 +446,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         problems,
         "reporting",
         top.get("reporting"),
-        {"year_start_month", "unmonitored", "unreachable"},
+        {"year_start_month", "unmonitored", "unreachable", "minimum_coverage", "baselines"},
     )
     year_start_month = reporting.get("year_start_month", 1)
     if isinstance(year_start_month, bool) or year_start_month not in range(1, 13):
@@ -453,6 +460,17 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     if unreachable not in UNREACHABLE_POLICIES:
         problems.add("reporting.unreachable", f"expected one of {', '.join(UNREACHABLE_POLICIES)}")
         unreachable = "down"
+
+    minimum_coverage = DEFAULT_MINIMUM_COVERAGE
+    if "minimum_coverage" in reporting:
+        minimum_coverage = (
+            problems.check(
+                "reporting.minimum_coverage",
+                lambda v: parse_ratio(v, "minimum coverage"),
+                reporting["minimum_coverage"],
+            )
+            or DEFAULT_MINIMUM_COVERAGE
+        )
 
     storage = _mapping(problems, "storage", top.get("storage"), {"path", "url", "heartbeat"})
     storage_path = storage.get("path")
@@ -511,6 +529,12 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     _check_dependencies(problems, top.get("targets"), targets)
     witnesses, isolated_when = _parse_monitor(problems, top.get("monitor"), target_names)
     metrics = _parse_metrics(problems, top.get("metrics"))
+    baselines = _parse_baselines(
+        problems,
+        reporting.get("baselines"),
+        year_start_month,
+        set(groups) | _declared(top.get("groups")),
+    )
     if "targets" not in top:
         problems.add("targets", "missing: list the targets to monitor")
     if problems.lines:
@@ -533,6 +557,8 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         witnesses=witnesses,
         isolated_when=isolated_when,
         metrics=metrics,
+        minimum_coverage=minimum_coverage,
+        baselines=baselines,
     )
 
 
@@ -651,6 +677,37 @@ def parse_year_label(key: object, year_start_month: int) -> str:
             f"{year}/{(year + 1) % 100:02d}, got {_show(key)}"
         )
     return text
+
+
+def _parse_baselines(
+    problems: _Problems, value: object, year_start_month: int, groups: set[str]
+) -> dict[str, dict[str, float]]:
+    """``reporting.baselines: {2023/24: {network: 99.6%}}``: figures from before availmon."""
+    baselines: dict[str, dict[str, float]] = {}
+    if value is None:
+        return baselines
+    if not isinstance(value, dict):
+        problems.add("reporting.baselines", "expected a mapping of reporting year to groups")
+        return baselines
+    for key, by_group in value.items():
+        where = f"reporting.baselines.{key}"
+        label = problems.check(where, lambda k: parse_year_label(k, year_start_month), key)
+        if not isinstance(by_group, dict) or not by_group:
+            problems.add(where, "expected group: uptime pairs, like network: 99.6%")
+            continue
+        ratios = {}
+        for group, raw in by_group.items():
+            if group not in groups:
+                problems.add(f"{where}.{group}", f"unknown group{_nearest(group, groups)}")
+                continue
+            ratio = problems.check(
+                f"{where}.{group}", lambda v: parse_ratio(v, "baseline uptime"), raw
+            )
+            if ratio is not None:
+                ratios[str(group)] = ratio
+        if label is not None:
+            baselines[label] = ratios
+    return baselines
 
 
 class _Objectives:

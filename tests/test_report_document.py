@@ -125,7 +125,7 @@ def test_uptime_just_below_the_objective_reads_as_missed_in_every_format():
 
     text = report.render(doc, "text").decode().splitlines()
     (line,) = [line for line in text if line.startswith("web ")]
-    assert line.split()[2:5] == ["99.00%", "98.99%", "MISSED"]
+    assert line.split()[2:6] == ["99.00%", "98.99%", "100.00%", "MISSED"]
     assert line.split()[-1] == "-0:00:01"
 
     (row,) = [r for r in csv.DictReader(io.StringIO(report.render_csv(doc))) if r["name"] == "web"]
@@ -134,7 +134,10 @@ def test_uptime_just_below_the_objective_reads_as_missed_in_every_format():
 
     page = report.render(doc, "html").decode()
     assert "Systems uptime 98.99%" in page
-    assert '<td class="num">99.00%</td><td class="num">98.99%</td><td>MISSED</td>' in page
+    assert (
+        '<td class="num">99.00%</td><td class="num">98.99%</td>'
+        '<td class="num">100.00%</td><td>MISSED</td>' in page
+    )
 
     book = openpyxl.load_workbook(io.BytesIO(report.render(doc, "xlsx")))
     sheet = book["Targets"]
@@ -145,13 +148,13 @@ def test_uptime_just_below_the_objective_reads_as_missed_in_every_format():
     assert cell["uptime_ratio"].number_format == "0.0000%"
     assert _displayed(cell["uptime_ratio"]) == "98.9996%"
     assert _displayed(cell["objective"]) == "99.00%"
-    assert cell["met"].value == "MISSED"
+    assert (cell["met"].value, cell["status"].value) == (False, "MISSED")
     assert cell["downtime_seconds"].value == 1800.72
     assert cell["downtime (h:mm:ss)"].value == "0:30:01"
     assert cell["error_budget_remaining (h:mm:ss)"].value == "-0:00:01"
     summary = list(book["Summary"].iter_rows())
     (group,) = [r for r in summary if r[1].value == "systems"]
-    assert [_displayed(group[2]), _displayed(group[3]), group[4].value] == [
+    assert [_displayed(group[2]), _displayed(group[3]), group[6].value] == [
         "99.00%",
         "98.9996%",
         "MISSED",
@@ -161,7 +164,7 @@ def test_uptime_just_below_the_objective_reads_as_missed_in_every_format():
         io.BytesIO(report.render(report.gather_many(CONFIG, [recorded, recorded]), "xlsx"))
     )["Scorecard"]
     (web_row,) = [r for r in card.iter_rows(min_row=3) if r[1].value == "web"]
-    assert [_displayed(web_row[3]), _displayed(web_row[4]), web_row[5].value] == [
+    assert [_displayed(web_row[3]), _displayed(web_row[5]), web_row[6].value] == [
         "98.9996%",
         "99.00%",
         "MISSED",

@@ -307,9 +307,10 @@ def test_two_financial_years_with_different_objectives(config, store):
         True,
         92_880,
     )
-    # ... and every format states it.
     text = report.render_text(second)
-    assert re.search(r"^web +systems +99\.50% +99\.40% +MISSED", text, re.M)
+    # ... and every format states it; 50 h monitored of 2 610 scheduled is 1.91% coverage,
+    # below the 90% minimum: the status is "insufficient data", never MISSED.
+    assert re.search(r"^web +systems +99\.50% +99\.40% +1\.91% +insufficient data ", text, re.M)
     assert "in force at the start of the period (reporting year 2024/25)" in text
     assert "(reporting year 2024/25)" in report.render_html(second)
 
@@ -471,8 +472,9 @@ def _expected_cells(config, store, key: str, name: str) -> list[str]:
         item = by_name(single(config, store, label)[key])[name]
         cells += [
             report.percent(item["uptime_ratio"]),
+            report.percent(item["coverage_ratio"]),
             report.percent(item["objective"]),
-            report.status(item["met"]),
+            report.status(item),
         ]
     return cells
 
@@ -485,17 +487,21 @@ def test_text_side_by_side_agrees_with_single_reports(config, store):
         assert any(line.startswith(f"- {label}: ") for line in lines)
     targets = lines.index("TARGETS")
     assert _cells(lines[targets + 1]) == LABELS  # the column-group headings, in order
-    assert _cells(lines[targets + 2]) == ["TARGET", "GROUP"] + ["UPTIME", "OBJECTIVE", "STATUS"] * 4
+    assert (
+        _cells(lines[targets + 2])
+        == ["TARGET", "GROUP"] + ["UPTIME", "COVERAGE", "OBJECTIVE", "STATUS"] * 4
+    )
     for name in ("web", "mail"):
         row = next(line for line in lines[targets:] if line.startswith(name + " "))
         assert _cells(row) == [name, "systems", *_expected_cells(config, store, "targets", name)]
     groups = lines.index("GROUPS")
     row = next(line for line in lines[groups:] if line.startswith("systems "))
     assert _cells(row) == ["systems", *_expected_cells(config, store, "groups", "systems")]
-    # web: met (99.3%), missed (99.5%), missed (quarter of 2024/25), met (2024 -> 2023/24)
-    assert _cells(row)[3::3] == ["met"] * 4
+    # Only 50 working hours are monitored: every period is below the minimum coverage, and
+    # no budget is spent outright, so nothing is judged met or MISSED.
+    assert _cells(row)[4::4] == ["insufficient data"] * 4
     web = next(line for line in lines[targets:] if line.startswith("web "))
-    assert _cells(web)[4::3] == ["met", "MISSED", "MISSED", "met"]
+    assert _cells(web)[5::4] == ["insufficient data"] * 4, web
 
 
 def test_csv_side_by_side_is_the_single_reports_rows(config, store):
@@ -529,7 +535,12 @@ def test_xlsx_side_by_side_agrees_with_single_reports(config, store):
         expected = []
         for d in singles:
             item = by_name(d[key])[name]
-            expected += [item["uptime_ratio"], item["objective"], report.status(item["met"])]
+            expected += [
+                item["uptime_ratio"],
+                item["coverage_ratio"],
+                item["objective"],
+                report.status(item),
+            ]
         assert list(row[3:]) == expected, name
     assert len(card) == 2 + 3
     # The long form holds every single report's rows, to the second.
@@ -538,9 +549,7 @@ def test_xlsx_side_by_side_agrees_with_single_reports(config, store):
         {c: v for c, v in zip(targets[0], r, strict=True) if c in report.TARGET_COLUMNS}
         for r in targets[1:]
     ]
-    expected_rows = [
-        {**r, "met": report.status(r["met"])} for d in singles for r in report.target_rows(d)
-    ]
+    expected_rows = [r for d in singles for r in report.target_rows(d)]
     assert long_rows == expected_rows
     summary = [r[:2] for r in book["Summary"].iter_rows(values_only=True)]
     assert ("Time zone", "Europe/London") in summary

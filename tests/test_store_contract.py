@@ -104,6 +104,49 @@ def test_stale_coverage_ends_at_the_last_heartbeat(connect):
     ]
 
 
+def test_declared_coverage_is_read_with_the_daemons_and_audited(connect):
+    daemon, cli = connect(), connect()
+    daemon.begin_coverage([("web", True)], 5000.0)
+    daemon.extend_coverage(5010.0)
+    nagios = cli.add_coverage(["web", "mail"], 100.0, 900.0, "Nagios", "alice", at=6000.0)
+    # The next daemon's restart rule sees only its own spans, never a declared one.
+    cli.add_coverage(["web"], 9000.0, 9500.0, "helpdesk log", "bob", at=6100.0)
+    assert daemon.last_coverage_end("web") == 5010.0
+    assert daemon.last_coverage_end("mail") is None
+    daemon.close_stale_coverage()
+    daemon.extend_coverage(7000.0)  # a heartbeat never moves a declared span
+    assert [(c.start, c.end, c.all_hours, c.source) for c in daemon.coverage("web", 0, 1e12)] == [
+        (100.0, 900.0, False, "Nagios"),
+        (5000.0, 5010.0, True, None),
+        (9000.0, 9500.0, False, "helpdesk log"),
+    ]
+    assert [(c.id, c.target, c.source) for c in cli.added_coverage()] == [
+        (nagios[0], "web", "Nagios"),
+        (nagios[1], "mail", "Nagios"),
+        (cli.added_coverage()[2].id, "web", "helpdesk log"),
+    ]
+    cli.remove_coverage(nagios[1], "carol", at=6200.0)
+    assert daemon.coverage("mail", 0, 1e12) == []
+    with pytest.raises(StoreError, match=f"no declared coverage span with id {nagios[1]}"):
+        cli.remove_coverage(nagios[1], "carol", at=6300.0)
+    assert [(c.user, c.action, c.subject_id, c.reason) for c in cli.corrections()] == [
+        ("alice", "coverage-add", nagios[0], "Nagios"),
+        ("alice", "coverage-add", nagios[1], "Nagios"),
+        ("bob", "coverage-add", cli.added_coverage()[1].id, "helpdesk log"),
+        ("carol", "coverage-remove", nagios[1], None),
+    ]
+
+
+def test_the_daemons_own_coverage_cannot_be_removed(store):
+    store.begin_coverage([("web", False)], 100.0)
+    [span] = store.coverage("web", 0, 1e12)
+    assert span.source is None
+    with pytest.raises(StoreError, match="no declared coverage span"):
+        store.remove_coverage(span.id, "mallory", at=200.0)
+    assert store.coverage("web", 0, 1e12) == [span]
+    assert store.corrections() == []
+
+
 # -- outages -----------------------------------------------------------------
 
 

@@ -103,7 +103,8 @@ def coverage_for(
     target: Target, schedule: Schedule, spans: Iterable[CoverageSpan]
 ) -> list[Interval]:
     """C: when the daemon ran with the target configured *and probed it* -- inside the
-    target's own working hours, or at any time when it probed outside them."""
+    target's own working hours, or at any time when it probed outside them -- and the
+    spans a person declared another source watched (working hours only)."""
     return union(
         *(
             [(s.start, s.end)] if s.all_hours else schedule.open_intervals(s.start, s.end)

@@ -51,9 +51,11 @@ __all__ = [
     "GroupFigures",
     "OutageSpan",
     "Policy",
+    "Status",
     "UnreachablePolicy",
     "error_budget",
     "group_figures",
+    "judge",
     "live_ratio",
     "target_figures",
 ]
@@ -108,6 +110,10 @@ class Figures:
     isolated_seconds: float = 0.0  # scheduled time lost to the monitor's isolation
     unreachable_seconds: float = 0.0  # scheduled time unreachable behind a failed parent
 
+    @property
+    def coverage_ratio(self) -> float | None:
+        return coverage_ratio(self.monitored_seconds, self.scheduled_seconds)
+
 
 @dataclass(frozen=True)
 class GroupFigures:
@@ -124,6 +130,50 @@ class GroupFigures:
     error_budget_remaining_seconds: float
     isolated_seconds: float = 0.0
     unreachable_seconds: float = 0.0
+    period_scheduled_seconds: float = 0.0  # the members' whole-period base of the budget
+
+    @property
+    def coverage_ratio(self) -> float | None:
+        return coverage_ratio(self.monitored_seconds, self.scheduled_seconds)
+
+
+def coverage_ratio(monitored: float, scheduled: float) -> float | None:
+    """Coverage: the share of scheduled time whose state is known (None without any)."""
+    return min(1.0, monitored / scheduled) if scheduled > 0 else None
+
+
+class Status(StrEnum):
+    """What a figure says about its objective, in the words a report prints."""
+
+    MET = "met"
+    MISSED = "MISSED"
+    INSUFFICIENT = "insufficient data"  # coverage below reporting.minimum_coverage
+    ON_TRACK = "on track"  # unfinished: the budget left covers the time left at the objective
+    AT_RISK = "at risk"  # unfinished: less budget left than the time left is allowed
+    NO_DATA = "no data"  # no scheduled (or no monitored) time
+
+
+def judge(f: Figures | GroupFigures, complete: bool, minimum_coverage: float) -> Status:
+    """The status of ``f`` (docs/design.md "Status"), in this order: MISSED once the known
+    downtime alone has spent the budget (certain, whatever is still to come or unknown);
+    insufficient data below the minimum coverage; then met/MISSED for a finished period,
+    on track/at risk for an unfinished one: the budget left against (1 - objective) x the
+    scheduled time still to come."""
+    if f.scheduled_seconds <= 0:
+        return Status.NO_DATA
+    remaining = Fraction(f.error_budget_remaining_seconds)
+    if remaining < 0:
+        return Status.MISSED
+    covered = Fraction(f.monitored_seconds) / Fraction(f.scheduled_seconds)
+    if covered < Fraction(repr(float(minimum_coverage))):
+        return Status.INSUFFICIENT
+    if f.met is None:
+        return Status.NO_DATA
+    if complete:
+        return Status.MET if f.met else Status.MISSED
+    to_come = max(Fraction(0), Fraction(f.period_scheduled_seconds) - Fraction(f.scheduled_seconds))
+    allowed_to_come = (1 - _objective_fraction(f.objective)) * to_come
+    return Status.ON_TRACK if remaining >= allowed_to_come else Status.AT_RISK
 
 
 def _objective_fraction(objective: float) -> Fraction:
@@ -301,6 +351,7 @@ def group_figures(members: Sequence[Figures], objective: float, policy: Policy) 
         error_budget_remaining_seconds=float(allowed - down),
         isolated_seconds=float(sum(Fraction(f.isolated_seconds) for f in members)),
         unreachable_seconds=float(sum(Fraction(f.unreachable_seconds) for f in members)),
+        period_scheduled_seconds=float(period_scheduled),
     )
 
 

@@ -3,7 +3,7 @@ them): the period line, the what-if warning and the basis of calculation."""
 
 from __future__ import annotations
 
-from monitor.report.formatting import Doc, duration, local
+from monitor.report.formatting import Doc, duration, local, percent
 
 POLICY_TEXT = {
     "excluded": "unmonitored scheduled time is left out: uptime = 1 - downtime / monitored time",
@@ -82,6 +82,22 @@ def _lines(docs: list[Doc], per_period: list[str]) -> list[str]:
         "recorded by hand count over their whole span.",
         "Uptime is rounded down to two decimals; 'no data' means no monitored time. "
         "Durations are working time as hours:minutes:seconds.",
+        f"Coverage is monitored / scheduled time; below {percent(first['minimum_coverage'])} "
+        "a figure reads 'insufficient data', never met or MISSED, unless its downtime alone "
+        "spent the budget. An unfinished period reads 'on track' or 'at risk' (the budget "
+        "left against the allowance for the scheduled time still to come).",
+        *(
+            [
+                "Previous-period figures marked '(typed in)' are baselines from before availmon "
+                "(reporting.baselines), used where too little was recorded."
+            ]
+            if any(
+                g.get("figures_from") == "typed in"
+                for d in docs
+                for g in (d.get("previous") or {}).get("groups", [])
+            )
+            else []
+        ),
     ]
 
 

@@ -14,6 +14,7 @@ from monitor.config import Config
 from monitor.figures import history
 from monitor.figures.history import History, PeriodFigures
 from monitor.figures.schedule import DAY_NAMES, Schedule
+from monitor.figures.sla import Figures, GroupFigures, Status, judge
 from monitor.report.formatting import Doc, iso_instant
 from monitor.store import ISOLATION, PARENT_RECOVERED, Outage
 
@@ -30,7 +31,30 @@ def gather(
     """
     doc = document(config, history.compute(config, recorded, what_if_schedule))
     if previous is not None:
-        doc["previous"] = document(config, history.compute(config, previous, what_if_schedule))
+        doc["previous"] = with_baselines(
+            config, document(config, history.compute(config, previous, what_if_schedule))
+        )
+    return doc
+
+
+TYPED_IN = "typed in"  # figures_from: a reporting.baselines figure, not recorded data
+
+
+def with_baselines(config: Config, doc: Doc) -> Doc:
+    """A baseline period's document where each group without enough coverage takes the
+    figure typed in for its reporting year (``reporting.baselines``), marked as typed in;
+    a group with enough recorded data keeps its recorded figure."""
+    typed = config.baselines.get(doc["basis"]["objective_year"], {})
+    for g in doc["groups"]:
+        ratio = typed.get(g["name"])
+        if ratio is not None and g["status"] in (Status.INSUFFICIENT, Status.NO_DATA):
+            met = ratio >= g["objective"]
+            g.update(
+                uptime_ratio=ratio,
+                met=met,
+                status=str(Status.MET if met else Status.MISSED),
+                figures_from=TYPED_IN,
+            )
     return doc
 
 
@@ -62,6 +86,11 @@ def _seconds(value: float) -> float | int:
     """Rounded to the millisecond; whole seconds as integers."""
     value = round(float(value), 3)
     return int(value) if value.is_integer() else value
+
+
+def _ratio(value: float | None) -> float | None:
+    """A coverage ratio to six decimals (0.0001%: finer than any report shows)."""
+    return None if value is None else round(value, 6)
 
 
 def describe_hours(schedule: Schedule) -> str:
@@ -187,6 +216,13 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
     """
     tz = ZoneInfo(config.timezone)
     downtime = figures.outage_downtimes
+
+    def judged(f: Figures | GroupFigures) -> Doc:
+        return {
+            "coverage_ratio": _ratio(f.coverage_ratio),
+            "status": str(judge(f, figures.complete, config.minimum_coverage)),
+        }
+
     return {
         "period": {
             "label": figures.period.label,
@@ -204,6 +240,8 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "objective": g.figures.objective,
                 "uptime_ratio": g.figures.uptime_ratio,
                 "met": g.figures.met,
+                **judged(g.figures),
+                "figures_from": "recorded",
                 "scheduled_seconds": _seconds(g.figures.scheduled_seconds),
                 "monitored_seconds": _seconds(g.figures.monitored_seconds),
                 "downtime_seconds": _seconds(g.figures.downtime_seconds),
@@ -223,6 +261,7 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "objective": r.figures.objective,
                 "uptime_ratio": r.figures.uptime_ratio,
                 "met": r.figures.met,
+                **judged(r.figures),
                 "scheduled_seconds": _seconds(r.figures.scheduled_seconds),
                 "monitored_seconds": _seconds(r.figures.monitored_seconds),
                 "unmonitored_seconds": _seconds(r.figures.unmonitored_seconds),
@@ -265,5 +304,6 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
             for m in figures.maintenance
         ],
         "basis": _basis(config, figures),
+        "minimum_coverage": config.minimum_coverage,
         "previous": None,
     }

@@ -42,17 +42,27 @@ def duration(seconds: float | None) -> str:
     return f"{sign}{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def status(met: bool | None) -> str:
-    return "no data" if met is None else ("met" if met else "MISSED")
+def status(item: Doc) -> str:
+    """``met``, ``MISSED``, ``insufficient data``, ``on track``, ``at risk`` or ``no data``."""
+    return str(item["status"])
+
+
+def status_class(item: Doc) -> str:
+    """The CSS class of a status: good news, bad news, or nothing to judge by."""
+    return {"met": "met", "on track": "met", "MISSED": "missed", "at risk": "missed"}.get(
+        item["status"], "nodata"
+    )
 
 
 def brief(item: Doc | None) -> str:
-    """``99.92% met`` / ``98.88% MISSED`` / ``no data`` (a baseline cell)."""
+    """``99.92% met`` / ``98.88% MISSED`` / ``99.60% met (typed in)`` / ``no data``
+    (a baseline cell)."""
     if item is None:
         return ""
-    if item["met"] is None:
-        return percent(item["uptime_ratio"])
-    return f"{percent(item['uptime_ratio'])} {status(item['met'])}"
+    if item["uptime_ratio"] is None:
+        return percent(None)
+    typed = " (typed in)" if item.get("figures_from") == "typed in" else ""
+    return f"{percent(item['uptime_ratio'])} {status(item)}{typed}"
 
 
 def table(

@@ -18,7 +18,15 @@ from monitor.report.basis import (
     what_if_line,
 )
 from monitor.report.document import is_many
-from monitor.report.formatting import Doc, brief, duration, local, percent, status
+from monitor.report.formatting import (
+    Doc,
+    brief,
+    duration,
+    local,
+    percent,
+    status,
+    status_class,
+)
 from monitor.report.rows import previous_by_name, scorecard_rows
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,7 +58,7 @@ def _bar_chart(doc: Doc) -> Doc:
                 "label_y": y + 14,
                 "text": percent(ratio),
                 "width": None if ratio is None else round(x(ratio) - label_w, 1),
-                "cls": "nodata" if ratio is None else ("met" if t["met"] else "missed"),
+                "cls": status_class(t),
                 "objective_x": x(t["objective"]),
             }
         )
@@ -169,7 +177,14 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(percent=percent, duration=duration, status=status, local=local, brief=brief)
+    env.filters.update(
+        percent=percent,
+        duration=duration,
+        status=status,
+        status_class=status_class,
+        local=local,
+        brief=brief,
+    )
     return env
 
 

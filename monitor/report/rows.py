@@ -19,7 +19,10 @@ TARGET_COLUMNS = (
     "group",
     "objective",
     "uptime_ratio",
+    "coverage_ratio",
     "met",
+    "status",
+    "figures_from",
     "scheduled_seconds",
     "monitored_seconds",
     "unmonitored_seconds",
@@ -57,7 +60,10 @@ GROUP_COLUMNS = (
     "name",
     "objective",
     "uptime_ratio",
+    "coverage_ratio",
     "met",
+    "status",
+    "figures_from",
     "scheduled_seconds",
     "monitored_seconds",
     "downtime_seconds",
@@ -66,8 +72,9 @@ GROUP_COLUMNS = (
     "error_budget_remaining_seconds",
 )
 SECONDS_COLUMNS = frozenset(c for c in (*TARGET_COLUMNS, *OUTAGE_COLUMNS) if c.endswith("_seconds"))
-RATIO_COLUMNS = frozenset({"objective", "uptime_ratio"})
-SCORECARD_SUB = ("uptime_ratio", "objective", "met")  # one column group per period
+RATIO_COLUMNS = frozenset({"objective", "uptime_ratio", "coverage_ratio"})
+# One column group per period.
+SCORECARD_SUB = ("uptime_ratio", "coverage_ratio", "objective", "status")
 
 Row = dict[str, Any]
 

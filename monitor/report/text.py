@@ -40,6 +40,7 @@ def _single(doc: Doc) -> str:
         "GROUP",
         "OBJECTIVE",
         "UPTIME",
+        "COVERAGE",
         "STATUS",
         "SCHEDULED",
         "MONITORED",
@@ -51,7 +52,8 @@ def _single(doc: Doc) -> str:
             g["name"],
             percent(g["objective"]),
             percent(g["uptime_ratio"]),
-            status(g["met"]),
+            percent(g["coverage_ratio"]),
+            status(g),
             duration(g["scheduled_seconds"]),
             duration(g["monitored_seconds"]),
             duration(g["downtime_seconds"]),
@@ -60,7 +62,7 @@ def _single(doc: Doc) -> str:
         for g in doc["groups"]
     ]
     header, rows = with_previous(header, rows, doc["groups"], "groups")
-    out += ["", "GROUPS", *table(header, rows, right=[1, 2, 4, 5, 6, 7])]
+    out += ["", "GROUPS", *table(header, rows, right=[1, 2, 3, 5, 6, 7, 8])]
 
     # Isolated and unreachable time get columns only in periods that had some.
     faults = [
@@ -73,6 +75,7 @@ def _single(doc: Doc) -> str:
         "GROUP",
         "OBJECTIVE",
         "UPTIME",
+        "COVERAGE",
         "STATUS",
         "SCHEDULED",
         "MONITORED",
@@ -90,7 +93,8 @@ def _single(doc: Doc) -> str:
             t["group"],
             percent(t["objective"]),
             percent(t["uptime_ratio"]),
-            status(t["met"]),
+            percent(t["coverage_ratio"]),
+            status(t),
             duration(t["scheduled_seconds"]),
             duration(t["monitored_seconds"]),
             duration(t["unmonitored_seconds"]),
@@ -104,7 +108,7 @@ def _single(doc: Doc) -> str:
         for t in doc["targets"]
     ]
     header, rows = with_previous(header, rows, doc["targets"], "targets")
-    out += ["", "TARGETS", *table(header, rows, right=[2, 3, *range(5, 13 + len(faults))])]
+    out += ["", "TARGETS", *table(header, rows, right=[2, 3, 4, *range(6, 14 + len(faults))])]
 
     out += ["", "OUTAGES"]
     if doc["outages"]:
@@ -166,8 +170,13 @@ def _single(doc: Doc) -> str:
 
 def _cells(item: Doc | None) -> list[str]:
     if item is None:
-        return ["", "", ""]
-    return [percent(item["uptime_ratio"]), percent(item["objective"]), status(item["met"])]
+        return ["", "", "", ""]
+    return [
+        percent(item["uptime_ratio"]),
+        percent(item["coverage_ratio"]),
+        percent(item["objective"]),
+        status(item),
+    ]
 
 
 def _many(many: Doc) -> str:
@@ -177,12 +186,12 @@ def _many(many: Doc) -> str:
     if warning := what_if_line(docs[0]):
         out.append(warning)
     out += ["", "PERIODS", *(f"- {many_period_line(d)}" for d in docs)]
-    sub = ["UPTIME", "OBJECTIVE", "STATUS"]
+    sub = ["UPTIME", "COVERAGE", "OBJECTIVE", "STATUS"]
     for key, title, lead in (
         ("groups", "GROUPS", ["GROUP"]),
         ("targets", "TARGETS", ["TARGET", "GROUP"]),
     ):
-        header = [""] * len(lead) + [c for label in labels for c in (label, "", "")]
+        header = [""] * len(lead) + [c for label in labels for c in (label, "", "", "")]
         rows = [lead + sub * len(labels)]
         for name, group, items in scorecard_rows(many, key):
             first = [name] if key == "groups" else [name, group or ""]

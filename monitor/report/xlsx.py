@@ -17,7 +17,7 @@ from typing import Any
 
 from monitor.report.basis import basis_lines, many_basis_lines, what_if_line
 from monitor.report.document import is_many, with_previous
-from monitor.report.formatting import Doc, duration, status
+from monitor.report.formatting import Doc, duration
 from monitor.report.rows import (
     GROUP_COLUMNS,
     MAINTENANCE_COLUMNS,
@@ -85,8 +85,6 @@ def _cells(
         value = row[c]
         if c in times:
             cells.append((_datetime(value), DATETIME))
-        elif c == "met":
-            cells.append((status(value), None))
         elif c in RATIO_COLUMNS and value is not None:
             objective = row.get("objective") if c == "uptime_ratio" else None
             cells.append((value, percent_format(value, objective)))

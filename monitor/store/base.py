@@ -57,6 +57,8 @@ class CoverageSpan:
     start: float
     end: float
     all_hours: bool
+    source: str | None = None  # None: this daemon; else who watched (declared by a person)
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,12 @@ class Store(Protocol):
     def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
         """Close the open spans of ``targets`` (all when None) at ``at``."""
 
-    def last_coverage_end(self, target: str) -> float | None: ...
+    def last_coverage_end(self, target: str) -> float | None:
+        """The end of the daemon's own last span (declared spans never count here)."""
 
     def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
-        """The target's spans overlapping [start, end), oldest first."""
+        """The target's spans overlapping [start, end), oldest first (the daemon's and
+        those declared by a person)."""
 
     # -- outages (runner, figures, CLI) -----------------------------------
 
@@ -167,6 +171,18 @@ class Store(Protocol):
         self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
     ) -> Outage:
         """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
+
+    def add_coverage(
+        self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
+    ) -> list[int]:
+        """Declare [start, end) watched by ``source`` (another monitor, a helpdesk log) for
+        each target, during its working hours; one span and one audit entry per target."""
+
+    def remove_coverage(self, span_id: int, user: str, at: float) -> None:
+        """Withdraw a declared span (never the daemon's own), audited."""
+
+    def added_coverage(self) -> list[CoverageSpan]:
+        """Every span declared by a person, by start."""
 
     def add_maintenance(
         self,

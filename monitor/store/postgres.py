@@ -34,7 +34,7 @@ from monitor.store.base import (
     StoreError,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Advisory lock keys (two int4s: this application, what is locked).
 LOCK_APP = 0x61766D6E  # "avmn"
@@ -106,12 +106,19 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX isolations_end ON isolations ("end");
     """,
+    2: """
+    -- History before availmon: spans another source watched, declared by a person
+    -- (who and when are in corrections, action coverage-add).
+    ALTER TABLE coverage ADD COLUMN source text;  -- NULL: this daemon; else e.g. 'Nagios'
+    """,
 }
 
 OUTAGE_COLUMNS = (
     'id, target, start, "end", cause, source, excluded, excluded_reason, '
     "state, parent, end_reason, continues"
 )
+
+COVERAGE_COLUMNS = 'target, start, "end", all_hours, source, id'
 
 Row = tuple[Any, ...]
 
@@ -319,16 +326,52 @@ class PostgresStore:
             )
 
     def last_coverage_end(self, target: str) -> float | None:
-        [(end,)] = self._read('SELECT max("end") FROM coverage WHERE target = %s', (target,))
+        [(end,)] = self._read(
+            'SELECT max("end") FROM coverage WHERE target = %s AND source IS NULL', (target,)
+        )
         return float(end) if end is not None else None
 
     def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
         rows = self._read(
-            'SELECT target, start, "end", all_hours FROM coverage '
+            f"SELECT {COVERAGE_COLUMNS} FROM coverage "
             'WHERE target = %s AND "end" > %s AND start < %s ORDER BY start, id',
             (target, start, end),
         )
         return [CoverageSpan(*r) for r in rows]
+
+    def add_coverage(
+        self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
+    ) -> list[int]:
+        ids = []
+        with self._transaction() as db:
+            for target in targets:
+                span_id = _id(
+                    db.execute(
+                        'INSERT INTO coverage (target, start, "end", all_hours, open, source) '
+                        "VALUES (%s, %s, %s, false, false, %s) RETURNING id",
+                        (target, start, end, source),
+                    )
+                )
+                _audit(db, at, user, "coverage-add", span_id, source)
+                ids.append(span_id)
+        return ids
+
+    def remove_coverage(self, span_id: int, user: str, at: float) -> None:
+        with self._transaction() as db:
+            if not db.execute(
+                "DELETE FROM coverage WHERE id = %s AND source IS NOT NULL", (span_id,)
+            ).rowcount:
+                raise StoreError(f"no declared coverage span with id {span_id}")
+            _audit(db, at, user, "coverage-remove", span_id, None)
+
+    def added_coverage(self) -> list[CoverageSpan]:
+        return [
+            CoverageSpan(*r)
+            for r in self._read(
+                f"SELECT {COVERAGE_COLUMNS} FROM coverage WHERE source IS NOT NULL "
+                "ORDER BY start, id"
+            )
+        ]
 
     # -- outages ---------------------------------------------------------
 

@@ -27,7 +27,7 @@ from monitor.store.base import (
     StoreError,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -91,6 +91,11 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX isolations_end ON isolations(end);
     """,
+    3: """
+    -- History before availmon: spans another source watched, declared by a person
+    -- (who and when are in corrections, action coverage-add).
+    ALTER TABLE coverage ADD COLUMN source TEXT;  -- NULL: this daemon; else e.g. 'Nagios'
+    """,
 }
 
 
@@ -100,7 +105,13 @@ OUTAGE_COLUMNS = (
 )
 
 
+COVERAGE_COLUMNS = "target, start, end, all_hours, source, id"
+
 Row = tuple[Any, ...]
+
+
+def _coverage(row: Row) -> CoverageSpan:
+    return CoverageSpan(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
 
 
 def _outage(row: Row) -> Outage:
@@ -233,16 +244,51 @@ class SQLiteStore:
                 )
 
     def last_coverage_end(self, target: str) -> float | None:
-        [(end,)] = self._read("SELECT max(end) FROM coverage WHERE target = ?", (target,))
+        [(end,)] = self._read(
+            "SELECT max(end) FROM coverage WHERE target = ? AND source IS NULL", (target,)
+        )
         return float(end) if end is not None else None
 
     def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
         rows = self._read(
-            "SELECT target, start, end, all_hours FROM coverage "
-            "WHERE target = ? AND end > ? AND start < ? ORDER BY start",
+            f"SELECT {COVERAGE_COLUMNS} FROM coverage "
+            "WHERE target = ? AND end > ? AND start < ? ORDER BY start, id",
             (target, start, end),
         )
-        return [CoverageSpan(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        return [_coverage(r) for r in rows]
+
+    def add_coverage(
+        self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
+    ) -> list[int]:
+        ids = []
+        with self._transaction() as db:
+            for target in targets:
+                span_id = db.execute(
+                    "INSERT INTO coverage (target, start, end, all_hours, open, source) "
+                    "VALUES (?, ?, ?, 0, 0, ?)",
+                    (target, start, end, source),
+                ).lastrowid
+                assert span_id is not None
+                self._audit(db, at, user, "coverage-add", span_id, source)
+                ids.append(span_id)
+        return ids
+
+    def remove_coverage(self, span_id: int, user: str, at: float) -> None:
+        with self._transaction() as db:
+            if not db.execute(
+                "DELETE FROM coverage WHERE id = ? AND source IS NOT NULL", (span_id,)
+            ).rowcount:
+                raise StoreError(f"no declared coverage span with id {span_id}")
+            self._audit(db, at, user, "coverage-remove", span_id, None)
+
+    def added_coverage(self) -> list[CoverageSpan]:
+        return [
+            _coverage(r)
+            for r in self._read(
+                f"SELECT {COVERAGE_COLUMNS} FROM coverage WHERE source IS NOT NULL "
+                "ORDER BY start, id"
+            )
+        ]
 
     # -- outages ---------------------------------------------------------
 
