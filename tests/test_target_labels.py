@@ -1,15 +1,23 @@
-"""Target metadata labels (targets.yaml -> availmon_target_info) and never-probed targets."""
+"""Target metadata labels (targets.yaml -> availmon_target_info, reports) and never-probed
+targets."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
 
 import pytest
 
 from monitor import config as config_mod
+from monitor import report
 from monitor.config import ConfigError
 from monitor.daemon import Monitor
+from monitor.figures.history import History
+from monitor.figures.periods import parse_period
 from monitor.metrics import render_targets
 from monitor.probes.base import ProbeResult
-from monitor.store import open_store
+from monitor.store import CoverageSpan, open_store
 
 
 def doc(group_labels: object = None, target_labels: object = None) -> dict[str, object]:
@@ -107,3 +115,47 @@ def test_target_up_is_absent_until_the_first_probe_then_follows_the_outage(monit
         clock.advance(30)
         monitor.recorder.record("web", ProbeResult(False, 0.01, "refused", {}), clock.now)
     assert up() == {"sw1": "1.0", "web": "0.0"}
+
+
+def report_doc(labels: dict[str, object] | None) -> dict[str, object]:
+    """A week's report of two targets, ``sw1`` with ``labels`` (from plain data)."""
+    config = config_mod.parse(doc(None, labels), "t.yaml", {})
+    week = parse_period("2024-W10", config.timezone, config.year_start_month)
+    history = History(
+        targets=config.targets,
+        period=week,
+        now=week.end,
+        outages={t.name: () for t in config.targets},
+        coverage={
+            t.name: (CoverageSpan(t.name, week.start, week.end, False),) for t in config.targets
+        },
+        maintenance=(),
+    )
+    return report.gather(config, history)
+
+
+def test_labels_in_every_report_format():
+    d = report_doc({"site": "Depot", "owner": "networks"})
+    assert [t.get("labels") for t in d["targets"]] == [{"owner": "networks", "site": "Depot"}, None]
+    assert json.loads(report.render(d, "json"))["targets"][0]["labels"]["site"] == "Depot"
+    rows = list(csv.DictReader(io.StringIO(report.render(d, "csv").decode("utf-8-sig"))))
+    assert [(r["name"], r["labels"]) for r in rows] == [
+        ("net", ""),
+        ("other", ""),
+        ("sw1", "owner=networks site=Depot"),
+        ("web", ""),
+    ]
+    text = report.render(d, "text").decode()
+    [header] = [line for line in text.splitlines() if line.startswith("TARGET ")]
+    assert header.split()[:3] == ["TARGET", "GROUP", "LABELS"]
+    assert "owner=networks site=Depot" in text
+    html = report.render(d, "html").decode()
+    assert "<th>Labels</th>" in html and "<td>owner=networks site=Depot</td>" in html
+
+
+def test_without_labels_no_format_changes():
+    d = report_doc(None)
+    assert all("labels" not in t for t in d["targets"])
+    assert "labels" not in report.render(d, "csv").decode("utf-8-sig").splitlines()[0]
+    assert "LABELS" not in report.render(d, "text").decode()
+    assert "<th>Labels</th>" not in report.render(d, "html").decode()

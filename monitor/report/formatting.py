@@ -46,6 +46,11 @@ def status(met: bool | None) -> str:
     return "no data" if met is None else ("met" if met else "MISSED")
 
 
+def labels(target: Doc) -> str:
+    """A target's labels from targets.yaml as ``owner=networks site=Depot`` ("" without)."""
+    return " ".join(f"{name}={value}" for name, value in target.get("labels", {}).items())
+
+
 def brief(item: Doc | None) -> str:
     """``99.92% met`` / ``98.88% MISSED`` / ``no data`` (a baseline cell)."""
     if item is None:

@@ -18,7 +18,7 @@ from monitor.report.basis import (
     what_if_line,
 )
 from monitor.report.document import is_many
-from monitor.report.formatting import Doc, brief, duration, local, percent, status
+from monitor.report.formatting import Doc, brief, duration, labels, local, percent, status
 from monitor.report.rows import previous_by_name, scorecard_rows
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -169,7 +169,9 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(percent=percent, duration=duration, status=status, local=local, brief=brief)
+    env.filters.update(
+        percent=percent, duration=duration, status=status, local=local, brief=brief, labels=labels
+    )
     return env
 
 

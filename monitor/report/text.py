@@ -10,7 +10,7 @@ from monitor.report.basis import (
     what_if_line,
 )
 from monitor.report.document import is_many
-from monitor.report.formatting import Doc, brief, duration, local, percent, status, table
+from monitor.report.formatting import Doc, brief, duration, labels, local, percent, status, table
 from monitor.report.rows import previous_by_name, scorecard_rows
 
 
@@ -68,9 +68,12 @@ def _single(doc: Doc) -> str:
         for title, key in (("ISOLATED", "isolated_seconds"), ("UNREACHABLE", "unreachable_seconds"))
         if any(t[key] for t in doc["targets"])
     ]
+    # A labels column only when some target has labels (targets.yaml `labels:`).
+    with_labels = any(t.get("labels") for t in doc["targets"])
     header = [
         "TARGET",
         "GROUP",
+        *(["LABELS"] if with_labels else []),
         "OBJECTIVE",
         "UPTIME",
         "STATUS",
@@ -88,6 +91,7 @@ def _single(doc: Doc) -> str:
         [
             t["name"],
             t["group"],
+            *([labels(t)] if with_labels else []),
             percent(t["objective"]),
             percent(t["uptime_ratio"]),
             status(t["met"]),
@@ -104,7 +108,9 @@ def _single(doc: Doc) -> str:
         for t in doc["targets"]
     ]
     header, rows = with_previous(header, rows, doc["targets"], "targets")
-    out += ["", "TARGETS", *table(header, rows, right=[2, 3, *range(5, 13 + len(faults))])]
+    shift = int(with_labels)
+    right = [2 + shift, 3 + shift, *range(5 + shift, 13 + shift + len(faults))]
+    out += ["", "TARGETS", *table(header, rows, right=right)]
 
     out += ["", "OUTAGES"]
     if doc["outages"]:
