@@ -88,7 +88,8 @@ def test_target_dashboard_has_target_variable():
     variables = {v["name"]: v for v in d["templating"]["list"]}
     target = variables["target"]
     assert target["type"] == "query"
-    assert target["definition"] == "label_values(availmon_target_up, target)"
+    # Every configured target, probed yet or not (availmon_target_up waits for a probe).
+    assert target["definition"] == "label_values(availmon_outages_total, target)"
     assert is_datasource_var(target["datasource"])
     exprs = [t["expr"] for p in panels(d) for t in p.get("targets", [])]
     assert all("$target" in e for e in exprs), [e for e in exprs if "$target" not in e]
