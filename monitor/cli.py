@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -95,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = commands.add_parser("probe", help="probe targets once now and print the results")
     _add_common(probe, db=False)
-    probe.add_argument("names", nargs="+", metavar="NAME")
+    probe.add_argument("names", nargs="*", metavar="NAME")
+    probe.add_argument("--all", action="store_true", help="probe every target")
+    probe.add_argument(
+        "--group", action="append", default=[], metavar="G", help="probe every target in G"
+    )
 
     outages = commands.add_parser("outages", help="recorded outages")
     outage_commands = outages.add_subparsers(
@@ -330,23 +335,50 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     config = _load(args)
+    targets = _probe_selection(args, config)
     check_probe_types(config)
+    # Side by side, so that --all takes one timeout rather than one per target; printed in
+    # the order asked for.
+    with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(targets))) as pool:
+        results = pool.map(lambda t: probe_once(t.type, t.settings, t.timeout), targets)
+        ok = True
+        for target, result in zip(targets, results, strict=True):
+            ok &= result.success
+            state = "UP" if result.success else f"DOWN ({result.cause})"
+            extra = " ".join(f"{k}={v:g}" for k, v in result.details.items())
+            print(
+                f"{target.name} [{target.type} {target.describe}]: {state} in "
+                f"{result.duration_seconds:.3f}s {extra}".rstrip(),
+                flush=True,
+            )
+    return 0 if ok else 1
+
+
+PROBE_WORKERS = 32  # probes at once for `probe --all`: each mostly waits on the network
+
+
+def _probe_selection(
+    args: argparse.Namespace, config: config_mod.Config
+) -> list[config_mod.Target]:
+    """The targets `probe` was asked for: NAME..., --all or --group G (exactly one way)."""
+    if sum(map(bool, (args.names, args.all, args.group))) != 1:
+        raise UserError("probe: give target NAMEs, --all or --group G (one of them)")
+    if args.all:
+        return list(config.targets)
+    if args.group:
+        unknown = [g for g in args.group if g not in config.groups]
+        if unknown:
+            raise UserError(
+                f"unknown group(s): {', '.join(map(repr, unknown))} (see {args.config})"
+            )
+        chosen = [t for t in config.targets if t.group in args.group]
+        if not chosen:
+            raise UserError(f"no targets in group(s) {', '.join(map(repr, args.group))}")
+        return chosen
     unknown = [n for n in args.names if config.target(n) is None]
     if unknown:
         raise UserError(f"unknown target(s): {', '.join(map(repr, unknown))} (see {args.config})")
-    ok = True
-    for name in args.names:
-        target = config.target(name)
-        assert target is not None
-        result = probe_once(target.type, target.settings, target.timeout)
-        ok &= result.success
-        state = "UP" if result.success else f"DOWN ({result.cause})"
-        extra = " ".join(f"{k}={v:g}" for k, v in result.details.items())
-        print(
-            f"{name} [{target.type} {target.describe}]: {state} in "
-            f"{result.duration_seconds:.3f}s {extra}".rstrip()
-        )
-    return 0 if ok else 1
+    return [t for n in args.names if (t := config.target(n)) is not None]
 
 
 def _outage_json(o: Outage, tz: ZoneInfo, now: float, shown: Sequence[Outage]) -> dict[str, object]:

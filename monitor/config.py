@@ -75,7 +75,11 @@ DEFAULT_KEYS = {
     "objective",
     "probe_outside_hours",
 }
-COMMON_TARGET_KEYS = {"name", "group", "type", "depends_on", *DEFAULT_KEYS}
+COMMON_TARGET_KEYS = {"name", "group", "type", "depends_on", "labels", *DEFAULT_KEYS}
+# A metadata label is a Prometheus label name that is not one availmon (target, group, type,
+# schedule) or Prometheus's scrape (job, instance) already puts on the target's series.
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = ("target", "group", "type", "schedule", "job", "instance")
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "interval": "30s",
     "timeout": "5s",
@@ -146,6 +150,9 @@ class Objective:
         return DEFAULT_OBJECTIVE if ratio is None else ratio
 
 
+Labels = tuple[tuple[str, str], ...]  # (name, value) pairs sorted by name
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -160,12 +167,14 @@ class Target:
     probe_outside_hours: bool
     describe: str
     depends_on: tuple[str, ...] = ()  # parents: while one fails, this target is unreachable
+    labels: Labels = ()  # metadata (site, owner...): its group's, then its own, by name
 
 
 @dataclass(frozen=True)
 class Group:
     name: str
     objective: Objective
+    labels: Labels = ()
 
 
 @dataclass(frozen=True)
@@ -773,13 +782,37 @@ def _parse_groups(
         if not NAME_RE.match(str(name)):
             problems.add(path, f"group names are letters, digits and ._-, got {_show(name)}")
             continue
-        spec = _mapping(problems, path, spec, {"objective"})
+        spec = _mapping(problems, path, spec, {"objective", "labels"})
         objective: Objective | None = global_objective
         if "objective" in spec:
             objective = objectives.parse(f"{path}.objective", spec["objective"], global_objective)
+        labels = _parse_labels(problems, f"{path}.labels", spec.get("labels"))
         if objective is not None:
-            groups[str(name)] = Group(name=str(name), objective=objective)
+            groups[str(name)] = Group(name=str(name), objective=objective, labels=labels)
     return groups
+
+
+def _parse_labels(problems: _Problems, path: str, value: object) -> Labels:
+    """``labels: {site: Depot, owner: networks}``: metadata exported on availmon_target_info
+    and shown in reports; values are text (a number is taken as written)."""
+    labels: dict[str, str] = {}
+    for key, text in _mapping(problems, path, value, set(_keys(value))).items():
+        if not isinstance(key, str) or not LABEL_NAME_RE.match(key) or key.startswith("__"):
+            problems.add(
+                f"{path}.{key}",
+                "label names are letters, digits and _, not starting with a digit or __",
+            )
+        elif key in RESERVED_LABELS:
+            problems.add(
+                f"{path}.{key}",
+                f"{key!r} is already a label of every target series"
+                f" (reserved: {', '.join(RESERVED_LABELS)})",
+            )
+        elif isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            problems.add(f"{path}.{key}", f"expected a text value, got {_show(text)}")
+        else:
+            labels[key] = str(text)
+    return tuple(sorted(labels.items()))
 
 
 def _parse_targets(
@@ -862,6 +895,9 @@ def _parse_targets(
         if isinstance(fbd, bool) or not isinstance(fbd, int) or not 1 <= fbd <= 100:
             problems.add(f"{path}.failures_before_down", "expected a whole number 1-100")
         depends_on = _names(problems, f"{path}.depends_on", raw.get("depends_on"))
+        own_labels = dict(_parse_labels(problems, f"{path}.labels", raw.get("labels")))
+        inherited_labels = dict(groups[group].labels) if group in groups else {}
+        labels = tuple(sorted({**inherited_labels, **own_labels}.items()))
         outside = merged["probe_outside_hours"]
         if not isinstance(outside, bool):
             problems.add(f"{path}.probe_outside_hours", "expected true or false")
@@ -885,6 +921,7 @@ def _parse_targets(
                     probe_outside_hours=outside,
                     describe=implementation.describe(settings),
                     depends_on=depends_on,
+                    labels=labels,
                 )
             )
     return tuple(targets)

@@ -179,6 +179,11 @@ def _target_labels(t: Target) -> str:
     return f'{_labels(t.name, t.group)},type="{t.type}"'
 
 
+def _metadata(t: Target) -> str:
+    """The target's labels from targets.yaml, as exposition text after its own."""
+    return "".join(f',{name}="{_escape(value)}"' for name, value in t.labels)
+
+
 def _family_text(name: str, kind: str, help_text: str) -> StringIO:
     text = StringIO()
     text.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
@@ -247,7 +252,7 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
     schedules: dict[str, str] = {}
     details = _detail_families()
     extras = monitored.config.metrics.target_extras  # metrics.target_extras: opt-in series
-    with_info = "target_info" in extras
+    with_info = "target_info" in extras  # else only for targets with labels
     with_stamps = "last_probe_timestamp_seconds" in extras
     with_probes = "probes_total" in extras
     success = duration = info = stamps = up = outages = starts = probes = None
@@ -269,17 +274,20 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
                     family(name, g, help_text).write(
                         f"{name}{{{labels}{extra}}} {float(value)!r}\n"
                     )
-        if with_info:
+        if with_info or t.labels:
             if info is None:
                 info = family(
                     "availmon_target_info",
                     g,
-                    "Static facts about a target: 1, with its schedule as a label.",
+                    "Static facts about a target: 1, with its schedule and its labels"
+                    " from targets.yaml.",
                 )
             schedule = schedules.get(t.schedule)
             if schedule is None:
                 schedule = schedules[t.schedule] = _escape(t.schedule)
-            info.write(f'availmon_target_info{{{labels},schedule="{schedule}"}} {ONE}\n')
+            info.write(
+                f'availmon_target_info{{{labels},schedule="{schedule}"{_metadata(t)}}} {ONE}\n'
+            )
         if with_stamps and status.last_at is not None:
             if stamps is None:
                 stamps = family(
@@ -289,7 +297,11 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
                 f"availmon_last_probe_timestamp_seconds{{{labels}}} {float(status.last_at)!r}\n"
             )
         if up is None or outages is None or starts is None:
-            up = family("availmon_target_up", g, "0 while an outage of the target is open, else 1.")
+            up = family(
+                "availmon_target_up",
+                g,
+                "0 while an outage of the target is open, else 1 (absent until first probed).",
+            )
             outages = family(
                 "availmon_outages_total", "counter", "Outages detected for the target, all time."
             )
@@ -300,7 +312,8 @@ def render_targets(monitored: Monitored, now: float) -> list[bytes]:
                 "Start of the open outage (absent when none is open).",
             )
         state = status.state
-        up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
+        if last is not None or state.down:  # never probed (since start): no sample, as blackbox
+            up.write(f"availmon_target_up{{{labels}}} {ZERO if state.down else ONE}\n")
         if t.depends_on:  # only a target with parents can be unreachable
             family(
                 "availmon_target_unreachable",

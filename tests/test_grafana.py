@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,8 @@ def test_target_dashboard_has_target_variable():
     variables = {v["name"]: v for v in d["templating"]["list"]}
     target = variables["target"]
     assert target["type"] == "query"
-    assert target["definition"] == "label_values(availmon_target_up, target)"
+    # Every configured target, probed yet or not (availmon_target_up waits for a probe).
+    assert target["definition"] == "label_values(availmon_outages_total, target)"
     assert is_datasource_var(target["datasource"])
     exprs = [t["expr"] for p in panels(d) for t in p.get("targets", [])]
     assert all("$target" in e for e in exprs), [e for e in exprs if "$target" not in e]
@@ -148,3 +150,46 @@ def test_provisioning_files():
     assert provider["type"] == "file"
     path = provider["options"]["path"]
     assert path in (ROOT / "grafana" / "README.md").read_text()
+
+
+def install_commands(text: str) -> list[str]:
+    """The shell lines of the first ``sh`` block of ``text`` (continuations joined)."""
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    return block.replace("||\n", "|| ").splitlines()
+
+
+@pytest.mark.slow  # runs sh
+def test_grafana_install_is_safe_to_run_twice_and_keeps_an_edited_data_source(tmp_path):
+    root = tmp_path / "root"
+    lines = [
+        line.replace(" /etc/", f" {root}/etc/").replace(" /var/lib/", f" {root}/var/lib/")
+        for line in install_commands((ROOT / "grafana" / "README.md").read_text())
+        if not line.startswith(("chown", "systemctl"))  # as root, on a real Grafana host
+    ]
+    assert all(str(root) in line for line in lines), lines
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    edited = root / "etc/grafana/provisioning/datasources/availmon.yml"
+    edited.parent.mkdir(parents=True)
+    edited.write_text("# edited by the admin\n")
+
+    def tree() -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    subprocess.run(["sh", "-c", script], cwd=ROOT, check=True)
+    first = tree()
+    subprocess.run(["sh", "-c", script], cwd=ROOT, check=True)
+    assert tree() == first
+    assert edited.read_text() == "# edited by the admin\n"
+    installed = sorted(p for p in first if p.startswith("var/lib/grafana/dashboards/availmon/"))
+    assert installed == [f"var/lib/grafana/dashboards/availmon/{n}" for n in sorted(EXPECTED_UIDS)]
+
+
+def test_no_instruction_copies_over_an_existing_prometheus_yml():
+    found = False
+    for doc in (ROOT / "README.md", ROOT / "prometheus" / "prometheus.yml"):
+        for line in doc.read_text().splitlines():
+            command = line.lstrip("# ")
+            if command.startswith(("cp ", "install ")) and "/etc/prometheus" in command:
+                assert not command.rstrip().endswith(("/etc/prometheus/", "prometheus.yml")), line
+                found = True
+    assert found  # the rules' install line is there, in README.md and prometheus.yml

@@ -234,7 +234,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"  - {{name: secure, group: systems, type: http, url: '{tls_url}', "
                 f"ca_file: '{ca_file}'}}\n"
                 f"  - {{name: dead, group: systems, type: tcp, host: 127.0.0.1, "
-                f"port: {dead_port}}}\n"
+                f"port: {dead_port}, labels: {{site: Depot, owner: networks}}}}\n"
+                f"  - {{name: behind, group: systems, type: tcp, host: 127.0.0.1, "
+                f"port: {dead_port}, depends_on: [dead]}}\n"
                 "  - {name: loop, group: network, type: icmp, host: 127.0.0.1}\n"
             )
             (tmp / "prometheus.yml").write_text(
@@ -285,11 +287,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     stderr=logs[1].open("ab"),
                 )
             )
-            s = Stack(f"http://127.0.0.1:{prom_port}", ["web", "secure", "dead", "loop"], logs)
+            s = Stack(
+                f"http://127.0.0.1:{prom_port}", ["web", "secure", "dead", "behind", "loop"], logs
+            )
             # Enough samples for rate()/increase() and the recording rules built on them.
             s.wait_for("availmon scraped", 'up{job="availmon"} == 1', procs)
             s.wait_for("figures", 'availmon_uptime_ratio{period="quarter"}', procs)
             s.wait_for("dead target down", 'availmon_target_up{target="dead"} == 0', procs)
+            s.wait_for("unreachable", 'availmon_target_unreachable{target="behind"} == 1', procs)
             s.wait_for("TLS probe", "probe_ssl_earliest_cert_expiry", procs)
             s.wait_for(
                 "samples for rates",
@@ -335,7 +340,46 @@ def test_availmon_is_scraped_and_the_dead_target_is_down(stack):
     [up] = stack.result('up{job="availmon"}')
     assert up["value"][1] == "1"
     states = {r["metric"]["target"]: r["value"][1] for r in stack.result("availmon_target_up")}
-    assert states == {"web": "1", "secure": "1", "dead": "0", "loop": "1"}
+    assert states == {"web": "1", "secure": "1", "dead": "0", "behind": "0", "loop": "1"}
+
+
+def test_target_labels_join_in_promql(stack):
+    [info] = stack.result('availmon_target_info{site="Depot"}')
+    assert info["metric"]["target"] == "dead" and info["metric"]["owner"] == "networks"
+    joined = stack.result(
+        "availmon_target_up"
+        " * on(job, instance, target, group) group_left(site) availmon_target_info"
+    )
+    assert [(r["metric"]["target"], r["metric"]["site"]) for r in joined] == [("dead", "Depot")]
+
+
+def panel_exprs(title: str) -> list[str]:
+    return [expr for _, t, expr in DASHBOARD_EXPRS if t == title]
+
+
+def test_down_now_and_unreachable_now_tables_separate_the_two(stack):
+    for title, expected in [
+        ("Down now", ["dead"]),
+        ("Unreachable now (behind a failed parent)", ["behind"]),
+    ]:
+        for expr in panel_exprs(title):
+            rows = stack.result(substitute(expr, ""))
+            assert [r["metric"]["target"] for r in rows] == expected, (title, expr)
+            assert all(r["metric"]["cause"] for r in rows), rows
+
+
+def test_budget_panels_rank_the_targets_with_downtime(stack):
+    for title in ("Error budget consumed (top 10)", "Downtime (top 10)"):
+        [expr] = panel_exprs(title)
+        found = {r["metric"]["target"] for r in stack.result(substitute(expr, ""))}
+        assert found == {"dead", "behind"}, (title, found)
+
+
+def test_uptime_panels_judge_each_group_by_its_own_objective(stack):
+    """systems (99%, with a dead target) misses; network (99.9%, loopback ping) meets."""
+    [met, missed] = panel_exprs("Quarter-to-date uptime")
+    assert [r["metric"]["group"] for r in stack.result(met)] == ["network"]
+    assert [r["metric"]["group"] for r in stack.result(missed)] == ["systems"]
 
 
 def test_target_down_alert_expression_sees_exactly_the_dead_target(stack):

@@ -33,6 +33,10 @@ def render_csv(doc: Doc, section: str = "targets") -> str:
         if section == "outages"
         else (TARGET_COLUMNS, all_rows(doc, target_rows))
     )
+    # A labels column (after group) only when some target has labels.
+    if any("labels" in r for r in rows):
+        columns = (*columns[:4], "labels", *columns[4:])
+        rows = [{"labels": "", **r} for r in rows]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)

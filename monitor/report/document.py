@@ -258,6 +258,8 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
             {
                 "name": r.target.name,
                 "group": r.target.group,
+                # Only with labels, so that a report without any is as it was.
+                **({"labels": dict(r.target.labels)} if r.target.labels else {}),
                 "objective": r.figures.objective,
                 "uptime_ratio": r.figures.uptime_ratio,
                 "met": r.figures.met,

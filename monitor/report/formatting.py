@@ -54,6 +54,11 @@ def status_class(item: Doc) -> str:
     )
 
 
+def labels(target: Doc) -> str:
+    """A target's labels from targets.yaml as ``owner=networks site=Depot`` ("" without)."""
+    return " ".join(f"{name}={value}" for name, value in target.get("labels", {}).items())
+
+
 def brief(item: Doc | None) -> str:
     """``99.92% met`` / ``98.88% MISSED`` / ``99.60% met (typed in)`` / ``no data``
     (a baseline cell)."""

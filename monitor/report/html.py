@@ -22,6 +22,7 @@ from monitor.report.formatting import (
     Doc,
     brief,
     duration,
+    labels,
     local,
     percent,
     status,
@@ -184,6 +185,7 @@ def _environment() -> Any:
         status_class=status_class,
         local=local,
         brief=brief,
+        labels=labels,
     )
     return env
 

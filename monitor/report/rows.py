@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.report.document import singles, with_previous
-from monitor.report.formatting import Doc
+from monitor.report.formatting import Doc, labels
 
 TARGET_COLUMNS = (
     "period",
@@ -90,7 +90,11 @@ def target_rows(doc: Doc) -> list[Row]:
             for g in d["groups"]
         ]
         rows += [{"period": label, "kind": "target", **t, **what_if} for t in d["targets"]]
-    return [{c: r.get(c) for c in TARGET_COLUMNS} for r in rows]
+    # A target's labels (targets.yaml) as text, on the rows of targets that have some.
+    return [
+        {c: r.get(c) for c in TARGET_COLUMNS} | ({"labels": labels(r)} if r.get("labels") else {})
+        for r in rows
+    ]
 
 
 def outage_rows(doc: Doc) -> list[Row]:

@@ -10,7 +10,7 @@ from monitor.report.basis import (
     what_if_line,
 )
 from monitor.report.document import is_many
-from monitor.report.formatting import Doc, brief, duration, local, percent, status, table
+from monitor.report.formatting import Doc, brief, duration, labels, local, percent, status, table
 from monitor.report.rows import previous_by_name, scorecard_rows
 
 
@@ -70,9 +70,12 @@ def _single(doc: Doc) -> str:
         for title, key in (("ISOLATED", "isolated_seconds"), ("UNREACHABLE", "unreachable_seconds"))
         if any(t[key] for t in doc["targets"])
     ]
+    # A labels column only when some target has labels (targets.yaml `labels:`).
+    with_labels = any(t.get("labels") for t in doc["targets"])
     header = [
         "TARGET",
         "GROUP",
+        *(["LABELS"] if with_labels else []),
         "OBJECTIVE",
         "UPTIME",
         "COVERAGE",
@@ -91,6 +94,7 @@ def _single(doc: Doc) -> str:
         [
             t["name"],
             t["group"],
+            *([labels(t)] if with_labels else []),
             percent(t["objective"]),
             percent(t["uptime_ratio"]),
             percent(t["coverage_ratio"]),
@@ -108,7 +112,9 @@ def _single(doc: Doc) -> str:
         for t in doc["targets"]
     ]
     header, rows = with_previous(header, rows, doc["targets"], "targets")
-    out += ["", "TARGETS", *table(header, rows, right=[2, 3, 4, *range(6, 14 + len(faults))])]
+    shift = int(with_labels)
+    right = [2 + shift, 3 + shift, 4 + shift, *range(6 + shift, 14 + shift + len(faults))]
+    out += ["", "TARGETS", *table(header, rows, right=right)]
 
     out += ["", "OUTAGES"]
     if doc["outages"]:
