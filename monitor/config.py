@@ -233,6 +233,7 @@ class Config:
     witnesses: tuple[str, ...] = ()  # monitor.witnesses: when they fail, we are cut off
     isolated_when: int = 0  # how many witnesses must fail (0: no witnesses)
     metrics: MetricsSpec = field(default_factory=MetricsSpec)  # metrics: the series budget
+    title: str | None = None  # reporting.title: the organisation's name on its reports
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -439,7 +440,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         problems,
         "reporting",
         top.get("reporting"),
-        {"year_start_month", "unmonitored", "unreachable"},
+        {"year_start_month", "unmonitored", "unreachable", "title"},
     )
     year_start_month = reporting.get("year_start_month", 1)
     if isinstance(year_start_month, bool) or year_start_month not in range(1, 13):
@@ -453,6 +454,10 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     if unreachable not in UNREACHABLE_POLICIES:
         problems.add("reporting.unreachable", f"expected one of {', '.join(UNREACHABLE_POLICIES)}")
         unreachable = "down"
+    title = reporting.get("title")
+    if title is not None and not (isinstance(title, str) and title.strip()):
+        problems.add("reporting.title", "expected the organisation's name as text")
+        title = None
 
     storage = _mapping(problems, "storage", top.get("storage"), {"path", "url", "heartbeat"})
     storage_path = storage.get("path")
@@ -533,6 +538,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         witnesses=witnesses,
         isolated_when=isolated_when,
         metrics=metrics,
+        title=title,
     )
 
 
