@@ -30,19 +30,14 @@ def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
-CONFIG = config_mod.parse(
-    {
-        "timezone": "Europe/London",
-        "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
-        "defaults": {"schedule": "office"},
-        "groups": {"systems": {"objective": "99%"}},
-        "targets": [
-            {"name": "web", "group": "systems", "type": "http", "url": "http://127.0.0.1:9/"}
-        ],
-    },
-    "targets.yaml",
-    {},
-)
+CONFIG_RAW = {
+    "timezone": "Europe/London",
+    "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
+    "defaults": {"schedule": "office"},
+    "groups": {"systems": {"objective": "99%"}},
+    "targets": [{"name": "web", "group": "systems", "type": "http", "url": "http://127.0.0.1:9/"}],
+}
+CONFIG = config_mod.parse(CONFIG_RAW, "targets.yaml", {})
 WEEK = parse_period("2024-W10", CONFIG.timezone, CONFIG.year_start_month)  # Mon 4 - Sun 10 March
 
 
@@ -177,6 +172,23 @@ def test_spreadsheet_percentages_show_just_enough_decimals():
     assert percent_format(0.9999996, 0.99) == "0.00000%"  # not 100.00%
     assert percent_format(0.99995, None) == "0.000%"  # an objective of 99.995%
     assert percent_format(1.0, 0.99) == "0.00%"
+
+
+def test_organisation_name_heads_the_html_report_and_scorecard():
+    """reporting.title is the organisation's name at the top of the page (escaped), and
+    absent when not configured."""
+    titled = config_mod.parse(
+        {**CONFIG_RAW, "reporting": {"title": "Ambridge & District Council"}}, "targets.yaml", {}
+    )
+    now = at("2024-03-11T00:00")
+    heading = '<p class="org">Ambridge &amp; District Council</p>'
+    assert heading in report.render_html(report.gather(titled, recorded(now)))
+    assert "<title>Ambridge &amp; District Council: Availability report 2024-W10" in (
+        report.render_html(report.gather(titled, recorded(now)))
+    )
+    many = report.gather_many(titled, [recorded(now), recorded(now)])
+    assert heading in report.render_html(many)
+    assert 'class="org"' not in report.render_html(report.gather(CONFIG, recorded(now)))
 
 
 def test_basis_lists_the_holidays_that_removed_working_hours():
