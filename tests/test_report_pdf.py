@@ -21,7 +21,7 @@ from monitor import config as config_mod
 from monitor import report
 from monitor.figures.history import History
 from monitor.figures.periods import parse_period
-from monitor.report.formatting import local
+from monitor.report.formatting import brief, local
 from monitor.store import CoverageSpan, Maintenance, Outage
 from tests.test_prometheus import need
 
@@ -102,8 +102,7 @@ OUTAGES = [
 ]  # fmt: skip
 
 
-def history() -> History:
-    now = at("2024-06-03T09:00")
+def history(now: float = at("2024-06-03T09:00")) -> History:
     late = "voicemail-server"  # monitored from 15 May only: coverage below 100%
     return History(
         targets=CONFIG.targets,
@@ -180,8 +179,15 @@ def _row(pages: list[str], *first: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_printed_report_is_one_summary_page_then_appendices(tmp_path):
-    doc = report.gather(CONFIG, history())
+@pytest.mark.parametrize("compared", [False, True], ids=["month", "to-date-with-previous"])
+def test_printed_report_is_one_summary_page_then_appendices(tmp_path, compared):
+    """``compared``: the busiest summary a month gets -- figures to date (a warning line)
+    against a baseline (a line, a column, and the previous figure in each headline)."""
+    if compared:
+        doc = report.gather(CONFIG, history(at("2024-05-28T12:00")), previous=history())
+        assert doc["period"]["complete"] is False
+    else:
+        doc = report.gather(CONFIG, history())
     sizes, pages = _pdf(tmp_path, report.render_html(doc))
     summary, appendices = pages[0], "\n".join(pages[1:])
     # README "Reports": one portrait summary page, then the appendices in landscape (five
@@ -207,7 +213,7 @@ def test_printed_report_is_one_summary_page_then_appendices(tmp_path):
     assert "Targets" not in summary and "Basis of calculation" not in summary
 
     # The appendices: every target's row, cell for cell, as the JSON says.
-    for t in doc["targets"]:
+    for i, t in enumerate(doc["targets"]):
         assert _row(pages[1:], t["name"], t["group"]) == [
             report.percent(t["objective"]),
             report.percent(t["uptime_ratio"]),
@@ -220,6 +226,7 @@ def test_printed_report_is_one_summary_page_then_appendices(tmp_path):
             str(t["outages"]),
             report.duration(t["longest_outage_seconds"]),
             report.duration(t["error_budget_remaining_seconds"]),
+            *(brief(doc["previous"]["targets"][i]).split() if compared else []),
         ]
     for o in doc["outages"]:
         start, end = local(o["start"]), local(o["end"])

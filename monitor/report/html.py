@@ -52,7 +52,7 @@ def _row_height(doc: Doc, roomy: int, packed: int) -> int:
 def _bar_chart(doc: Doc) -> Doc:
     """Geometry of the uptime bar chart: one horizontal bar per target, objective marked."""
     label_w = _label_width(t["name"] for t in doc["targets"])
-    plot_w, row_h = CHART_W - label_w - 60, _row_height(doc, 26, 15)
+    plot_w, row_h = CHART_W - label_w - 60, _row_height(doc, 26, 13)
     known = [t["uptime_ratio"] for t in doc["targets"] if t["uptime_ratio"] is not None]
     lowest = min(known + [t["objective"] for t in doc["targets"]], default=0.99)
     # Axis from a whole percent below the lowest figure to 100%, so small differences show.
