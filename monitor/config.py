@@ -249,6 +249,7 @@ class Config:
     # reporting.baselines: reporting-year label -> group -> uptime typed in from before
     # availmon (shown as the previous period where nothing was recorded).
     baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    title: str | None = None  # reporting.title: the organisation's name on its reports
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -455,7 +456,14 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         problems,
         "reporting",
         top.get("reporting"),
-        {"year_start_month", "unmonitored", "unreachable", "minimum_coverage", "baselines"},
+        {
+            "year_start_month",
+            "unmonitored",
+            "unreachable",
+            "minimum_coverage",
+            "baselines",
+            "title",
+        },
     )
     year_start_month = reporting.get("year_start_month", 1)
     if isinstance(year_start_month, bool) or year_start_month not in range(1, 13):
@@ -469,6 +477,10 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     if unreachable not in UNREACHABLE_POLICIES:
         problems.add("reporting.unreachable", f"expected one of {', '.join(UNREACHABLE_POLICIES)}")
         unreachable = "down"
+    title = reporting.get("title")
+    if title is not None and not (isinstance(title, str) and title.strip()):
+        problems.add("reporting.title", "expected the organisation's name as text")
+        title = None
 
     minimum_coverage = DEFAULT_MINIMUM_COVERAGE
     if "minimum_coverage" in reporting:
@@ -568,6 +580,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         metrics=metrics,
         minimum_coverage=minimum_coverage,
         baselines=baselines,
+        title=title,
     )
 
 

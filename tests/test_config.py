@@ -129,6 +129,7 @@ def test_target_objective_beats_group_beats_defaults(tmp_path):
         ({"listen": "9430"}, "listen: expected HOST:PORT"),
         ({"reporting": {"unmonitored": "maybe"}}, "reporting.unmonitored: expected one of"),
         ({"reporting": {"year_start_month": 13}}, "reporting.year_start_month"),
+        ({"reporting": {"title": " "}}, "reporting.title: expected the organisation's name"),
         (
             {"maintenance": [{"targets": ["ghost"], "weekly": "tue 07:00-08:00", "reason": "x"}]},
             "maintenance[0].targets: unknown target 'ghost'",

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+import holidays
 import openpyxl
 
 from monitor import config as config_mod
@@ -29,19 +30,14 @@ def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
-CONFIG = config_mod.parse(
-    {
-        "timezone": "Europe/London",
-        "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
-        "defaults": {"schedule": "office"},
-        "groups": {"systems": {"objective": "99%"}},
-        "targets": [
-            {"name": "web", "group": "systems", "type": "http", "url": "http://127.0.0.1:9/"}
-        ],
-    },
-    "targets.yaml",
-    {},
-)
+CONFIG_RAW = {
+    "timezone": "Europe/London",
+    "schedules": {"office": {"hours": {"mon-fri": "08:00-18:00"}}},
+    "defaults": {"schedule": "office"},
+    "groups": {"systems": {"objective": "99%"}},
+    "targets": [{"name": "web", "group": "systems", "type": "http", "url": "http://127.0.0.1:9/"}],
+}
+CONFIG = config_mod.parse(CONFIG_RAW, "targets.yaml", {})
 WEEK = parse_period("2024-W10", CONFIG.timezone, CONFIG.year_start_month)  # Mon 4 - Sun 10 March
 
 
@@ -179,3 +175,73 @@ def test_spreadsheet_percentages_show_just_enough_decimals():
     assert percent_format(0.9999996, 0.99) == "0.00000%"  # not 100.00%
     assert percent_format(0.99995, None) == "0.000%"  # an objective of 99.995%
     assert percent_format(1.0, 0.99) == "0.00%"
+
+
+def test_organisation_name_heads_the_html_report_and_scorecard():
+    """reporting.title is the organisation's name at the top of the page (escaped), and
+    absent when not configured."""
+    titled = config_mod.parse(
+        {**CONFIG_RAW, "reporting": {"title": "Ambridge & District Council"}}, "targets.yaml", {}
+    )
+    now = at("2024-03-11T00:00")
+    heading = '<p class="org">Ambridge &amp; District Council</p>'
+    assert heading in report.render_html(report.gather(titled, recorded(now)))
+    assert "<title>Ambridge &amp; District Council: Availability report 2024-W10" in (
+        report.render_html(report.gather(titled, recorded(now)))
+    )
+    many = report.gather_many(titled, [recorded(now), recorded(now)])
+    assert heading in report.render_html(many)
+    assert 'class="org"' not in report.render_html(report.gather(CONFIG, recorded(now)))
+
+
+def test_basis_lists_the_holidays_that_removed_working_hours():
+    """May 2024 in England: bank holidays on Mondays 6 and 27 May. The office schedule
+    loses both; a Saturday-only schedule loses none. The holidays release is stated, and
+    a period to date lists only the holidays so far."""
+    config = config_mod.parse(
+        {
+            "reporting": {"title": "Borsetshire County Council"},
+            "schedules": {
+                "office": {"hours": {"mon-fri": "08:00-18:00"}, "holidays": {"country": "GB",
+                           "subdiv": "ENG"}},
+                "saturday": {"hours": {"sat": "09:00-12:00"}, "holidays": {"country": "GB"}},
+            },
+            "groups": {"systems": {"objective": "99%"}},
+            "targets": [
+                {"name": "web", "group": "systems", "type": "http", "url": "http://127.0.0.1:9/",
+                 "schedule": "office"},
+                {"name": "library", "group": "systems", "type": "tcp", "host": "127.0.0.1",
+                 "port": 9, "schedule": "saturday"},
+            ],
+        },
+        "targets.yaml",
+        {},
+    )  # fmt: skip
+    may = parse_period("2024-05", config.timezone, config.year_start_month)
+
+    def basis(now: float) -> dict:
+        doc = report.gather(
+            config,
+            History(targets=config.targets, period=may, now=now,
+                    outages={t.name: () for t in config.targets},
+                    coverage={t.name: () for t in config.targets}, maintenance=()),
+        )  # fmt: skip
+        assert doc["title"] == "Borsetshire County Council"
+        return doc
+
+    doc = basis(at("2024-06-01T00:00"))
+    office, saturday = doc["basis"]["schedules"]
+    assert [h["date"] for h in office["holidays_removed"]] == ["2024-05-06", "2024-05-27"]
+    assert saturday["holidays_removed"] == []
+    assert doc["basis"]["holidays_version"] == holidays.__version__
+    web = doc["targets"][0]
+    assert web["scheduled_seconds"] == (23 - 2) * 36_000  # 23 weekdays less the two
+    text = report.render(doc, "text").decode()
+    assert (
+        f"schedule 'office' in 2024-05 (holidays {holidays.__version__}): "
+        f"2024-05-06 {office['holidays_removed'][0]['name']}, 2024-05-27 " in text
+    )
+    assert "schedule 'saturday' in 2024-05" in text and "none." in text
+
+    so_far = basis(at("2024-05-10T12:00"))["basis"]["schedules"][0]
+    assert [h["date"] for h in so_far["holidays_removed"]] == ["2024-05-06"]

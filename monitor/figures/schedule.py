@@ -32,6 +32,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -272,9 +273,10 @@ def check_holidays(country: str, subdiv: str | None) -> None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _holiday_dates(country: str, subdiv: str | None, year: int) -> frozenset[dt.date]:
-    """Public holidays (substitute days and one-offs included) of one year, cached."""
-    return frozenset(holidays.country_holidays(country, subdiv=subdiv, years=year))
+def _holiday_dates(country: str, subdiv: str | None, year: int) -> Mapping[dt.date, str]:
+    """Public holidays (substitute days and one-offs included) of one year, with their
+    names, cached (read-only: every caller shares it)."""
+    return MappingProxyType(dict(holidays.country_holidays(country, subdiv=subdiv, years=year)))
 
 
 # ---------------------------------------------------------------- wall clock → UTC
@@ -350,6 +352,22 @@ class Schedule:
         if self.holiday_country is None:
             return True
         return day not in _holiday_dates(self.holiday_country, self.holiday_subdiv, day.year)
+
+    def holidays_removed(self, first: dt.date, last: dt.date) -> list[tuple[dt.date, str]]:
+        """Public holidays from ``first`` to ``last`` (inclusive) that removed working
+        hours -- a range would have started that day -- with their names, in date order:
+        what an auditor needs to rebuild the scheduled time by hand."""
+        if self.always or self.holiday_country is None:
+            return []
+        worked = {r.weekday for r in self.ranges}
+        return [
+            (day, name)
+            for year in range(first.year, last.year + 1)
+            for day, name in sorted(
+                _holiday_dates(self.holiday_country, self.holiday_subdiv, year).items()
+            )
+            if first <= day <= last and day.weekday() in worked
+        ]
 
     def open_intervals(self, start: float, end: float) -> list[Interval]:
         """Working hours within ``[start, end)`` as a normalized interval list (UTC epoch s)."""

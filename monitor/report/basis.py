@@ -58,12 +58,28 @@ def _schedule_lines(doc: Doc) -> list[str]:
     return lines
 
 
+def holiday_lines(doc: Doc) -> list[str]:
+    """Which public holidays removed working hours in the period, schedule by schedule, and
+    the ``holidays`` release that said so: the calendar an auditor rebuilds scheduled time
+    from."""
+    return [
+        f"Public holidays that removed working hours of schedule '{s['name']}' in "
+        f"{doc['period']['label']} (holidays {doc['basis']['holidays_version']}): "
+        + (", ".join(f"{h['date']} {h['name']}" for h in s["holidays_removed"]) or "none")
+        + "."
+        for s in doc["basis"]["schedules"]
+        if s["holidays"]
+    ]
+
+
 def _lines(docs: list[Doc], per_period: list[str]) -> list[str]:
     """The basis of ``docs`` (one or several periods of one report): schedules, what-if,
     zone and policy, then ``per_period`` (objectives, maintenance, exclusions), then the
     rules every report shares."""
     first = docs[0]
-    lines = list(dict.fromkeys(line for d in docs for line in _schedule_lines(d)))
+    lines = list(
+        dict.fromkeys(line for d in docs for line in [*_schedule_lines(d), *holiday_lines(d)])
+    )
     if first["what_if_schedule"]:
         lines.append(
             f"What-if: figures use schedule '{first['what_if_schedule']}'"

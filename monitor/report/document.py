@@ -8,7 +8,10 @@ loaded from the store) through ``history.compute``, never from the database.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import holidays
 
 from monitor.config import Config
 from monitor.figures import history
@@ -114,9 +117,24 @@ def describe_hours(schedule: Schedule) -> str:
     return "; ".join(parts) or "never"
 
 
+def _holidays_removed(schedule: Schedule, figures: PeriodFigures) -> list[Doc]:
+    """The public holidays that removed working hours of ``schedule`` in the period so far
+    (local dates in the schedule's zone)."""
+    upto = min(figures.period.end, figures.now)
+    if upto <= figures.period.start:
+        return []
+    first = datetime.fromtimestamp(figures.period.start, schedule.tz).date()
+    last = datetime.fromtimestamp(upto - 1, schedule.tz).date()
+    return [
+        {"date": day.isoformat(), "name": name}
+        for day, name in schedule.holidays_removed(first, last)
+    ]
+
+
 def _basis(config: Config, figures: PeriodFigures) -> Doc:
     """The basis of calculation (``objective_year``: the reporting year whose objectives --
-    and so ``met`` and error budgets -- apply: the one containing the period's start)."""
+    and so ``met`` and error budgets -- apply: the one containing the period's start;
+    ``holidays_version``: the ``holidays`` package that said which days were holidays)."""
     schedules: dict[str, Doc] = {}
     for r in figures.targets:
         schedule = (
@@ -135,6 +153,7 @@ def _basis(config: Config, figures: PeriodFigures) -> Doc:
                     if schedule.always or schedule.holiday_country is None
                     else "-".join(filter(None, (schedule.holiday_country, schedule.holiday_subdiv)))
                 ),
+                "holidays_removed": _holidays_removed(schedule, figures),
                 "closed": sorted(d.isoformat() for d in schedule.closed),
                 "targets": [],
             },
@@ -149,6 +168,7 @@ def _basis(config: Config, figures: PeriodFigures) -> Doc:
         "unreachable_outages": sum(1 for o in figures.outages if o.unreachable),
         "isolations": len(figures.isolations),
         "isolated_working_seconds": _seconds(figures.isolated_working_seconds),
+        "holidays_version": holidays.__version__,
     }
 
 
@@ -231,6 +251,7 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
             "timezone": config.timezone,
             "complete": figures.complete,
         },
+        "title": config.title,
         "generated_at": iso_instant(figures.now, tz),
         "unmonitored_policy": str(figures.policy),
         "what_if_schedule": figures.what_if_schedule,

@@ -4,11 +4,14 @@ templates only place it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from markupsafe import Markup, escape
 
 from monitor.report.basis import (
     basis_lines,
@@ -37,9 +40,28 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
+#: Width of the charts' drawing (SVG units, about CSS pixels): the text width of portrait
+#: A4 for the summary's bar chart, of landscape A4 for the appendix's timeline.
+CHART_W, TIMELINE_W = 700, 1000
+#: Above this many targets the charts' rows are packed, so that a council's 40 or so
+#: targets keep the bar chart on the one summary page.
+ROOMY_ROWS = 12
+
+
+def _label_width(names: Iterable[str]) -> int:
+    """Room for the longest target name at the charts' 10px font (about 5.6px a character,
+    generously), so no label runs off the left edge or is cut."""
+    return max(60, round(5.6 * max((len(n) for n in names), default=0)) + 12)
+
+
+def _row_height(doc: Doc, roomy: int, packed: int) -> int:
+    return roomy if len(doc["targets"]) <= ROOMY_ROWS else packed
+
+
 def _bar_chart(doc: Doc) -> Doc:
     """Geometry of the uptime bar chart: one horizontal bar per target, objective marked."""
-    label_w, plot_w, row_h = 150, 430, 26
+    label_w = _label_width(t["name"] for t in doc["targets"])
+    plot_w, row_h = CHART_W - label_w - 60, _row_height(doc, 26, 13)
     known = [t["uptime_ratio"] for t in doc["targets"] if t["uptime_ratio"] is not None]
     lowest = min(known + [t["objective"] for t in doc["targets"]], default=0.99)
     # Axis from a whole percent below the lowest figure to 100%, so small differences show.
@@ -48,6 +70,7 @@ def _bar_chart(doc: Doc) -> Doc:
     def x(ratio: float) -> float:
         return round(label_w + plot_w * (ratio - axis_min) / (1 - axis_min), 1)
 
+    bar_h = row_h * 5 // 8
     bars = []
     for i, t in enumerate(doc["targets"]):
         y = 24 + i * row_h
@@ -55,8 +78,8 @@ def _bar_chart(doc: Doc) -> Doc:
         bars.append(
             {
                 "name": t["name"],
-                "y": y,
-                "label_y": y + 14,
+                "y": y + (row_h - bar_h) // 2,  # the bar's top; its objective mark is taller
+                "label_y": y + row_h // 2 + 4,
                 "text": percent(ratio),
                 "width": None if ratio is None else round(x(ratio) - label_w, 1),
                 "cls": status_class(t),
@@ -70,10 +93,11 @@ def _bar_chart(doc: Doc) -> Doc:
         ticks.append({"x": x(value), "text": f"{round(value * 100, 2):g}%"})
         value = round(value + step, 4)
     return {
-        "width": label_w + plot_w + 80,
+        "width": CHART_W,
         "height": 40 + len(bars) * row_h,
         "label_w": label_w,
         "plot_right": label_w + plot_w,
+        "bar_h": bar_h,
         "bars": bars,
         "ticks": ticks,
         "axis_bottom": 24 + len(bars) * row_h,
@@ -91,8 +115,12 @@ def _month_starts(start: datetime, end: datetime) -> Iterable[datetime]:
 
 
 def _timeline(doc: Doc) -> Doc:
-    """Geometry of the outage timeline: one row per target over the whole period."""
-    label_w, plot_w, row_h = 150, 500, 20
+    """Geometry of the outage timeline: one row per target over the whole period.  An
+    outage that counted no downtime (excluded, or wholly outside working hours, such as
+    one on a bank holiday) is drawn as such, never like one that did."""
+    names = [t["name"] for t in doc["targets"]]
+    label_w = _label_width([*names, "maintenance"])
+    plot_w, row_h = TIMELINE_W - label_w - 20, _row_height(doc, 20, 14)
     tz = ZoneInfo(doc["period"]["timezone"])
     start_dt = datetime.fromisoformat(doc["period"]["start"]).astimezone(tz)
     end_dt = datetime.fromisoformat(doc["period"]["end"]).astimezone(tz)
@@ -102,9 +130,8 @@ def _timeline(doc: Doc) -> Doc:
     def x(ts: float) -> float:
         return round(label_w + plot_w * (min(max(ts, a), b) - a) / (b - a), 1)
 
-    names = [t["name"] for t in doc["targets"]]
     rows = [
-        {"name": n, "y": 20 + i * row_h, "label_y": 20 + i * row_h + 13}
+        {"name": n, "y": 20 + i * row_h, "label_y": 20 + i * row_h + row_h // 2 + 4}
         for i, n in enumerate(names)
     ]
     row_of = {n: r for n, r in zip(names, rows, strict=True)}
@@ -120,7 +147,7 @@ def _timeline(doc: Doc) -> Doc:
                 "x": x0,
                 "y": row["y"] + 3,
                 "width": max(round(x1 - x0, 1), 1.5),
-                "cls": "excluded" if o["excluded"] else "outage",
+                "cls": "outage" if o["downtime_seconds"] else "uncounted",
                 "title": f"#{o['id']} {o['target']} {local(o['start'])} to "
                 f"{local(o['end'])}: {o['cause']}",
             }
@@ -153,7 +180,7 @@ def _timeline(doc: Doc) -> Doc:
     ticks = [{"x": label_w, "text": start_dt.strftime("%d %b %Y")}, *ticks]
     now_x = x(now) if not doc["period"]["complete"] and a < now < b else None
     return {
-        "width": label_w + plot_w + 60,
+        "width": TIMELINE_W,
         "height": axis_y + 22,
         "label_w": label_w,
         "plot_right": label_w + plot_w,
@@ -166,6 +193,18 @@ def _timeline(doc: Doc) -> Doc:
         "now_x": now_x,
         "row_h": row_h,
     }
+
+
+#: A word with hyphens in it: a target name, a date, a span of hours (``08:00-18:00``).
+_HYPHENATED = re.compile(r"[\w.:]+(?:-[\w.:]+)+")
+
+
+def unbroken(text: str) -> Markup:
+    """``text`` escaped, with each hyphenated word kept on one line: browsers otherwise
+    break after a hyphen, so ``core-switch-1`` would print as ``core-`` / ``switch-1``."""
+    return Markup(
+        _HYPHENATED.sub(lambda m: f'<span class="name">{m.group(0)}</span>', str(escape(text)))
+    )
 
 
 def _environment() -> Any:
@@ -186,6 +225,7 @@ def _environment() -> Any:
         local=local,
         brief=brief,
         labels=labels,
+        unbroken=unbroken,
     )
     return env
 
@@ -200,6 +240,7 @@ def _many(many: Doc) -> str:
             labels=[d["period"]["label"] for d in docs],
             period_lines=[many_period_line(d) for d in docs],
             what_if=what_if_line(docs[0]),
+            title=docs[0]["title"],
             generated_at=docs[0]["generated_at"],
             groups=scorecard_rows(many, "groups"),
             targets=scorecard_rows(many, "targets"),
