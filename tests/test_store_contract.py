@@ -10,6 +10,7 @@ they need "someone else" (the CLI beside the daemon, or the next daemon after a 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -249,10 +250,10 @@ def test_maintenance_add_list_remove_with_audit(store):
 
 def test_weekly_maintenance_is_kept_with_its_bounds(store):
     window = store.add_maintenance(
-        "target", "web", 0.0, float("inf"), "patching", "alice", at=10.0, weekly="tue 07:00-08:00"
-    )
+        "target", "web", -math.inf, math.inf, "patching", "alice", at=10.0, weekly="tue 07:00-08:00"
+    )  # unbounded: it recurs for all time
     [m] = store.maintenance()
-    assert (m.id, m.weekly, m.start, m.end) == (window, "tue 07:00-08:00", 0.0, float("inf"))
+    assert (m.id, m.weekly, m.start, m.end) == (window, "tue 07:00-08:00", -math.inf, math.inf)
 
 
 def test_manual_outage_edit_and_delete_keep_what_it_was(store):

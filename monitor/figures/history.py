@@ -11,13 +11,14 @@ same wherever it is shown.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.config import Config, Objective, Target
 from monitor.figures.intervals import Interval, clip, intersect, normalize, total, union
 from monitor.figures.periods import Period, current_period
-from monitor.figures.schedule import Schedule
+from monitor.figures.schedule import Schedule, WeeklyRange, parse_weekly
 from monitor.figures.sla import (
     Figures,
     GroupFigures,
@@ -60,38 +61,56 @@ def describe_scope(covers_all: bool, targets: Sequence[str], groups: Sequence[st
     return " ".join(parts)
 
 
+def window_spans(
+    weekly: Sequence[WeeklyRange],
+    bounds: tuple[float, float],
+    timezone: str,
+    start: float,
+    end: float,
+) -> list[Interval]:
+    """One window's spans overlapping [start, end): a one-off window whole, a weekly one
+    as its occurrences within its ``bounds`` (in ``timezone``) -- one expansion for the
+    config's windows and those added by command."""
+    lo, hi = max(start, bounds[0]), min(end, bounds[1])
+    if lo >= hi:
+        return []
+    if not weekly:
+        return [bounds]
+    return Schedule(name="maintenance", timezone=timezone, ranges=tuple(weekly)).open_intervals(
+        lo, hi
+    )
+
+
 def maintenance_entries(
     config: Config, stored: Iterable[Maintenance], start: float, end: float
 ) -> list[MaintenanceEntry]:
     """Every window overlapping [start, end): one-off and weekly ones from the config
-    (weekly ones expanded, in the config's time zone) and those added by command."""
+    and those added by command (weekly ones expanded, in the config's time zone)."""
     entries: list[MaintenanceEntry] = []
     for window in config.maintenance:
-        if window.weekly:
-            recurring = Schedule(name="maintenance", timezone=config.timezone, ranges=window.weekly)
-            spans = recurring.open_intervals(start, end)
-        else:
-            assert window.start is not None and window.end is not None
-            spans = (
-                [(window.start, window.end)] if window.start < end and window.end > start else []
-            )
+        bounds = (
+            (window.start, window.end)
+            if window.start is not None and window.end is not None
+            else (-math.inf, math.inf)
+        )
         entries.extend(
             MaintenanceEntry(None, window.targets, window.groups, window.all, s, e, window.reason)
-            for s, e in spans
+            for s, e in window_spans(window.weekly, bounds, config.timezone, start, end)
         )
     for row in stored:
-        if row.start < end and row.end > start:
-            entries.append(
-                MaintenanceEntry(
-                    row.id,
-                    (row.name,) if row.scope == "target" and row.name else (),
-                    (row.name,) if row.scope == "group" and row.name else (),
-                    row.scope == "all",
-                    row.start,
-                    row.end,
-                    row.reason,
-                )
+        weekly = parse_weekly(row.weekly) if row.weekly else ()
+        entries.extend(
+            MaintenanceEntry(
+                row.id,
+                (row.name,) if row.scope == "target" and row.name else (),
+                (row.name,) if row.scope == "group" and row.name else (),
+                row.scope == "all",
+                s,
+                e,
+                row.reason,
             )
+            for s, e in window_spans(weekly, (row.start, row.end), config.timezone, start, end)
+        )
     return sorted(entries, key=lambda e: (e.start, e.end))
 
 
@@ -286,3 +305,24 @@ def compute(
             min(period.end, now),
         ),
     )
+
+
+def counted_downtimes(
+    config: Config, store: Store, outages: Sequence[Outage], now: float
+) -> dict[int, float]:
+    """Each outage's counted downtime (working hours, less maintenance, detected ones
+    only where monitored), as a report over its own span would count it: the same
+    ``load`` and ``compute``, one target at a time.  Outages of targets no longer in the
+    config have no figure."""
+    counted: dict[int, float] = {}
+    for name in dict.fromkeys(o.target for o in outages):
+        target = config.target(name)
+        if target is None:
+            continue
+        mine = [o for o in outages if o.target == name]
+        ends = [o.end if o.end is not None else now for o in mine]
+        span = Period("outages", "outages", min(o.start for o in mine), max(ends))
+        figures = compute(config, load(store, [target], span, now))
+        # Not loaded, so counting nothing yet: empty outages and those starting after now.
+        counted.update((o.id, figures.outage_downtimes.get(o.id, 0.0)) for o in mine)
+    return counted
