@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
-from monitor.figures.history import describe_scope
+from monitor.figures.history import MAINTENANCE_ACTIONS, OUTAGE_ACTIONS, describe_scope
 from monitor.figures.schedule import ScheduleError, parse_weekly
 from monitor.probes import probe_once
 from monitor.probes._common import show
 from monitor.probes.base import ProbeSetupError
-from monitor.report.document import outage_record
-from monitor.report.formatting import duration, iso_instant, table
+from monitor.report.document import correction_record, outage_record
+from monitor.report.formatting import duration, iso_instant, table, trail_line
 from monitor.shard import owned_targets, parse_shard
 from monitor.store import (
     DETECTED_IS_EVIDENCE,
@@ -405,34 +405,15 @@ def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
     print("\n".join(table(header, rows)))
 
 
-OUTAGE_ACTIONS = ("outage-add", "outage-edit", "outage-delete", "exclude", "include")
-MAINTENANCE_ACTIONS = ("maintenance-add", "maintenance-remove")
-
-
 def _trail(
-    corrections: Sequence[Correction], actions: Sequence[str], tz: ZoneInfo
+    corrections: Sequence[Correction], actions: Collection[str], tz: ZoneInfo
 ) -> dict[int, list[dict[str, Any]]]:
     """Who did what, when and why, per subject id (an outage's or a window's)."""
     trail: dict[int, list[dict[str, Any]]] = {}
     for c in corrections:
         if c.action in actions and c.subject_id is not None:
-            was = json.loads(c.detail) if c.detail else None
-            if was is not None:
-                was.update(start=iso_instant(was["start"], tz), end=iso_instant(was["end"], tz))
-            trail.setdefault(c.subject_id, []).append(
-                {"at": iso_instant(c.at, tz), "user": c.user, "action": c.action}
-                | {"reason": c.reason, "was": was}
-            )
+            trail.setdefault(c.subject_id, []).append(correction_record(c, tz))
     return trail
-
-
-def _trail_line(subject: object, c: dict[str, Any]) -> str:
-    was = c["was"]
-    return (
-        f"  #{subject} {c['action']} at {c['at']} by {c['user']}"
-        + (f": {c['reason']}" if c["reason"] else "")
-        + (f" (was {was['target']} {was['start']} to {was['end']}, {was['cause']})" if was else "")
-    )
 
 
 def _wall_clock(store: Store, outage: Outage) -> float:
@@ -496,7 +477,7 @@ def outages_list(args: argparse.Namespace) -> int:
     )
     for r in records:
         for c in r["corrections"]:
-            print(_trail_line(r["id"], c))
+            print(f"  {trail_line(c)}")
     if not records:
         print("(no outages)")
     listed = {r["id"] for r in records}
@@ -504,7 +485,7 @@ def outages_list(args: argparse.Namespace) -> int:
         gone = [c for c in changes if c["action"] == "outage-delete"]
         if subject not in listed and gone and _would_list(gone[-1]["was"], args.target, since):
             for c in changes:
-                print(_trail_line(subject, c))
+                print(f"  {trail_line(c)}")
     return 0
 
 
@@ -704,7 +685,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
     )
     for r in records:
         for c in r["corrections"]:
-            print(_trail_line(r["id"], c))
+            print(f"  {trail_line(c)}")
     if not records:
         print("(no maintenance windows)")
     return 0

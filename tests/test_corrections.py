@@ -108,6 +108,16 @@ def test_counted_time_is_working_hours_less_weekly_maintenance(files, capsys):
     code, out, err = run(capsys, "maintenance", "remove", "1", *files, "--reason", "cancelled")
     assert (code, err) == (0, "")
     assert listed(capsys, files)[0]["counted_seconds"] == 5_400
+    code, out, _ = run(
+        capsys, "report", *files, "--from", "07/05/2024", "--to", "07/05/2024", "--format", "json"
+    )
+    doc = json.loads(out)
+    assert doc["maintenance"] == []  # removed: out of the figures, still in the trail
+    assert [(c["subject"], c["action"], c["reason"]) for c in doc["corrections"]] == [
+        (1, "outage-add", "power"),
+        (1, "maintenance-add", "patching"),
+        (1, "maintenance-remove", "cancelled"),
+    ]
     code, out, _ = run(capsys, "maintenance", "list", *files, "--format", "json")
     [window] = json.loads(out)
     assert (window["weekly"], window["start"], window["end"], window["removed"]) == (
@@ -148,6 +158,11 @@ def test_a_manual_outage_is_edited_and_deleted_with_a_trail(files, capsys):
         " by alice: duplicate (was web 2024-05-07T09:00:00+01:00 to 2024-05-07T10:00:00+01:00, "
         "power)" in out
     )
+    code, out, _ = run(capsys, "report", *files, "--from", "07/05/2024", "--to", "07/05/2024")
+    assert "\nCORRECTIONS\n#1 outage-add at " in out
+    assert "#1 outage-delete at " in out and ": duplicate (was web 2024-05-07T09:00:00" in out
+    code, out, _ = run(capsys, "report", *files, "--from", "08/05/2024", "--to", "08/05/2024")
+    assert "CORRECTIONS" not in out  # the deleted outage was not in this period
     code, out, _ = run(capsys, "outages", "list", *files, "--target", "other")
     assert "(no outages)" in out and "outage-delete" not in out
 

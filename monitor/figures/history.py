@@ -11,9 +11,11 @@ same wherever it is shown.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.config import Config, Objective, Target
 from monitor.figures.intervals import Interval, clip, intersect, normalize, total, union
@@ -28,7 +30,7 @@ from monitor.figures.sla import (
     group_figures,
     target_figures,
 )
-from monitor.store import CoverageSpan, Isolation, Maintenance, Outage, Store
+from monitor.store import Correction, CoverageSpan, Isolation, Maintenance, Outage, Store
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,8 @@ def window_spans(
 def maintenance_entries(
     config: Config, stored: Iterable[Maintenance], start: float, end: float
 ) -> list[MaintenanceEntry]:
-    """Every window overlapping [start, end): one-off and weekly ones from the config
-    and those added by command (weekly ones expanded, in the config's time zone)."""
+    """Every window in force overlapping [start, end): one-off and weekly ones from the
+    config and those added by command (weekly ones expanded, in the config's time zone)."""
     entries: list[MaintenanceEntry] = []
     for window in config.maintenance:
         bounds = (
@@ -97,21 +99,34 @@ def maintenance_entries(
             MaintenanceEntry(None, window.targets, window.groups, window.all, s, e, window.reason)
             for s, e in window_spans(window.weekly, bounds, config.timezone, start, end)
         )
-    for row in stored:
-        weekly = parse_weekly(row.weekly) if row.weekly else ()
-        entries.extend(
-            MaintenanceEntry(
-                row.id,
-                (row.name,) if row.scope == "target" and row.name else (),
-                (row.name,) if row.scope == "group" and row.name else (),
-                row.scope == "all",
-                s,
-                e,
-                row.reason,
-            )
-            for s, e in window_spans(weekly, (row.start, row.end), config.timezone, start, end)
-        )
+    in_force = [row for row in stored if row.removed_at is None]
+    entries.extend(stored_entries(in_force, config.timezone, start, end))
     return sorted(entries, key=lambda e: (e.start, e.end))
+
+
+def stored_entries(
+    rows: Iterable[Maintenance], timezone: str, start: float, end: float
+) -> list[MaintenanceEntry]:
+    """The occurrences overlapping [start, end) of windows added by command."""
+    return [
+        MaintenanceEntry(
+            row.id,
+            (row.name,) if row.scope == "target" and row.name else (),
+            (row.name,) if row.scope == "group" and row.name else (),
+            row.scope == "all",
+            s,
+            e,
+            row.reason,
+        )
+        for row in rows
+        for s, e in window_spans(
+            parse_weekly(row.weekly) if row.weekly else (),
+            (row.start, row.end),
+            timezone,
+            start,
+            end,
+        )
+    ]
 
 
 def maintenance_for(target: Target, entries: Iterable[MaintenanceEntry]) -> list[Interval]:
@@ -184,6 +199,7 @@ class PeriodFigures:
     outage_downtimes: dict[int, float]  # outage id -> its own downtime here (excluded: 0)
     isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
     isolated_working_seconds: float = 0.0  # of those, inside the targets' working hours
+    corrections: tuple[Correction, ...] = ()  # the trail of what is shown or was taken out
 
 
 @dataclass(frozen=True)
@@ -196,8 +212,9 @@ class History:
     now: float
     outages: dict[str, tuple[Outage, ...]]  # target name -> outages overlapping the period
     coverage: dict[str, tuple[CoverageSpan, ...]]  # target name -> coverage spans
-    maintenance: tuple[Maintenance, ...]  # windows added by command (all of them)
+    maintenance: tuple[Maintenance, ...]  # windows added by command (removed ones too)
     isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
+    corrections: tuple[Correction, ...] = ()  # the whole audit trail
 
 
 def load(store: Store, targets: Sequence[Target], period: Period, now: float) -> History:
@@ -212,8 +229,9 @@ def load(store: Store, targets: Sequence[Target], period: Period, now: float) ->
             for t in targets
         },
         coverage={t.name: tuple(store.coverage(t.name, period.start, upto)) for t in targets},
-        maintenance=tuple(store.maintenance()),
+        maintenance=tuple(store.maintenance(include_removed=True)),
         isolations=tuple(store.isolations(period.start, upto)),
+        corrections=tuple(store.corrections()),
     )
 
 
@@ -226,6 +244,44 @@ def isolated_working(
         return 0.0
     working = union(*(schedule.open_intervals(start, end) for schedule in schedules))
     return total(intersect(clip(isolated, start, end), working))
+
+
+OUTAGE_ACTIONS = frozenset({"outage-add", "outage-edit", "outage-delete", "exclude", "include"})
+MAINTENANCE_ACTIONS = frozenset({"maintenance-add", "maintenance-remove"})
+
+
+def trail(
+    config: Config,
+    recorded: History,
+    outages: Iterable[Outage],
+    entries: Iterable[MaintenanceEntry],
+) -> tuple[Correction, ...]:
+    """The corrections behind a report: those of the outages and windows it shows, and of
+    outages deleted and windows removed that would have been in it."""
+    period, names = recorded.period, {t.name for t in recorded.targets}
+    outage_ids = {o.id for o in outages}
+    deleted = {
+        c.subject_id
+        for c in recorded.corrections
+        if c.action == "outage-delete" and c.detail and _was_in(json.loads(c.detail), names, period)
+    }
+    removed = [m for m in recorded.maintenance if m.removed_at is not None]
+    window_ids = {e.id for e in entries} | {
+        e.id
+        for e in stored_entries(removed, config.timezone, period.start, period.end)
+        if any(e.applies_to(t) for t in recorded.targets)
+    }
+    return tuple(
+        c
+        for c in recorded.corrections
+        if (c.action in OUTAGE_ACTIONS and c.subject_id in outage_ids | deleted)
+        or (c.action in MAINTENANCE_ACTIONS and c.subject_id in window_ids)
+    )
+
+
+def _was_in(was: dict[str, Any], names: set[str], period: Period) -> bool:
+    """Whether a deleted outage, as it was, belonged to these targets and this period."""
+    return was["target"] in names and was["start"] < period.end and was["end"] > period.start
 
 
 def compute(
@@ -295,6 +351,7 @@ def compute(
         maintenance=tuple(e for e in entries if any(e.applies_to(t) for t in chosen)),
         outage_downtimes=downtimes,
         isolations=recorded.isolations,
+        corrections=trail(config, recorded, shown_outages, entries),
         isolated_working_seconds=isolated_working(
             isolated,
             {
