@@ -11,24 +11,34 @@ import dataclasses
 import getpass
 import json
 import logging
+import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor import __version__, webconfig
 from monitor import config as config_mod
 from monitor.daemon import check_probe_types
-from monitor.figures.history import describe_scope
+from monitor.figures.history import MAINTENANCE_ACTIONS, OUTAGE_ACTIONS, describe_scope
+from monitor.figures.schedule import ScheduleError, parse_weekly
 from monitor.probes import probe_once
 from monitor.probes._common import show
 from monitor.probes.base import ProbeSetupError
-from monitor.report.document import outage_record
-from monitor.report.formatting import iso_instant, table
+from monitor.report.document import correction_record, outage_record
+from monitor.report.formatting import duration, iso_instant, table, trail_line
 from monitor.shard import owned_targets, parse_shard
-from monitor.store import Outage, StoreError, open_store
+from monitor.store import (
+    DETECTED_IS_EVIDENCE,
+    Correction,
+    Outage,
+    Store,
+    StoreError,
+    open_store,
+)
 
 USAGE_ERROR = 2
 
@@ -125,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     include = outage_commands.add_parser("include", help="undo an exclusion")
     _add_common(include)
     include.add_argument("id", type=int)
+    edit = outage_commands.add_parser("edit", help="correct an outage added by hand")
+    _add_common(edit)
+    edit.add_argument("id", type=int)
+    edit.add_argument("--start", help=DATE_TIME_HELP)
+    edit.add_argument("--end", help=DATE_TIME_HELP)
+    edit.add_argument("--cause")
+    edit.add_argument("--reason", required=True, help="why, for the audit trail")
+    delete = outage_commands.add_parser("delete", help="delete an outage added by hand")
+    _add_common(delete)
+    delete.add_argument("id", type=int)
+    delete.add_argument("--reason", required=True, help="why, for the audit trail")
 
     maintenance = commands.add_parser("maintenance", help="planned maintenance windows")
     maintenance_commands = maintenance.add_subparsers(
@@ -136,16 +157,24 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--target")
     scope.add_argument("--group")
     scope.add_argument("--all", action="store_true")
-    madd.add_argument("--start", required=True, help=DATE_TIME_HELP)
-    madd.add_argument("--end", required=True, help=DATE_TIME_HELP)
+    madd.add_argument(
+        "--weekly",
+        metavar="'DAYS HH:MM-HH:MM'",
+        help='recurring, e.g. "tue 07:00-08:00" (then --start/--end bound it; both optional)',
+    )
+    madd.add_argument("--start", help=DATE_TIME_HELP)
+    madd.add_argument("--end", help=DATE_TIME_HELP)
     madd.add_argument("--reason", required=True)
     _add_create(madd)
     mlist = maintenance_commands.add_parser("list", help="list maintenance windows")
     _add_common(mlist)
     mlist.add_argument("--format", choices=["text", "json"], default="text")
-    mremove = maintenance_commands.add_parser("remove", help="remove a maintenance window")
+    mremove = maintenance_commands.add_parser(
+        "remove", help="take a maintenance window out of the figures (the trail keeps it)"
+    )
     _add_common(mremove)
     mremove.add_argument("id", type=int)
+    mremove.add_argument("--reason", required=True, help="why, for the audit trail")
 
     coverage = commands.add_parser(
         "coverage", help="time another source watched (history from before availmon)"
@@ -381,13 +410,6 @@ def _probe_selection(
     return [t for n in args.names if (t := config.target(n)) is not None]
 
 
-def _outage_json(o: Outage, tz: ZoneInfo, now: float, shown: Sequence[Outage]) -> dict[str, object]:
-    return {
-        **outage_record(o, tz, shown),
-        "duration_seconds": round((o.end if o.end is not None else now) - o.start, 3),
-    }
-
-
 def _config_for_reading(args: argparse.Namespace) -> config_mod.Config | None:
     """Reading commands work from --db alone when there is no targets file."""
     try:
@@ -440,49 +462,69 @@ def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
     print("\n".join(table(header, rows)))
 
 
+def _trail(
+    corrections: Sequence[Correction], actions: Collection[str], tz: ZoneInfo
+) -> dict[int, list[dict[str, Any]]]:
+    """Who did what, when and why, per subject id (an outage's or a window's)."""
+    trail: dict[int, list[dict[str, Any]]] = {}
+    for c in corrections:
+        if c.action in actions and c.subject_id is not None:
+            trail.setdefault(c.subject_id, []).append(correction_record(c, tz))
+    return trail
+
+
+def _wall_clock(store: Store, outage: Outage) -> float:
+    """Start to end; an open outage stops at the last instant the daemon was monitoring
+    its target, not now (the daemon may have stopped)."""
+    if outage.end is not None:
+        return outage.end - outage.start
+    return max(0.0, (store.last_coverage_end(outage.target) or outage.start) - outage.start)
+
+
 def cmd_outages(args: argparse.Namespace) -> int:
     return {
         "list": outages_list,
         "add": outages_add,
+        "edit": outages_edit,
+        "delete": outages_delete,
         "exclude": outages_exclude,
         "include": outages_include,
     }[args.outages_command](args)
 
 
 def outages_list(args: argparse.Namespace) -> int:
+    from monitor.figures.history import counted_downtimes
+
     config = _config_for_reading(args)
     timezone = config.timezone if config else "Europe/London"
     tz = ZoneInfo(timezone)
     since = _instant(args.since, "--since", timezone) if args.since else None
     store = open_store(db_path(args, config), create=False)
-    corrections: dict[int, list[dict[str, object]]] = {}
-    for c in store.corrections():
-        if c.action in ("outage-add", "exclude", "include") and c.subject_id is not None:
-            corrections.setdefault(c.subject_id, []).append(
-                {
-                    "at": iso_instant(c.at, tz),
-                    "user": c.user,
-                    "action": c.action,
-                    "reason": c.reason,
-                }
-            )
-    now = _now()
+    trail = _trail(store.corrections(), OUTAGE_ACTIONS, tz)
     shown = store.outages(target=args.target, since=since)
-    records = [
-        {**_outage_json(o, tz, now, shown), "corrections": corrections.get(o.id, [])} for o in shown
+    counted = counted_downtimes(config, store, shown, _now()) if config else {}
+    records: list[dict[str, Any]] = [
+        {
+            **outage_record(o, tz, shown),
+            "duration_seconds": round(_wall_clock(store, o), 3),
+            "counted_seconds": round(counted[o.id], 3) if o.id in counted else None,
+            "corrections": trail.get(o.id, []),
+        }
+        for o in shown
     ]
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
     _print_table(
-        ("ID", "TARGET", "START", "END", "DURATION", "SOURCE", "CAUSE", "EXCLUDED"),
+        ("ID", "TARGET", "START", "END", "DURATION", "COUNTED", "SOURCE", "CAUSE", "EXCLUDED"),
         [
             (
                 str(r["id"]),
                 str(r["target"]),
                 str(r["start"]),
                 str(r["end"] or "(open)"),
-                f"{r['duration_seconds']:.0f}s",
+                duration(r["duration_seconds"]),
+                duration(r["counted_seconds"]) or "-",
                 str(r["source"]),
                 f"{r['cause']} [{r['note']}]" if r["note"] else str(r["cause"]),
                 f"yes: {r['excluded_reason']}" if r["excluded"] else "no",
@@ -491,14 +533,45 @@ def outages_list(args: argparse.Namespace) -> int:
         ],
     )
     for r in records:
-        for c in r["corrections"]:  # type: ignore[attr-defined]
-            print(
-                f"  #{r['id']} {c['action']} at {c['at']} by {c['user']}"
-                + (f": {c['reason']}" if c["reason"] else "")
-            )
+        for c in r["corrections"]:
+            print(f"  {trail_line(c)}")
     if not records:
         print("(no outages)")
+    listed = {r["id"] for r in records}
+    for subject, changes in trail.items():
+        gone = [c for c in changes if c["action"] == "outage-delete"]
+        if subject not in listed and gone and _would_list(gone[-1]["was"], args.target, since):
+            for c in changes:
+                print(f"  {trail_line(c)}")
     return 0
+
+
+def _would_list(was: dict[str, Any], target: str | None, since: float | None) -> bool:
+    """Whether a deleted outage, as it was, would have been listed by these filters."""
+    ended = datetime.fromisoformat(was["end"]).timestamp()
+    return (target is None or was["target"] == target) and (since is None or ended > since)
+
+
+def _warn(message: str) -> None:
+    print(f"availmon: warning: {message}", file=sys.stderr)
+
+
+def _warn_if_suspicious(
+    config: config_mod.Config, outage_id: int, target: str, start: float, end: float
+) -> None:
+    """Accepted, but said: an outage that cannot count, or that has not ended yet."""
+    tz = ZoneInfo(config.timezone)
+    if end > _now():
+        _warn(f"outage {outage_id} ends in the future ({iso_instant(end, tz)}); check --end")
+    known = config.target(target)
+    if known is None:
+        return
+    schedule = config.schedule_of(known)
+    if not schedule.open_intervals(start, end):
+        _warn(
+            f"outage {outage_id} is wholly outside {target}'s working hours (schedule "
+            f"{schedule.name}, public holidays and closures included): it counts 0:00:00"
+        )
 
 
 def outages_add(args: argparse.Namespace) -> int:
@@ -509,6 +582,37 @@ def outages_add(args: argparse.Namespace) -> int:
     store = open_store(db_path(args, config), create=args.create)
     outage_id = store.add_manual_outage(args.target, start, end, args.cause, _user(), _now())
     print(f"recorded outage {outage_id} for {args.target}")
+    _warn_if_suspicious(config, outage_id, args.target, start, end)
+    return 0
+
+
+def outages_edit(args: argparse.Namespace) -> int:
+    if args.start is None and args.end is None and args.cause is None:
+        raise UserError("give what to change: --start, --end or --cause")
+    config = _load(args)
+    store = open_store(db_path(args, config), create=False)
+    found = [o for o in store.outages() if o.id == args.id]
+    if not found:
+        raise UserError(f"no outage with id {args.id}")
+    was = found[0]
+    if was.source != "manual" or was.end is None:
+        raise UserError(DETECTED_IS_EVIDENCE)
+    start = _instant(args.start, "--start", config.timezone) if args.start else was.start
+    end = _instant(args.end, "--end", config.timezone) if args.end else was.end
+    if end <= start:
+        raise UserError("--end must be after --start")
+    cause = args.cause if args.cause is not None else was.cause
+    store.edit_manual_outage(args.id, start, end, cause, args.reason, _user(), _now())
+    print(f"corrected outage {args.id} ({was.target})")
+    _warn_if_suspicious(config, args.id, was.target, start, end)
+    return 0
+
+
+def outages_delete(args: argparse.Namespace) -> int:
+    config = _config_for_reading(args)
+    store = open_store(db_path(args, config), create=False)
+    was = store.delete_manual_outage(args.id, args.reason, _user(), _now())
+    print(f"deleted outage {was.id} ({was.target}); outages list shows what it was")
     return 0
 
 
@@ -537,6 +641,23 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     ](args)
 
 
+def _window_bounds(args: argparse.Namespace, timezone: str) -> tuple[float, float]:
+    """A one-off window's span, or the bounds a weekly one recurs within (all time if none)."""
+    if not args.weekly:
+        if args.start is None or args.end is None:
+            raise UserError("give --start and --end, or --weekly 'DAYS HH:MM-HH:MM'")
+        return _span(args, timezone)
+    try:
+        parse_weekly(args.weekly)
+    except ScheduleError as exc:
+        raise UserError(f"--weekly: {exc}") from None
+    start = _instant(args.start, "--start", timezone) if args.start else -math.inf
+    end = _instant(args.end, "--end", timezone) if args.end else math.inf
+    if end <= start:
+        raise UserError("--end must be after --start")
+    return start, end
+
+
 def maintenance_add(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.target and config.target(args.target) is None:
@@ -548,27 +669,45 @@ def maintenance_add(args: argparse.Namespace) -> int:
         if args.target
         else (("group", args.group) if args.group else ("all", None))
     )
-    start, end = _span(args, config.timezone)
+    start, end = _window_bounds(args, config.timezone)
     store = open_store(db_path(args, config), create=args.create)
-    window_id = store.add_maintenance(scope, name, start, end, args.reason, _user(), _now())
+    window_id = store.add_maintenance(
+        scope, name, start, end, args.reason, _user(), _now(), weekly=args.weekly
+    )
     print(f"added maintenance window {window_id}")
     return 0
+
+
+def _bound(instant: float, tz: ZoneInfo) -> str | None:
+    """A window's start or end; None for a weekly window's open bound."""
+    return iso_instant(instant, tz) if math.isfinite(instant) else None
+
+
+def _when(r: dict[str, Any]) -> str:
+    if not r.get("weekly"):
+        return f"{r['start']} to {r['end']}"
+    bounds = (f" from {r['start']}" if r["start"] else "") + (f" to {r['end']}" if r["end"] else "")
+    return f"weekly {r['weekly']}{bounds}"
 
 
 def maintenance_list(args: argparse.Namespace) -> int:
     config = _config_for_reading(args)
     tz = ZoneInfo(config.timezone if config else "Europe/London")
     store = open_store(db_path(args, config), create=False)
-    records = [
+    trail = _trail(store.corrections(), MAINTENANCE_ACTIONS, tz)
+    records: list[dict[str, Any]] = [
         {
             "id": m.id,
             "scope": m.scope if m.name is None else f"{m.scope}:{m.name}",
-            "start": iso_instant(m.start, tz),
-            "end": iso_instant(m.end, tz),
+            "start": _bound(m.start, tz),
+            "end": _bound(m.end, tz),
+            "weekly": m.weekly,
             "reason": m.reason,
             "source": "database",
+            "removed": m.removed_at is not None,
+            "corrections": trail.get(m.id, []),
         }
-        for m in store.maintenance()
+        for m in store.maintenance(include_removed=True)
     ]
     if config is not None:
         records += [
@@ -580,6 +719,8 @@ def maintenance_list(args: argparse.Namespace) -> int:
                 "weekly": " ".join(str(r) for r in w.weekly) or None,
                 "reason": w.reason,
                 "source": config.path,
+                "removed": False,
+                "corrections": [],
             }
             for w in config.maintenance
         ]
@@ -592,13 +733,16 @@ def maintenance_list(args: argparse.Namespace) -> int:
             (
                 str(r["id"] or "-"),
                 str(r["scope"]),
-                f"weekly {r['weekly']}" if r.get("weekly") else f"{r['start']} to {r['end']}",
+                _when(r),
                 str(r["reason"]),
-                str(r["source"]),
+                str(r["source"]) + (" (removed)" if r["removed"] else ""),
             )
             for r in records
         ],
     )
+    for r in records:
+        for c in r["corrections"]:
+            print(f"  {trail_line(c)}")
     if not records:
         print("(no maintenance windows)")
     return 0
@@ -607,8 +751,8 @@ def maintenance_list(args: argparse.Namespace) -> int:
 def maintenance_remove(args: argparse.Namespace) -> int:
     config = _config_for_reading(args)
     store = open_store(db_path(args, config), create=False)
-    store.remove_maintenance(args.id, _user(), _now())
-    print(f"removed maintenance window {args.id}")
+    store.remove_maintenance(args.id, _user(), _now(), args.reason)
+    print(f"removed maintenance window {args.id} (maintenance list still shows it, marked)")
     return 0
 
 

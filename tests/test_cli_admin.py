@@ -104,7 +104,7 @@ WRITES = [
      "--reason", "patching"),
     ("outages", "exclude", "1", "--reason", "false alarm"),
     ("outages", "include", "1"),
-    ("maintenance", "remove", "1"),
+    ("maintenance", "remove", "1", "--reason", "cancelled"),
 ]  # fmt: skip
 
 

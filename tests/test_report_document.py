@@ -132,7 +132,7 @@ def test_uptime_just_below_the_objective_reads_as_missed_in_every_format():
     assert "Systems uptime 98.99%" in page
     assert (
         '<td class="num">99.00%</td><td class="num">98.99%</td>'
-        '<td class="num">100.00%</td><td>MISSED</td>' in page
+        '<td class="num">100.00%</td><td class="name">MISSED</td>' in page
     )
 
     book = openpyxl.load_workbook(io.BytesIO(report.render(doc, "xlsx")))

@@ -9,12 +9,14 @@ they need "someone else" (the CLI beside the daemon, or the next daemon after a 
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from monitor.store import Store, StoreError, open_store
+from monitor.store import DETECTED_IS_EVIDENCE, Store, StoreError, open_store
 
 Connect = Callable[[], Store]
 
@@ -273,15 +275,66 @@ def test_maintenance_add_list_remove_with_audit(store):
         (early, "group", "core", 100.0, 200.0, "switch firmware"),
         (late, "all", None, 500.0, 600.0, "datacentre move"),
     ]
-    store.remove_maintenance(early, "carol", at=30.0)
+    store.remove_maintenance(early, "carol", at=30.0, reason="postponed")
     assert [m.id for m in store.maintenance()] == [late]
     with pytest.raises(StoreError, match=f"no maintenance window with id {early}"):
         store.remove_maintenance(early, "carol", at=40.0)
-    assert [(c.at, c.user, c.action, c.subject_id) for c in store.corrections()] == [
-        (10.0, "alice", "maintenance-add", late),
-        (20.0, "bob", "maintenance-add", early),
-        (30.0, "carol", "maintenance-remove", early),
+    assert [(c.at, c.user, c.action, c.subject_id, c.reason) for c in store.corrections()] == [
+        (10.0, "alice", "maintenance-add", late, "datacentre move"),
+        (20.0, "bob", "maintenance-add", early, "switch firmware"),
+        (30.0, "carol", "maintenance-remove", early, "postponed"),
     ]
+    # The removed window stays, marked, so the trail shows what was removed.
+    removed = [m for m in store.maintenance(include_removed=True) if m.removed_at is not None]
+    assert [(m.id, m.reason, m.removed_at, m.removed_by) for m in removed] == [
+        (early, "switch firmware", 30.0, "carol")
+    ]
+
+
+def test_weekly_maintenance_is_kept_with_its_bounds(store):
+    window = store.add_maintenance(
+        "target", "web", -math.inf, math.inf, "patching", "alice", at=10.0, weekly="tue 07:00-08:00"
+    )  # unbounded: it recurs for all time
+    [m] = store.maintenance()
+    assert (m.id, m.weekly, m.start, m.end) == (window, "tue 07:00-08:00", -math.inf, math.inf)
+
+
+def test_manual_outage_edit_and_delete_keep_what_it_was(store):
+    outage_id = store.add_manual_outage("web", 100.0, 200.0, "fibre cut", "alice", at=900.0)
+    edited = store.edit_manual_outage(
+        outage_id, 150.0, 260.0, "fibre cut (BT)", "times from the BT ticket", "bob", at=950.0
+    )
+    assert (edited.id, edited.start, edited.end, edited.cause) == (
+        outage_id,
+        150.0,
+        260.0,
+        "fibre cut (BT)",
+    )
+    assert store.outages() == [edited]
+    was = store.delete_manual_outage(outage_id, "duplicate of the detected one", "carol", 990.0)
+    assert was == edited
+    assert store.outages() == []
+    trail = [(c.at, c.user, c.action, c.subject_id, c.reason) for c in store.corrections()]
+    assert trail == [
+        (900.0, "alice", "outage-add", outage_id, "fibre cut"),
+        (950.0, "bob", "outage-edit", outage_id, "times from the BT ticket"),
+        (990.0, "carol", "outage-delete", outage_id, "duplicate of the detected one"),
+    ]
+    edit, delete = (json.loads(c.detail) for c in store.corrections()[1:])
+    assert edit == {"target": "web", "start": 100.0, "end": 200.0, "cause": "fibre cut"}
+    assert delete == {"target": "web", "start": 150.0, "end": 260.0, "cause": "fibre cut (BT)"}
+
+
+def test_detected_outages_are_not_edited_or_deleted(store):
+    detected = store.insert_outage("web", 100.0, "HTTP 503", at=100.0)
+    with pytest.raises(StoreError, match=DETECTED_IS_EVIDENCE):
+        store.edit_manual_outage(detected, 0.0, 50.0, "x", "why", "bob", at=500.0)
+    with pytest.raises(StoreError, match=DETECTED_IS_EVIDENCE):
+        store.delete_manual_outage(detected, "why", "bob", at=500.0)
+    with pytest.raises(StoreError, match="no outage with id 42"):
+        store.delete_manual_outage(42, "why", "bob", at=500.0)
+    assert [o.start for o in store.outages()] == [100.0]
+    assert store.corrections() == []
 
 
 # -- connections -------------------------------------------------------------

@@ -11,13 +11,16 @@ same wherever it is shown.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.config import Config, Objective, Target
 from monitor.figures.intervals import Interval, clip, intersect, normalize, total, union
 from monitor.figures.periods import Period, current_period
-from monitor.figures.schedule import Schedule
+from monitor.figures.schedule import Schedule, WeeklyRange, parse_weekly
 from monitor.figures.sla import (
     Figures,
     GroupFigures,
@@ -27,7 +30,7 @@ from monitor.figures.sla import (
     group_figures,
     target_figures,
 )
-from monitor.store import CoverageSpan, Isolation, Maintenance, Outage, Store
+from monitor.store import Correction, CoverageSpan, Isolation, Maintenance, Outage, Store
 
 
 @dataclass(frozen=True)
@@ -60,39 +63,70 @@ def describe_scope(covers_all: bool, targets: Sequence[str], groups: Sequence[st
     return " ".join(parts)
 
 
+def window_spans(
+    weekly: Sequence[WeeklyRange],
+    bounds: tuple[float, float],
+    timezone: str,
+    start: float,
+    end: float,
+) -> list[Interval]:
+    """One window's spans overlapping [start, end): a one-off window whole, a weekly one
+    as its occurrences within its ``bounds`` (in ``timezone``) -- one expansion for the
+    config's windows and those added by command."""
+    lo, hi = max(start, bounds[0]), min(end, bounds[1])
+    if lo >= hi:
+        return []
+    if not weekly:
+        return [bounds]
+    return Schedule(name="maintenance", timezone=timezone, ranges=tuple(weekly)).open_intervals(
+        lo, hi
+    )
+
+
 def maintenance_entries(
     config: Config, stored: Iterable[Maintenance], start: float, end: float
 ) -> list[MaintenanceEntry]:
-    """Every window overlapping [start, end): one-off and weekly ones from the config
-    (weekly ones expanded, in the config's time zone) and those added by command."""
+    """Every window in force overlapping [start, end): one-off and weekly ones from the
+    config and those added by command (weekly ones expanded, in the config's time zone)."""
     entries: list[MaintenanceEntry] = []
     for window in config.maintenance:
-        if window.weekly:
-            recurring = Schedule(name="maintenance", timezone=config.timezone, ranges=window.weekly)
-            spans = recurring.open_intervals(start, end)
-        else:
-            assert window.start is not None and window.end is not None
-            spans = (
-                [(window.start, window.end)] if window.start < end and window.end > start else []
-            )
+        bounds = (
+            (window.start, window.end)
+            if window.start is not None and window.end is not None
+            else (-math.inf, math.inf)
+        )
         entries.extend(
             MaintenanceEntry(None, window.targets, window.groups, window.all, s, e, window.reason)
-            for s, e in spans
+            for s, e in window_spans(window.weekly, bounds, config.timezone, start, end)
         )
-    for row in stored:
-        if row.start < end and row.end > start:
-            entries.append(
-                MaintenanceEntry(
-                    row.id,
-                    (row.name,) if row.scope == "target" and row.name else (),
-                    (row.name,) if row.scope == "group" and row.name else (),
-                    row.scope == "all",
-                    row.start,
-                    row.end,
-                    row.reason,
-                )
-            )
+    in_force = [row for row in stored if row.removed_at is None]
+    entries.extend(stored_entries(in_force, config.timezone, start, end))
     return sorted(entries, key=lambda e: (e.start, e.end))
+
+
+def stored_entries(
+    rows: Iterable[Maintenance], timezone: str, start: float, end: float
+) -> list[MaintenanceEntry]:
+    """The occurrences overlapping [start, end) of windows added by command."""
+    return [
+        MaintenanceEntry(
+            row.id,
+            (row.name,) if row.scope == "target" and row.name else (),
+            (row.name,) if row.scope == "group" and row.name else (),
+            row.scope == "all",
+            s,
+            e,
+            row.reason,
+        )
+        for row in rows
+        for s, e in window_spans(
+            parse_weekly(row.weekly) if row.weekly else (),
+            (row.start, row.end),
+            timezone,
+            start,
+            end,
+        )
+    ]
 
 
 def maintenance_for(target: Target, entries: Iterable[MaintenanceEntry]) -> list[Interval]:
@@ -166,6 +200,7 @@ class PeriodFigures:
     outage_downtimes: dict[int, float]  # outage id -> its own downtime here (excluded: 0)
     isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
     isolated_working_seconds: float = 0.0  # of those, inside the targets' working hours
+    corrections: tuple[Correction, ...] = ()  # the trail of what is shown or was taken out
 
 
 @dataclass(frozen=True)
@@ -178,8 +213,9 @@ class History:
     now: float
     outages: dict[str, tuple[Outage, ...]]  # target name -> outages overlapping the period
     coverage: dict[str, tuple[CoverageSpan, ...]]  # target name -> coverage spans
-    maintenance: tuple[Maintenance, ...]  # windows added by command (all of them)
+    maintenance: tuple[Maintenance, ...]  # windows added by command (removed ones too)
     isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
+    corrections: tuple[Correction, ...] = ()  # the whole audit trail
 
 
 def load(store: Store, targets: Sequence[Target], period: Period, now: float) -> History:
@@ -194,8 +230,9 @@ def load(store: Store, targets: Sequence[Target], period: Period, now: float) ->
             for t in targets
         },
         coverage={t.name: tuple(store.coverage(t.name, period.start, upto)) for t in targets},
-        maintenance=tuple(store.maintenance()),
+        maintenance=tuple(store.maintenance(include_removed=True)),
         isolations=tuple(store.isolations(period.start, upto)),
+        corrections=tuple(store.corrections()),
     )
 
 
@@ -208,6 +245,44 @@ def isolated_working(
         return 0.0
     working = union(*(schedule.open_intervals(start, end) for schedule in schedules))
     return total(intersect(clip(isolated, start, end), working))
+
+
+OUTAGE_ACTIONS = frozenset({"outage-add", "outage-edit", "outage-delete", "exclude", "include"})
+MAINTENANCE_ACTIONS = frozenset({"maintenance-add", "maintenance-remove"})
+
+
+def trail(
+    config: Config,
+    recorded: History,
+    outages: Iterable[Outage],
+    entries: Iterable[MaintenanceEntry],
+) -> tuple[Correction, ...]:
+    """The corrections behind a report: those of the outages and windows it shows, and of
+    outages deleted and windows removed that would have been in it."""
+    period, names = recorded.period, {t.name for t in recorded.targets}
+    outage_ids = {o.id for o in outages}
+    deleted = {
+        c.subject_id
+        for c in recorded.corrections
+        if c.action == "outage-delete" and c.detail and _was_in(json.loads(c.detail), names, period)
+    }
+    removed = [m for m in recorded.maintenance if m.removed_at is not None]
+    window_ids = {e.id for e in entries} | {
+        e.id
+        for e in stored_entries(removed, config.timezone, period.start, period.end)
+        if any(e.applies_to(t) for t in recorded.targets)
+    }
+    return tuple(
+        c
+        for c in recorded.corrections
+        if (c.action in OUTAGE_ACTIONS and c.subject_id in outage_ids | deleted)
+        or (c.action in MAINTENANCE_ACTIONS and c.subject_id in window_ids)
+    )
+
+
+def _was_in(was: dict[str, Any], names: set[str], period: Period) -> bool:
+    """Whether a deleted outage, as it was, belonged to these targets and this period."""
+    return was["target"] in names and was["start"] < period.end and was["end"] > period.start
 
 
 def compute(
@@ -277,6 +352,7 @@ def compute(
         maintenance=tuple(e for e in entries if any(e.applies_to(t) for t in chosen)),
         outage_downtimes=downtimes,
         isolations=recorded.isolations,
+        corrections=trail(config, recorded, shown_outages, entries),
         isolated_working_seconds=isolated_working(
             isolated,
             {
@@ -287,3 +363,24 @@ def compute(
             min(period.end, now),
         ),
     )
+
+
+def counted_downtimes(
+    config: Config, store: Store, outages: Sequence[Outage], now: float
+) -> dict[int, float]:
+    """Each outage's counted downtime (working hours, less maintenance, detected ones
+    only where monitored), as a report over its own span would count it: the same
+    ``load`` and ``compute``, one target at a time.  Outages of targets no longer in the
+    config have no figure."""
+    counted: dict[int, float] = {}
+    for name in dict.fromkeys(o.target for o in outages):
+        target = config.target(name)
+        if target is None:
+            continue
+        mine = [o for o in outages if o.target == name]
+        ends = [o.end if o.end is not None else now for o in mine]
+        span = Period("outages", "outages", min(o.start for o in mine), max(ends))
+        figures = compute(config, load(store, [target], span, now))
+        # Not loaded, so counting nothing yet: empty outages and those starting after now.
+        counted.update((o.id, figures.outage_downtimes.get(o.id, 0.0)) for o in mine)
+    return counted

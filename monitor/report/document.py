@@ -7,6 +7,7 @@ loaded from the store) through ``history.compute``, never from the database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from monitor.figures.history import History, PeriodFigures
 from monitor.figures.schedule import DAY_NAMES, Schedule
 from monitor.figures.sla import Figures, GroupFigures, Status, judge
 from monitor.report.formatting import Doc, iso_instant
-from monitor.store import ISOLATION, PARENT_RECOVERED, Outage
+from monitor.store import ISOLATION, PARENT_RECOVERED, Correction, Outage
 
 
 def gather(
@@ -211,6 +212,22 @@ def outage_record(outage: Outage, tz: ZoneInfo, shown: Sequence[Outage]) -> Doc:
     }
 
 
+def correction_record(correction: Correction, tz: ZoneInfo) -> Doc:
+    """One entry of the audit trail: who did what to which outage or window, when and why,
+    and what an edited or deleted outage was."""
+    was = json.loads(correction.detail) if correction.detail else None
+    if was is not None:
+        was.update(start=iso_instant(was["start"], tz), end=iso_instant(was["end"], tz))
+    return {
+        "at": iso_instant(correction.at, tz),
+        "user": correction.user,
+        "action": correction.action,
+        "subject": correction.subject_id,
+        "reason": correction.reason,
+        "was": was,
+    }
+
+
 def outage_note(outage: Outage, parent_outage: int | None) -> str | None:
     """Why an outage is what it is, for a reader: unreachable behind which parent outage,
     cut short by the monitor's isolation, or the continuation of an earlier one."""
@@ -326,6 +343,7 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
             }
             for m in figures.maintenance
         ],
+        "corrections": [correction_record(c, tz) for c in figures.corrections],
         "basis": _basis(config, figures),
         "minimum_coverage": config.minimum_coverage,
         "previous": None,

@@ -42,6 +42,17 @@ def duration(seconds: float | None) -> str:
     return f"{sign}{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
+def trail_line(correction: Doc) -> str:
+    """``#7 outage-edit at ... by alice: why (was web ... to ..., cause)``: one correction."""
+    was = correction["was"]
+    return (
+        f"#{correction['subject']} {correction['action']} at {correction['at']} by "
+        f"{correction['user']}"
+        + (f": {correction['reason']}" if correction["reason"] else "")
+        + (f" (was {was['target']} {was['start']} to {was['end']}, {was['cause']})" if was else "")
+    )
+
+
 def status(item: Doc) -> str:
     """``met``, ``MISSED``, ``insufficient data``, ``on track``, ``at risk`` or ``no data``."""
     return str(item["status"])

@@ -10,7 +10,17 @@ from monitor.report.basis import (
     what_if_line,
 )
 from monitor.report.document import is_many
-from monitor.report.formatting import Doc, brief, duration, labels, local, percent, status, table
+from monitor.report.formatting import (
+    Doc,
+    brief,
+    duration,
+    labels,
+    local,
+    percent,
+    status,
+    table,
+    trail_line,
+)
 from monitor.report.rows import previous_by_name, scorecard_rows
 
 
@@ -169,6 +179,9 @@ def _single(doc: Doc) -> str:
         )
     else:
         out.append("(no maintenance windows in this period)")
+
+    if doc["corrections"]:
+        out += ["", "CORRECTIONS", *(trail_line(c) for c in doc["corrections"])]
 
     out += ["", "BASIS OF CALCULATION", *(f"- {line}" for line in basis_lines(doc))]
     return "\n".join(out) + "\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from monitor.store.base import (
+    DETECTED_IS_EVIDENCE,
     ISOLATION,
     PARENT_RECOVERED,
     Correction,
@@ -23,6 +24,7 @@ from monitor.store.postgres import PostgresStore, is_url, without_password
 from monitor.store.sqlite import SQLiteStore
 
 __all__ = [
+    "DETECTED_IS_EVIDENCE",
     "ISOLATION",
     "PARENT_RECOVERED",
     "Correction",

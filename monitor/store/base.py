@@ -7,6 +7,7 @@ never see a backend's rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -69,6 +70,13 @@ class Maintenance:
     start: float
     end: float
     reason: str
+    weekly: str | None = None  # "tue 07:00-08:00": recurs within [start, end)
+    removed_at: float | None = None  # removed windows stay, so the trail shows what went
+    removed_by: str | None = None
+
+
+# What a correction may not do: a detected outage is evidence, kept as recorded.
+DETECTED_IS_EVIDENCE = "detected outages can be excluded, not edited"
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,15 @@ class Correction:
     action: str
     subject_id: int | None
     reason: str | None
+    detail: str | None = None  # an edited or deleted outage as it was: ``as_was`` JSON
+
+
+def as_was(outage: Outage) -> str:
+    """An outage's correctable fields as a correction's ``detail``: what an edit or delete
+    changed from, so the trail can show (and a person can undo) it."""
+    return json.dumps(
+        {"target": outage.target, "start": outage.start, "end": outage.end, "cause": outage.cause}
+    )
 
 
 class Store(Protocol):
@@ -167,6 +184,23 @@ class Store(Protocol):
     ) -> int:
         """An outage known from elsewhere; counts over its whole span."""
 
+    def edit_manual_outage(
+        self,
+        outage_id: int,
+        start: float,
+        end: float,
+        cause: str,
+        reason: str,
+        user: str,
+        at: float,
+    ) -> Outage:
+        """Correct a manual outage; the trail keeps what it was.  Detected outages are
+        refused with ``DETECTED_IS_EVIDENCE``."""
+
+    def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
+        """Delete a manual outage (returned as it was, and kept in the trail's detail).
+        Detected outages are refused with ``DETECTED_IS_EVIDENCE``."""
+
     def set_excluded(
         self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
     ) -> Outage:
@@ -193,12 +227,17 @@ class Store(Protocol):
         reason: str,
         user: str,
         at: float,
-    ) -> int: ...
+        weekly: str | None = None,
+    ) -> int:
+        """A one-off window [start, end), or with ``weekly`` one recurring within it."""
 
-    def remove_maintenance(self, window_id: int, user: str, at: float) -> None: ...
+    def remove_maintenance(
+        self, window_id: int, user: str, at: float, reason: str | None = None
+    ) -> None:
+        """Take a window out of the figures; its row stays, marked removed, for the trail."""
 
-    def maintenance(self) -> list[Maintenance]:
-        """Every maintenance window, by start."""
+    def maintenance(self, include_removed: bool = False) -> list[Maintenance]:
+        """The maintenance windows in force (and removed ones if asked), by start."""
 
     def corrections(self) -> list[Correction]:
         """The audit trail, oldest first."""

@@ -26,15 +26,17 @@ import psycopg
 from psycopg.abc import Params
 
 from monitor.store.base import (
+    DETECTED_IS_EVIDENCE,
     Correction,
     CoverageSpan,
     Isolation,
     Maintenance,
     Outage,
     StoreError,
+    as_was,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Advisory lock keys (two int4s: this application, what is locked).
 LOCK_APP = 0x61766D6E  # "avmn"
@@ -110,6 +112,14 @@ MIGRATIONS: dict[int, str] = {
     -- History before availmon: spans another source watched, declared by a person
     -- (who and when are in corrections, action coverage-add).
     ALTER TABLE coverage ADD COLUMN source text;  -- NULL: this daemon; else e.g. 'Nagios'
+    """,
+    3: """
+    -- Corrections with a full trail: weekly windows by command, removal that keeps the
+    -- window, and what an outage edit or delete changed from.
+    ALTER TABLE maintenance ADD COLUMN weekly text;        -- "tue 07:00-08:00"; NULL: one-off
+    ALTER TABLE maintenance ADD COLUMN removed_at double precision;  -- NULL while in force
+    ALTER TABLE maintenance ADD COLUMN removed_by text;
+    ALTER TABLE corrections ADD COLUMN detail text;        -- the outage as it was (JSON)
     """,
 }
 
@@ -464,6 +474,34 @@ class PostgresStore:
             _audit(db, at, user, "outage-add", outage_id, cause)
             return outage_id
 
+    def edit_manual_outage(
+        self,
+        outage_id: int,
+        start: float,
+        end: float,
+        cause: str,
+        reason: str,
+        user: str,
+        at: float,
+    ) -> Outage:
+        with self._transaction() as db:
+            was = _manual_outage(db, outage_id)
+            row = db.execute(
+                'UPDATE outages SET start = %s, "end" = %s, cause = %s WHERE id = %s '
+                f"RETURNING {OUTAGE_COLUMNS}",
+                (start, end, cause, outage_id),
+            ).fetchone()
+            assert row is not None, "the outage was locked by _manual_outage"
+            _audit(db, at, user, "outage-edit", outage_id, reason, as_was(was))
+            return _outage(row)
+
+    def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
+        with self._transaction() as db:
+            was = _manual_outage(db, outage_id)
+            db.execute("DELETE FROM outages WHERE id = %s", (outage_id,))
+            _audit(db, at, user, "outage-delete", outage_id, reason, as_was(was))
+            return was
+
     def set_excluded(
         self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
     ) -> Outage:
@@ -513,29 +551,38 @@ class PostgresStore:
         reason: str,
         user: str,
         at: float,
+        weekly: str | None = None,
     ) -> int:
         with self._transaction() as db:
             window_id = _id(
                 db.execute(
                     'INSERT INTO maintenance (scope, name, start, "end", reason, created_at, '
-                    "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (scope, name, start, end, reason, at, user),
+                    "created_by, weekly) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (scope, name, start, end, reason, at, user, weekly),
                 )
             )
             _audit(db, at, user, "maintenance-add", window_id, reason)
             return window_id
 
-    def remove_maintenance(self, window_id: int, user: str, at: float) -> None:
+    def remove_maintenance(
+        self, window_id: int, user: str, at: float, reason: str | None = None
+    ) -> None:
         with self._transaction() as db:
-            if not db.execute("DELETE FROM maintenance WHERE id = %s", (window_id,)).rowcount:
+            if not db.execute(
+                "UPDATE maintenance SET removed_at = %s, removed_by = %s "
+                "WHERE id = %s AND removed_at IS NULL",
+                (at, user, window_id),
+            ).rowcount:
                 raise StoreError(f"no maintenance window with id {window_id}")
-            _audit(db, at, user, "maintenance-remove", window_id, None)
+            _audit(db, at, user, "maintenance-remove", window_id, reason)
 
-    def maintenance(self) -> list[Maintenance]:
+    def maintenance(self, include_removed: bool = False) -> list[Maintenance]:
         return [
             Maintenance(*r)
             for r in self._read(
-                'SELECT id, scope, name, start, "end", reason FROM maintenance ORDER BY start, id'
+                'SELECT id, scope, name, start, "end", reason, weekly, removed_at, removed_by '
+                "FROM maintenance WHERE %s OR removed_at IS NULL ORDER BY start, id",
+                (include_removed,),
             )
         ]
 
@@ -545,7 +592,8 @@ class PostgresStore:
         return [
             Correction(*r)
             for r in self._read(
-                'SELECT id, at, "user", action, subject_id, reason FROM corrections ORDER BY id'
+                'SELECT id, at, "user", action, subject_id, reason, detail FROM corrections '
+                "ORDER BY id"
             )
         ]
 
@@ -564,9 +612,23 @@ def _audit(
     action: str,
     subject_id: int | None,
     reason: str | None,
+    detail: str | None = None,
 ) -> None:
     db.execute(
-        'INSERT INTO corrections (at, "user", action, subject_id, reason) '
-        "VALUES (%s, %s, %s, %s, %s)",
-        (at, user, action, subject_id, reason),
+        'INSERT INTO corrections (at, "user", action, subject_id, reason, detail) '
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (at, user, action, subject_id, reason, detail),
     )
+
+
+def _manual_outage(db: psycopg.Connection[Row], outage_id: int) -> Outage:
+    """The manual outage to correct, locked for this transaction; detected ones are refused."""
+    row = db.execute(
+        f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = %s FOR UPDATE", (outage_id,)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"no outage with id {outage_id}")
+    outage = _outage(row)
+    if outage.source != "manual":
+        raise StoreError(DETECTED_IS_EVIDENCE)
+    return outage

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from monitor.store.base import (
+    DETECTED_IS_EVIDENCE,
     Correction,
     CoverageSpan,
     Isolation,
     Maintenance,
     Outage,
     StoreError,
+    as_was,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -95,6 +97,14 @@ MIGRATIONS: dict[int, str] = {
     -- History before availmon: spans another source watched, declared by a person
     -- (who and when are in corrections, action coverage-add).
     ALTER TABLE coverage ADD COLUMN source TEXT;  -- NULL: this daemon; else e.g. 'Nagios'
+    """,
+    4: """
+    -- Corrections with a full trail: weekly windows by command, removal that keeps the
+    -- window, and what an outage edit or delete changed from.
+    ALTER TABLE maintenance ADD COLUMN weekly TEXT;       -- "tue 07:00-08:00"; NULL: one-off
+    ALTER TABLE maintenance ADD COLUMN removed_at REAL;   -- NULL while in force
+    ALTER TABLE maintenance ADD COLUMN removed_by TEXT;
+    ALTER TABLE corrections ADD COLUMN detail TEXT;       -- the outage as it was (JSON)
     """,
 }
 
@@ -387,26 +397,59 @@ class SQLiteStore:
             self._audit(db, at, user, "outage-add", outage_id, cause)
             return outage_id or 0
 
+    @staticmethod
+    def _outage_row(db: sqlite3.Connection, outage_id: int) -> Outage:
+        row = db.execute(
+            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no outage with id {outage_id}")
+        return _outage(row)
+
+    def _manual_outage(self, db: sqlite3.Connection, outage_id: int) -> Outage:
+        outage = self._outage_row(db, outage_id)
+        if outage.source != "manual":
+            raise StoreError(DETECTED_IS_EVIDENCE)
+        return outage
+
+    def edit_manual_outage(
+        self,
+        outage_id: int,
+        start: float,
+        end: float,
+        cause: str,
+        reason: str,
+        user: str,
+        at: float,
+    ) -> Outage:
+        with self._transaction() as db:
+            was = self._manual_outage(db, outage_id)
+            db.execute(
+                "UPDATE outages SET start = ?, end = ?, cause = ? WHERE id = ?",
+                (start, end, cause, outage_id),
+            )
+            self._audit(db, at, user, "outage-edit", outage_id, reason, as_was(was))
+            return self._outage_row(db, outage_id)
+
+    def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
+        with self._transaction() as db:
+            was = self._manual_outage(db, outage_id)
+            db.execute("DELETE FROM outages WHERE id = ?", (outage_id,))
+            self._audit(db, at, user, "outage-delete", outage_id, reason, as_was(was))
+            return was
+
     def set_excluded(
         self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
     ) -> Outage:
         """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
         with self._transaction() as db:
-            row = db.execute(
-                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no outage with id {outage_id}")
+            self._outage_row(db, outage_id)
             db.execute(
                 "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
                 (int(excluded), reason if excluded else None, outage_id),
             )
             self._audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
-            return _outage(
-                db.execute(
-                    f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
-                ).fetchone()
-            )
+            return self._outage_row(db, outage_id)
 
     # -- isolation -------------------------------------------------------
 
@@ -441,27 +484,36 @@ class SQLiteStore:
         reason: str,
         user: str,
         at: float,
+        weekly: str | None = None,
     ) -> int:
         with self._transaction() as db:
             window_id = db.execute(
                 "INSERT INTO maintenance (scope, name, start, end, reason, created_at, "
-                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (scope, name, start, end, reason, at, user),
+                "created_by, weekly) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (scope, name, start, end, reason, at, user, weekly),
             ).lastrowid
             self._audit(db, at, user, "maintenance-add", window_id, reason)
             return window_id or 0
 
-    def remove_maintenance(self, window_id: int, user: str, at: float) -> None:
+    def remove_maintenance(
+        self, window_id: int, user: str, at: float, reason: str | None = None
+    ) -> None:
         with self._transaction() as db:
-            if not db.execute("DELETE FROM maintenance WHERE id = ?", (window_id,)).rowcount:
+            if not db.execute(
+                "UPDATE maintenance SET removed_at = ?, removed_by = ? "
+                "WHERE id = ? AND removed_at IS NULL",
+                (at, user, window_id),
+            ).rowcount:
                 raise StoreError(f"no maintenance window with id {window_id}")
-            self._audit(db, at, user, "maintenance-remove", window_id, None)
+            self._audit(db, at, user, "maintenance-remove", window_id, reason)
 
-    def maintenance(self) -> list[Maintenance]:
+    def maintenance(self, include_removed: bool = False) -> list[Maintenance]:
         return [
             Maintenance(*r)
             for r in self._read(
-                "SELECT id, scope, name, start, end, reason FROM maintenance ORDER BY start, id"
+                "SELECT id, scope, name, start, end, reason, weekly, removed_at, removed_by "
+                "FROM maintenance WHERE ? OR removed_at IS NULL ORDER BY start, id",
+                (include_removed,),
             )
         ]
 
@@ -475,17 +527,20 @@ class SQLiteStore:
         action: str,
         subject_id: int | None,
         reason: str | None,
+        detail: str | None = None,
     ) -> None:
         db.execute(
-            "INSERT INTO corrections (at, user, action, subject_id, reason) VALUES (?, ?, ?, ?, ?)",
-            (at, user, action, subject_id, reason),
+            "INSERT INTO corrections (at, user, action, subject_id, reason, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (at, user, action, subject_id, reason, detail),
         )
 
     def corrections(self) -> list[Correction]:
         return [
             Correction(*r)
             for r in self._read(
-                "SELECT id, at, user, action, subject_id, reason FROM corrections ORDER BY id"
+                "SELECT id, at, user, action, subject_id, reason, detail FROM corrections "
+                "ORDER BY id"
             )
         ]
 
