@@ -38,7 +38,9 @@ from monitor.store import (
     Store,
     StoreError,
     open_store,
+    shown,
 )
+from monitor.store.copy import copy_history
 
 USAGE_ERROR = 2
 
@@ -200,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     cremove = coverage_commands.add_parser("remove", help="withdraw a declared span")
     _add_common(cremove)
     cremove.add_argument("id", type=int)
+
+    db = commands.add_parser("db", help="the database as a whole")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    dcopy = db_commands.add_parser(
+        "copy",
+        help="copy the whole history into another database (SQLite to PostgreSQL or back)",
+    )
+    dcopy.add_argument("source", metavar="SRC", help="SQLite file or postgresql:// URL")
+    dcopy.add_argument(
+        "destination", metavar="DST", help="SQLite file or postgresql:// URL, new or empty"
+    )
+    dcopy.add_argument(
+        "--force", action="store_true", help="replace a destination that already holds history"
+    )
 
     report = commands.add_parser("report", help="availability figures for a period")
     _add_common(report)
@@ -840,6 +856,17 @@ def coverage_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    return {"copy": db_copy}[args.db_command](args)
+
+
+def db_copy(args: argparse.Namespace) -> int:
+    copied = copy_history(args.source, args.destination, replace=args.force)
+    counts = ", ".join(f"{rows} {table}" for table, rows in copied.items())
+    print(f"copied {counts} from {shown(args.source)} to {shown(args.destination)}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from monitor import report
     from monitor.figures import history
@@ -939,5 +966,6 @@ COMMANDS = {
     "outages": cmd_outages,
     "maintenance": cmd_maintenance,
     "coverage": cmd_coverage,
+    "db": cmd_db,
     "report": cmd_report,
 }

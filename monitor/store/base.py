@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StoreError(Exception):
@@ -96,6 +96,46 @@ def as_was(outage: Outage) -> str:
     return json.dumps(
         {"target": outage.target, "start": outage.start, "end": outage.end, "cause": outage.cause}
     )
+
+
+# Every table's columns, the same in both backends: what ``dump`` and ``load`` carry, so
+# that ``availmon db copy`` moves all of it (who and when included), not only what the
+# records above show.
+TABLES: dict[str, tuple[str, ...]] = {
+    "outages": (
+        "id", "target", "start", "end", "cause", "source", "created_at", "created_by",
+        "excluded", "excluded_reason", "state", "parent", "end_reason", "continues",
+    ),
+    "coverage": ("id", "target", "start", "end", "all_hours", "open", "source"),
+    "maintenance": (
+        "id", "scope", "name", "start", "end", "reason", "created_at", "created_by",
+        "weekly", "removed_at", "removed_by",
+    ),
+    "corrections": ("id", "at", "user", "action", "subject_id", "reason", "detail"),
+    "isolations": ("id", "start", "end", "witnesses", "created_at"),
+}  # fmt: skip
+BOOLEANS = frozenset({"excluded", "all_hours", "open"})  # SQLite keeps them as 0 and 1
+
+# Every table's rows in id order, each a tuple in ``TABLES`` order, booleans as bool.
+Dump = dict[str, list[tuple[Any, ...]]]
+
+
+def column_list(table: str) -> str:
+    """``table``'s columns, quoted (``end`` and ``user`` are keywords), for SELECT and INSERT."""
+    return ", ".join(f'"{column}"' for column in TABLES[table])
+
+
+# How many rows the database holds, all tables together (the same SQL in both backends).
+COUNT_ROWS = "SELECT " + " + ".join(f"(SELECT count(*) FROM {table})" for table in TABLES)
+
+
+def refuse_rows(name: str, rows: int) -> None:
+    """``load`` without ``replace``: a database that holds history is never merged into."""
+    if rows:
+        raise StoreError(
+            f"{name}: already holds {rows} rows of history; copy only into an empty "
+            "database (or give --force to replace them)"
+        )
 
 
 class Store(Protocol):
@@ -250,3 +290,12 @@ class Store(Protocol):
         The store's own writes leave it alone, so the daemon rebuilds its running
         totals only when someone else has changed the history.
         """
+
+    # -- moving the whole history (db copy) --------------------------------
+
+    def dump(self) -> Dump:
+        """Every row of every table, read in one consistent snapshot."""
+
+    def load(self, dump: Dump, *, replace: bool = False) -> None:
+        """Write ``dump`` with its ids, in one transaction.  A database that holds any row
+        is refused unless ``replace``, which deletes every row first: never a merge."""

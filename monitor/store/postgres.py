@@ -26,14 +26,19 @@ import psycopg
 from psycopg.abc import Params
 
 from monitor.store.base import (
+    COUNT_ROWS,
     DETECTED_IS_EVIDENCE,
+    TABLES,
     Correction,
     CoverageSpan,
+    Dump,
     Isolation,
     Maintenance,
     Outage,
     StoreError,
     as_was,
+    column_list,
+    refuse_rows,
 )
 
 SCHEMA_VERSION = 3
@@ -603,6 +608,40 @@ class PostgresStore:
         with self._lock:
             [(changes,)] = self._read("SELECT changes FROM availmon_meta")
             return int(changes) - self._own_writes
+
+    # -- moving the whole history ----------------------------------------
+
+    def dump(self) -> Dump:
+        with self._lock, self._errors("read failed"):
+            db = self._connection()
+            with db.transaction():
+                # One snapshot of every table, whatever a daemon commits meanwhile.
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return {
+                    table: db.execute(
+                        f"SELECT {column_list(table)} FROM {table} ORDER BY id"
+                    ).fetchall()
+                    for table in TABLES
+                }
+
+    def load(self, dump: Dump, *, replace: bool = False) -> None:
+        with self._transaction() as db, db.cursor() as cursor:
+            if not replace:
+                [(rows,)] = db.execute(COUNT_ROWS).fetchall()
+                refuse_rows(self.name, rows)
+            for table, columns in TABLES.items():
+                db.execute(f"DELETE FROM {table}")
+                cursor.executemany(
+                    f"INSERT INTO {table} ({column_list(table)}) "
+                    f"VALUES ({', '.join(['%s'] * len(columns))})",
+                    dump[table],
+                )
+                # The ids were given: the next one generated follows the highest.
+                db.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                    f"coalesce(max(id), 0) + 1, false) FROM {table}",
+                    (table,),
+                )
 
 
 def _audit(

@@ -19,14 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from monitor.store.base import (
+    BOOLEANS,
+    COUNT_ROWS,
     DETECTED_IS_EVIDENCE,
+    TABLES,
     Correction,
     CoverageSpan,
+    Dump,
     Isolation,
     Maintenance,
     Outage,
     StoreError,
     as_was,
+    column_list,
+    refuse_rows,
 )
 
 SCHEMA_VERSION = 4
@@ -122,6 +128,14 @@ Row = tuple[Any, ...]
 
 def _coverage(row: Row) -> CoverageSpan:
     return CoverageSpan(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
+
+
+def _plain(table: str, rows: list[Row]) -> list[Row]:
+    """Rows as ``dump`` gives them: SQLite's 0 and 1 as the booleans they mean."""
+    flags = [column in BOOLEANS for column in TABLES[table]]
+    return [
+        tuple(bool(v) if flag else v for flag, v in zip(flags, row, strict=True)) for row in rows
+    ]
 
 
 def _outage(row: Row) -> Outage:
@@ -548,3 +562,37 @@ class SQLiteStore:
         """SQLite's data_version: it changes when another connection commits, not on our own."""
         [(version,)] = self._read("PRAGMA data_version")
         return int(version)
+
+    # -- moving the whole history ----------------------------------------
+
+    def dump(self) -> Dump:
+        try:
+            with self._lock:
+                self._db.execute("BEGIN")  # one snapshot: a daemon's write lands wholly or not
+                try:
+                    return {
+                        table: _plain(
+                            table,
+                            self._db.execute(
+                                f"SELECT {column_list(table)} FROM {table} ORDER BY id"
+                            ).fetchall(),
+                        )
+                        for table in TABLES
+                    }
+                finally:
+                    self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc}") from None
+
+    def load(self, dump: Dump, *, replace: bool = False) -> None:
+        with self._transaction() as db:
+            if not replace:
+                [(rows,)] = db.execute(COUNT_ROWS).fetchall()
+                refuse_rows(self.path, rows)
+            for table, columns in TABLES.items():
+                db.execute(f"DELETE FROM {table}")
+                db.executemany(
+                    f"INSERT INTO {table} ({column_list(table)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})",
+                    dump[table],
+                )
