@@ -8,7 +8,7 @@ never see a backend's rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +37,15 @@ class Outage:
         return self.state == "unreachable"
 
 
+def outage_from_row(row: Sequence[Any]) -> Outage:
+    """An outage from a row of its columns in declaration order (any backend: SQLite's 0/1
+    for ``excluded`` included)."""
+    id_, target, start, end, cause, source, excluded, reason, state, parent, why, after = row[:12]
+    return Outage(
+        id_, target, start, end, cause, source, bool(excluded), reason, state, parent, why, after
+    )
+
+
 # Outage.end_reason values: ended by the daemon, not by the target answering.
 ISOLATION = "isolation"  # the monitor was cut off: trimmed where the isolation began
 PARENT_RECOVERED = "parent-recovered"  # unreachable until its parent answered again
@@ -50,6 +59,16 @@ class Isolation:
     start: float
     end: float | None  # None while it lasts
     witnesses: tuple[str, ...]
+
+    @staticmethod
+    def witnesses_text(witnesses: Iterable[str]) -> str:
+        """How a witness set is stored: one column, comma-separated."""
+        return ",".join(witnesses)
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Isolation:
+        """From (id, start, end, witnesses as stored)."""
+        return cls(row[0], row[1], row[2], tuple(filter(None, row[3].split(","))))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from monitor.store.base import (
     StoreError,
     as_was,
     column_list,
+    outage_from_row,
     refuse_rows,
 )
 
@@ -136,10 +137,6 @@ OUTAGE_COLUMNS = (
 COVERAGE_COLUMNS = 'target, start, "end", all_hours, source, id'
 
 Row = tuple[Any, ...]
-
-
-def _outage(row: Row) -> Outage:
-    return Outage(*row)
 
 
 def _id(cursor: psycopg.Cursor[Row]) -> int:
@@ -424,7 +421,7 @@ class PostgresStore:
 
     def open_outages(self) -> list[Outage]:
         return [
-            _outage(r)
+            outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages "
                 """WHERE "end" IS NULL AND source = 'detected' ORDER BY start, id"""
@@ -436,7 +433,7 @@ class PostgresStore:
     ) -> list[Outage]:
         """Outages overlapping [since, until), oldest first."""
         return [
-            _outage(r)
+            outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages "
                 "WHERE (%(target)s::text IS NULL OR target = %(target)s) "
@@ -456,7 +453,7 @@ class PostgresStore:
     def outages_since(self, since: float) -> list[Outage]:
         """Outages still open or ended after ``since``, all targets: the live tail's input."""
         return [
-            _outage(r)
+            outage_from_row(r)
             for r in self._read(
                 f'SELECT {OUTAGE_COLUMNS} FROM outages WHERE "end" IS NULL OR "end" > %s '
                 "ORDER BY start, id",
@@ -498,7 +495,7 @@ class PostgresStore:
             ).fetchone()
             assert row is not None, "the outage was locked by _manual_outage"
             _audit(db, at, user, "outage-edit", outage_id, reason, as_was(was))
-            return _outage(row)
+            return outage_from_row(row)
 
     def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
         with self._transaction() as db:
@@ -520,7 +517,7 @@ class PostgresStore:
             if row is None:
                 raise StoreError(f"no outage with id {outage_id}")
             _audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
-            return _outage(row)
+            return outage_from_row(row)
 
     # -- isolation -------------------------------------------------------
 
@@ -528,7 +525,7 @@ class PostgresStore:
         return self._insert(
             "INSERT INTO isolations (start, witnesses, created_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (start) DO UPDATE SET start = EXCLUDED.start RETURNING id",
-            (start, ",".join(witnesses), at),
+            (start, Isolation.witnesses_text(witnesses), at),
         )
 
     def close_isolation(self, isolation_id: int, end: float) -> None:
@@ -543,7 +540,7 @@ class PostgresStore:
             "AND (%(until)s::float8 IS NULL OR start < %(until)s) ORDER BY start, id",
             {"since": since, "until": until},
         )
-        return [Isolation(r[0], r[1], r[2], tuple(filter(None, r[3].split(",")))) for r in rows]
+        return [Isolation.from_row(r) for r in rows]
 
     # -- maintenance -----------------------------------------------------
 
@@ -667,7 +664,7 @@ def _manual_outage(db: psycopg.Connection[Row], outage_id: int) -> Outage:
     ).fetchone()
     if row is None:
         raise StoreError(f"no outage with id {outage_id}")
-    outage = _outage(row)
+    outage = outage_from_row(row)
     if outage.source != "manual":
         raise StoreError(DETECTED_IS_EVIDENCE)
     return outage

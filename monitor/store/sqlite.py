@@ -32,6 +32,7 @@ from monitor.store.base import (
     StoreError,
     as_was,
     column_list,
+    outage_from_row,
     refuse_rows,
 )
 
@@ -136,10 +137,6 @@ def _plain(table: str, rows: list[Row]) -> list[Row]:
     return [
         tuple(bool(v) if flag else v for flag, v in zip(flags, row, strict=True)) for row in rows
     ]
-
-
-def _outage(row: Row) -> Outage:
-    return Outage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7], *row[8:12])
 
 
 class SQLiteStore:
@@ -348,7 +345,7 @@ class SQLiteStore:
 
     def open_outages(self) -> list[Outage]:
         return [
-            _outage(r)
+            outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL AND source = 'detected' "
                 "ORDER BY start"
@@ -371,7 +368,7 @@ class SQLiteStore:
             where.append("start < ?")
             args.append(until)
         return [
-            _outage(r)
+            outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE {' AND '.join(where)} "
                 "ORDER BY start, id",
@@ -390,7 +387,7 @@ class SQLiteStore:
     def outages_since(self, since: float) -> list[Outage]:
         """Outages still open or ended after ``since``, all targets: the live tail's input."""
         return [
-            _outage(r)
+            outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL OR end > ? "
                 "ORDER BY start, id",
@@ -418,7 +415,7 @@ class SQLiteStore:
         ).fetchone()
         if row is None:
             raise StoreError(f"no outage with id {outage_id}")
-        return _outage(row)
+        return outage_from_row(row)
 
     def _manual_outage(self, db: sqlite3.Connection, outage_id: int) -> Outage:
         outage = self._outage_row(db, outage_id)
@@ -470,7 +467,7 @@ class SQLiteStore:
     def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
         return self._write(
             "INSERT INTO isolations (start, witnesses, created_at) VALUES (?, ?, ?)",
-            (start, ",".join(witnesses), at),
+            (start, Isolation.witnesses_text(witnesses), at),
         )
 
     def close_isolation(self, isolation_id: int, end: float) -> None:
@@ -485,7 +482,7 @@ class SQLiteStore:
             "ORDER BY start, id",
             (since, since, until, until),
         )
-        return [Isolation(r[0], r[1], r[2], tuple(filter(None, r[3].split(",")))) for r in rows]
+        return [Isolation.from_row(r) for r in rows]
 
     # -- maintenance -----------------------------------------------------
 
