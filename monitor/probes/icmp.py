@@ -27,7 +27,9 @@ import itertools
 import logging
 import queue
 import re
+import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
-from icmplib.exceptions import ICMPLibError, SocketPermissionError, TimeoutExceeded
+from icmplib.exceptions import ICMPLibError, SocketPermissionError
 from icmplib.models import ICMPReply
 from icmplib.utils import unique_identifier
 
@@ -140,9 +142,37 @@ def detect_privileged() -> bool:
 log = logging.getLogger("availmon")
 
 _POLL = 0.02  # the engine's longest sleep, so it picks up probes begun by other threads
+_BATCH = 256  # packets read per turn at most, so echoes due meanwhile still go out on time
 _RECEIVE_BUFFER = 4 * 1024 * 1024
+# Linux socket options the socket module does not name (linux/icmp.h, linux/icmpv6.h,
+# asm-generic/socket.h)
+_SOL_RAW, _ICMP_FILTER, _ICMP6_FILTER, _SO_RCVBUFFORCE = 255, 1, 1, 33
 # icmplib draws a random payload per request unless given one; that cost as much as the send
 _PAYLOAD = b"availmon".ljust(56, b"\0")
+
+
+def _make_room(sock: socket.socket, family: int, privileged: bool) -> None:
+    """Keep a burst of replies from overflowing the socket: probes begin a slot at a time.
+
+    A raw socket is given every ICMP packet the host receives, echo requests included
+    (on loopback, our own): the kernel filter keeps only replies and errors. The buffer
+    is enlarged beyond ``net.core.rmem_max`` where the process may (CAP_NET_ADMIN),
+    else up to it; the default (~200 packets) drops replies and reads as packet loss.
+    """
+    if privileged:
+        wanted = set(_V6_TYPES if family == socket.AF_INET6 else _V4_TYPES)
+        blocked = [0] * 8  # a bit set per ICMP type the kernel should drop
+        for kind in range(256):
+            if kind not in wanted:
+                blocked[kind >> 5] |= 1 << (kind & 31)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
+        else:  # ICMP_FILTER masks the types below 32 only
+            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", blocked[0]))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RECEIVE_BUFFER)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
 
 
 @dataclass(eq=False)
@@ -204,9 +234,7 @@ class _Engine:
     def __init__(self, family: int, privileged: bool) -> None:
         cls = ICMPv6Socket if family == socket.AF_INET6 else ICMPv4Socket
         self._sock = cls(None, privileged)
-        # Probes begin in bursts (a slot at a time) and a raw socket also sees every echo
-        # request: room for thousands of packets, not the default ~200 (capped by rmem_max).
-        self._sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+        _make_room(self._sock.sock, family, privileged)
         self._lock = threading.Lock()
         self._timers: list[tuple[float, int, _Probe]] = []  # a heap of (wake, tiebreak, probe)
         self._tiebreak = itertools.count()
@@ -236,20 +264,37 @@ class _Engine:
     def _step(self) -> None:
         with self._lock:
             wait = self._timers[0][0] - time.monotonic() if self._timers else _POLL
-        reply = None
-        try:
-            reply = self._sock.receive(None, min(max(wait, 0.0005), _POLL))
-        except TimeoutExceeded:
-            pass
-        except ICMPLibError as exc:  # keep receiving; probes end at their deadline
-            log.warning("ICMP receive failed: %s", exc)
-            time.sleep(0.1)
+        replies = self._receive(min(max(wait, 0.0005), _POLL))
         with self._lock:
-            if reply is not None:
+            for reply in replies:
                 self._match(reply)
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 self._advance(heapq.heappop(self._timers)[2], now)
+
+    def _receive(self, wait: float) -> list[ICMPReply]:
+        """Every packet queued on the socket, after waiting up to ``wait`` for the first.
+
+        Not icmplib's ``receive``: that discards a packet read after its timeout ran out,
+        which on a busy machine (this thread descheduled for a millisecond) lost replies
+        and reported packet loss that never happened. Its parser is used as is.
+        """
+        raw = self._sock.sock
+        replies: list[ICMPReply] = []
+        try:
+            if not select.select([raw], [], [], wait)[0]:
+                return replies
+            while len(replies) < _BATCH:
+                packet, source = raw.recvfrom(1024, socket.MSG_DONTWAIT)
+                reply = self._sock._parse_reply(packet, source[0], time.time())
+                if reply is not None:
+                    replies.append(reply)
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # keep receiving; probes end at their deadline
+            log.warning("ICMP receive failed: %s", exc)
+            time.sleep(0.1)
+        return replies
 
     def _advance(self, probe: _Probe, now: float) -> None:
         """Send the probe's next echo if due, end it at its deadline, else wait again."""
