@@ -31,6 +31,8 @@ class Outage:
     parent: str | None = None
     end_reason: str | None = None  # why it ended other than the target answering
     continues: int | None = None  # id of the outage this one continues (split around a cut)
+    instance: str = ""  # the daemon that recorded it; "" for manual ones and older history
+    vantage: str = ""  # where it was seen from (the daemon's --vantage, default its name)
 
     @property
     def unreachable(self) -> bool:
@@ -59,6 +61,8 @@ class Isolation:
     start: float
     end: float | None  # None while it lasts
     witnesses: tuple[str, ...]
+    instance: str = ""  # the daemon that was cut off
+    vantage: str = ""  # whose view it took out
 
     @staticmethod
     def witnesses_text(witnesses: Iterable[str]) -> str:
@@ -79,6 +83,8 @@ class CoverageSpan:
     all_hours: bool
     source: str | None = None  # None: this daemon; else who watched (declared by a person)
     id: int | None = None
+    instance: str = ""  # the daemon that probed ("" for a declared span)
+    vantage: str = ""  # where it probed from
 
 
 @dataclass(frozen=True)
