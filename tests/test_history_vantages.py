@@ -15,17 +15,21 @@ except that ``b`` is stopped 12:00-14:00.  Recorded:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import subprocess
 import sys
 from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 import yaml
 
 from monitor import config as config_mod
+from monitor import report
 from monitor.figures import history
 from monitor.figures.history import History
 from monitor.figures.periods import parse_period
@@ -213,3 +217,62 @@ def test_check_refuses_a_bad_vantage_quorum(tmp_path):
         timeout=60,
     )
     assert good.returncode == 0, good.stderr
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_reports_name_the_vantage_of_each_outage():
+    doc = report.gather(config(), recorded())
+    assert [(o["id"], o["vantage"], o["downtime_seconds"]) for o in doc["outages"]] == [
+        (1, "a", 3600), (2, "b", 3600), (3, "a", 0), (4, "a", 1800), (5, "a", 600), (6, "b", 0),
+    ]  # fmt: skip
+    assert [i["vantage"] for i in doc["isolations"]] == ["b", "a"]
+    assert (doc["basis"]["vantages"], doc["basis"]["vantage_quorum"]) == (["a", "b"], None)
+
+    text = report.render(doc, "text").decode()
+    header = next(line for line in text.splitlines() if line.startswith("ID  TARGET"))
+    assert header.split()[:4] == ["ID", "TARGET", "VANTAGE", "START"]
+    assert "Figures combine 2 vantages (a, b): a second is monitored" in text
+    assert "down only when all of the vantages monitoring it then saw it fail;" in text
+    assert "A vantage was isolated 2 time(s), for 1:00:00 of working hours" in text
+    quorum = report.render(report.gather(config(vantage_quorum=1), recorded()), "text").decode()
+    assert "at least 1 of the vantages monitoring it then saw it fail (all of them" in quorum
+
+    rows = list(csv.reader(io.StringIO(report.render(doc, "csv", "outages").decode("utf-8-sig"))))
+    assert rows[0][:4] == ["period", "id", "target", "vantage"]
+    assert [r[3] for r in rows[1:]] == ["a", "b", "a", "a", "a", "b"]
+
+    html = report.render(doc, "html").decode()
+    assert "<th>Target</th><th>Vantage</th><th>Start</th>" in html
+    assert '<td class="name">web</td><td class="name">b</td>' in html
+
+    sheet = openpyxl.load_workbook(io.BytesIO(report.render(doc, "xlsx")))["Outages"]
+    header = [c.value for c in sheet[1]]
+    column = header.index(next(h for h in header if h.lower() == "vantage"))
+    assert [r[column] for r in sheet.iter_rows(min_row=2, values_only=True)] == [
+        "a", "b", "a", "a", "a", "b",
+    ]  # fmt: skip
+
+
+def test_one_named_vantage_reports_as_before():
+    """One instance named host-1: no vantage column, key or sentence anywhere."""
+    named = report.gather(
+        config(),
+        recorded(
+            [dataclasses.replace(o, vantage="host-1") for o in OUTAGES[::2]],
+            [dataclasses.replace(s, vantage="host-1") for s in COVERAGE[:1]],
+            [dataclasses.replace(i, vantage="host-1") for i in ISOLATIONS],
+        ),
+    )
+    plain = report.gather(
+        config(),
+        recorded(
+            [dataclasses.replace(o, vantage="") for o in OUTAGES[::2]],
+            [dataclasses.replace(s, vantage="") for s in COVERAGE[:1]],
+            [dataclasses.replace(i, vantage="") for i in ISOLATIONS],
+        ),
+    )
+    assert named == plain
+    for fmt in ("text", "csv", "json", "html"):
+        assert b"vantage" not in report.render(named, fmt).lower()

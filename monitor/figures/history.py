@@ -254,6 +254,7 @@ class PeriodFigures:
     isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
     isolated_working_seconds: float = 0.0  # of those, inside the targets' working hours
     corrections: tuple[Correction, ...] = ()  # the trail of what is shown or was taken out
+    vantages: tuple[str, ...] = ()  # the named vantages the period's records came from
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,16 @@ def _was_in(was: dict[str, Any], names: set[str], period: Period) -> bool:
     return was["target"] in names and was["start"] < period.end and was["end"] > period.start
 
 
+def named_vantages(recorded: History) -> tuple[str, ...]:
+    """The named vantages whose probing, outages or isolations the history holds."""
+    named = (
+        {s.vantage for spans in recorded.coverage.values() for s in spans}
+        | {o.vantage for outages in recorded.outages.values() for o in outages}
+        | {i.vantage for i in recorded.isolations}
+    )
+    return tuple(sorted(named - {""}))
+
+
 def compute(
     config: Config, recorded: History, what_if_schedule: str | None = None
 ) -> PeriodFigures:
@@ -412,6 +423,7 @@ def compute(
         outage_downtimes=downtimes,
         isolations=recorded.isolations,
         corrections=trail(config, recorded, shown_outages, entries),
+        vantages=named_vantages(recorded),
         isolated_working_seconds=isolated_working(
             isolated,
             {
