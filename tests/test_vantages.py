@@ -205,3 +205,28 @@ def test_one_vantage_through_the_rule_gives_the_single_monitor_figures(
         **common,
     )
     assert after == before
+
+
+def test_one_failure_from_two_named_vantages_is_one_outage():
+    """Two records of 0-10 and 5-20 confirmed by both vantages: one incident of 20 s, as
+    long as both vantages are named; the default vantage's records are never merged."""
+    both = combine([View([(0, 30)], down=[(0, 20)]), View([(0, 30)], down=[(0, 20)])])
+
+    def counts(first: str, second: str) -> tuple[int, float, tuple[float, ...]]:
+        f = target_figures(
+            working=ALWAYS,
+            coverage=both.probed,
+            outages=[OutageSpan(0.0, 10.0, vantage=first), OutageSpan(5.0, 20.0, vantage=second)],
+            maintenance=[],
+            start=0.0,
+            end=30.0,
+            now=30.0,
+            policy=Policy.EXCLUDED,
+            objective=0.9,
+            isolated=both.isolated,
+            agreed=both.agreed,
+        )
+        return f.outages, f.longest_outage_seconds, f.outage_downtimes
+
+    assert counts("a", "b") == (1, 20.0, (10.0, 15.0))
+    assert counts("a", "a") == counts("", "a") == (2, 15.0, (10.0, 15.0))

@@ -90,7 +90,7 @@ class OutageSpan:
     end: float | None  # None = still open: counts up to ``now``
     detected: bool = True  # daemon-detected: counts only inside coverage; manual: whole span
     unreachable: bool = False  # failed while a parent it depends on was failing
-    vantage: str = ""  # where a detected one was seen from (one incident per vantage)
+    vantage: str = ""  # where a detected one was seen from ("": the default vantage)
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,9 @@ def target_figures(
         each[group[0]]
         if len(group) == 1
         else total(intersect(scheduled, union(*(per_outage[i] for i in group))))
-        for group in incidents([o.vantage if o.detected else None for o in outages], per_outage)
+        for group in incidents(
+            [o.vantage if o.detected and o.vantage else None for o in outages], per_outage
+        )
     ]
     count = sum(1 for mine in by_incident if mine > 0)
     longest = max(by_incident, default=0.0)

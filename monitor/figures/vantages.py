@@ -120,7 +120,8 @@ def incidents(
     """Recorded outages grouped into incidents: outages of *different* vantages whose
     counted spans (normalized) share an instant are one incident (transitively), so two
     vantages recording one failure count it once.  An outage whose vantage is None (one
-    recorded by hand) is always its own incident, as are outages of one vantage.  Returns
+    recorded by hand, or by the default vantage) is always its own incident, as are
+    outages of one vantage.  Returns
     lists of indices into ``counted``, each in order, the lists ordered by first index."""
     parent = list(range(len(counted)))
 
