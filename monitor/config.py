@@ -250,6 +250,9 @@ class Config:
     # availmon (shown as the previous period where nothing was recorded).
     baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     title: str | None = None  # reporting.title: the organisation's name on its reports
+    # reporting.vantage_quorum: how many of the vantages monitoring a target must see it
+    # fail for the time to count as down (None: all of them).
+    vantage_quorum: int | None = None
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -463,6 +466,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
             "minimum_coverage",
             "baselines",
             "title",
+            "vantage_quorum",
         },
     )
     year_start_month = reporting.get("year_start_month", 1)
@@ -481,6 +485,21 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
     if title is not None and not (isinstance(title, str) and title.strip()):
         problems.add("reporting.title", "expected the organisation's name as text")
         title = None
+
+    vantage_quorum = reporting.get("vantage_quorum", "all")
+    if vantage_quorum in ("all", None):
+        vantage_quorum = None
+    elif (
+        isinstance(vantage_quorum, bool)
+        or not isinstance(vantage_quorum, int)
+        or vantage_quorum < 1
+    ):
+        problems.add(
+            "reporting.vantage_quorum",
+            "expected all or a number 1 or more (how many of the vantages watching a target "
+            f"must see it fail), got {_show(vantage_quorum)}",
+        )
+        vantage_quorum = None
 
     minimum_coverage = DEFAULT_MINIMUM_COVERAGE
     if "minimum_coverage" in reporting:
@@ -581,6 +600,7 @@ def parse(raw: object, file: str, env: Mapping[str, str], now: float | None = No
         minimum_coverage=minimum_coverage,
         baselines=baselines,
         title=title,
+        vantage_quorum=vantage_quorum,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from monitor.figures.sla import (
     group_figures,
     target_figures,
 )
+from monitor.figures.vantages import View, combine
 from monitor.store import Correction, CoverageSpan, Isolation, Maintenance, Outage, Store
 
 
@@ -160,7 +161,13 @@ def objective_year(config: Config, instant: float) -> str:
 def outage_spans(outages: Iterable[Outage]) -> list[OutageSpan]:
     """O: excluded outages (false positives) never count."""
     return [
-        OutageSpan(o.start, o.end, detected=o.source == "detected", unreachable=o.unreachable)
+        OutageSpan(
+            o.start,
+            o.end,
+            detected=o.source == "detected",
+            unreachable=o.unreachable,
+            vantage=o.vantage,
+        )
         for o in outages
         if not o.excluded
     ]
@@ -169,6 +176,52 @@ def outage_spans(outages: Iterable[Outage]) -> list[OutageSpan]:
 def isolated_spans(isolations: Iterable[Isolation], now: float) -> list[Interval]:
     """When the monitor was cut off (one still going lasts until ``now``)."""
     return normalize((i.start, now if i.end is None else i.end) for i in isolations)
+
+
+def isolated_by_vantage(isolations: Iterable[Isolation], now: float) -> dict[str, list[Interval]]:
+    """Each vantage's isolated spans (its own cuts; one still going lasts until ``now``)."""
+    isolations = list(isolations)
+    return {
+        v: isolated_spans((i for i in isolations if i.vantage == v), now)
+        for v in dict.fromkeys(i.vantage for i in isolations)
+    }
+
+
+def vantage_views(
+    target: Target,
+    schedule: Schedule,
+    spans: Iterable[CoverageSpan],
+    outages: Iterable[Outage],
+    isolated: Mapping[str, Sequence[Interval]],
+    now: float,
+) -> list[View]:
+    """Each vantage's view of ``target`` (docs/design.md "Several vantage points"): its
+    coverage, its isolated spans (``isolated``: by vantage) and its detected outages
+    (excluded ones never count; open ones last until ``now``).  Records of the default
+    vantage ``""`` (history from before vantages were named) and spans a person declared
+    belong to every view, so one instance -- named or not -- has one view: exactly the
+    single-monitor figures."""
+    spans = list(spans)
+    detected = [o for o in outages if o.source == "detected" and not o.excluded]
+    names = dict.fromkeys(
+        v
+        for v in (*(s.vantage for s in spans if s.source is None), *(o.vantage for o in detected))
+        if v
+    )
+
+    def view(name: str) -> View:
+        mine = ("", name)
+        seen = [o for o in detected if o.vantage in mine]
+        return View(
+            coverage=coverage_for(
+                target, schedule, (s for s in spans if s.source is not None or s.vantage in mine)
+            ),
+            isolated=union(*(isolated.get(v, []) for v in dict.fromkeys(mine))),
+            down=[(o.start, now if o.end is None else o.end) for o in seen if not o.unreachable],
+            unreachable=[(o.start, now if o.end is None else o.end) for o in seen if o.unreachable],
+        )
+
+    return [view(name) for name in names or [""]]
 
 
 @dataclass(frozen=True)
@@ -201,6 +254,7 @@ class PeriodFigures:
     isolations: tuple[Isolation, ...] = ()  # when the monitor was cut off in the period
     isolated_working_seconds: float = 0.0  # of those, inside the targets' working hours
     corrections: tuple[Correction, ...] = ()  # the trail of what is shown or was taken out
+    vantages: tuple[str, ...] = ()  # the named vantages the period's records came from
 
 
 @dataclass(frozen=True)
@@ -285,6 +339,16 @@ def _was_in(was: dict[str, Any], names: set[str], period: Period) -> bool:
     return was["target"] in names and was["start"] < period.end and was["end"] > period.start
 
 
+def named_vantages(recorded: History) -> tuple[str, ...]:
+    """The named vantages whose probing, outages or isolations the history holds."""
+    named = (
+        {s.vantage for spans in recorded.coverage.values() for s in spans}
+        | {o.vantage for outages in recorded.outages.values() for o in outages}
+        | {i.vantage for i in recorded.isolations}
+    )
+    return tuple(sorted(named - {""}))
+
+
 def compute(
     config: Config, recorded: History, what_if_schedule: str | None = None
 ) -> PeriodFigures:
@@ -301,6 +365,7 @@ def compute(
     policy = Policy(config.unmonitored)
     entries = maintenance_entries(config, recorded.maintenance, period.start, period.end)
     isolated = isolated_spans(recorded.isolations, now)
+    isolated_by = isolated_by_vantage(recorded.isolations, now)
     results: list[TargetResult] = []
     shown_outages: list[Outage] = []
     downtimes: dict[int, float] = {}  # outage id -> its downtime in the period
@@ -310,9 +375,13 @@ def compute(
         outages = recorded.outages[target.name]
         shown_outages.extend(outages)
         counted = [o for o in outages if not o.excluded]
+        views = vantage_views(
+            target, own, recorded.coverage[target.name], counted, isolated_by, now
+        )
+        combined = combine(views, config.vantage_quorum)
         figures = target_figures(
             working=working,
-            coverage=coverage_for(target, own, recorded.coverage[target.name]),
+            coverage=combined.probed,
             outages=outage_spans(counted),
             maintenance=maintenance_for(target, entries),
             start=period.start,
@@ -320,8 +389,9 @@ def compute(
             now=now,
             policy=policy,
             objective=objective_at(config, target.objective, period.start),
-            isolated=isolated,
+            isolated=combined.isolated,
             unreachable=UnreachablePolicy(config.unreachable),
+            agreed=combined.agreed,
         )
         downtimes.update(dict.fromkeys((o.id for o in outages), 0.0))
         downtimes.update(zip((o.id for o in counted), figures.outage_downtimes, strict=True))
@@ -353,6 +423,7 @@ def compute(
         outage_downtimes=downtimes,
         isolations=recorded.isolations,
         corrections=trail(config, recorded, shown_outages, entries),
+        vantages=named_vantages(recorded),
         isolated_working_seconds=isolated_working(
             isolated,
             {

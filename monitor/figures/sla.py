@@ -9,8 +9,10 @@ every report, metric and CSV goes through it.  With the window ``[start, min(end
   spans in which the monitor was isolated (its witnesses failed): isolated time is never
   monitored, whatever the probes said
 * U  = unreachable time: detected outages the target had while a parent it depends on was
-  failing (∩ C).  ``reporting.unreachable: down`` counts them as outages (default),
-  ``unmonitored`` takes them out of C instead
+  failing (∩ C).  With several vantage points, ``agreed`` (``vantages.combine``) says where
+  they confirmed a failure: a detected outage counts only there, and U is its part every
+  agreeing vantage saw behind a failed parent.  ``reporting.unreachable: down`` counts
+  them as outages (default), ``unmonitored`` takes them out of C instead
 * O  = union of (detected outage spans ∩ C) and manual outage spans; open outages end at now
 * down        = scheduled ∩ O
 * monitored   = scheduled ∩ (C union O);  unmonitored = scheduled - monitored
@@ -45,6 +47,7 @@ from typing import TypeVar
 
 from monitor.figures.intervals import Interval, clip, intersect, normalize, subtract, total, union
 from monitor.figures.schedule import Schedule
+from monitor.figures.vantages import Agreement, incidents
 
 __all__ = [
     "Figures",
@@ -87,6 +90,7 @@ class OutageSpan:
     end: float | None  # None = still open: counts up to ``now``
     detected: bool = True  # daemon-detected: counts only inside coverage; manual: whole span
     unreachable: bool = False  # failed while a parent it depends on was failing
+    vantage: str = ""  # where a detected one was seen from ("": the default vantage)
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ class Figures:
     error_budget_seconds: float  # allowed over the whole period
     error_budget_remaining_seconds: float  # allowed - down (may be negative)
     period_scheduled_seconds: float  # W - M over the whole period (the budget's base)
-    outages: int  # outages with downtime > 0 in this window
-    longest_outage_seconds: float  # max single-outage downtime in this window (0 if none)
+    outages: int  # incidents with downtime > 0 in this window (vantages.incidents)
+    longest_outage_seconds: float  # max single-incident downtime in this window (0 if none)
     outage_downtimes: tuple[float, ...] = ()  # each given outage's downtime, in order
     isolated_seconds: float = 0.0  # scheduled time lost to the monitor's isolation
     unreachable_seconds: float = 0.0  # scheduled time unreachable behind a failed parent
@@ -244,8 +248,14 @@ def target_figures(
     objective: float,
     isolated: Sequence[Interval] = (),
     unreachable: UnreachablePolicy = UnreachablePolicy.DOWN,
+    agreed: Agreement | None = None,
 ) -> Figures:
-    """One target's figures for period ``[start, end)`` as known at ``now`` (docs/design.md)."""
+    """One target's figures for period ``[start, end)`` as known at ``now`` (docs/design.md).
+
+    ``agreed``: where several vantages confirmed the target failing (inside ``coverage``
+    less ``isolated``, as ``vantages.combine`` gives them); None for one vantage, whose
+    detected outages confirm themselves.
+    """
     policy = Policy(policy)
     unreachable = UnreachablePolicy(unreachable)
     objective_q = _objective_fraction(objective)
@@ -258,8 +268,12 @@ def target_figures(
     w = working.open_intervals(start, window_end) if window_end > start else []
     scheduled = subtract(w, m)
 
-    per_outage = _outage_spans(outages, c, now)
-    u = union(*(spans for o, spans in zip(outages, per_outage, strict=True) if o.unreachable))
+    per_outage = _outage_spans(outages, c if agreed is None else agreed.failing, now)
+    u = (
+        union(*(spans for o, spans in zip(outages, per_outage, strict=True) if o.unreachable))
+        if agreed is None
+        else agreed.unreachable
+    )
     if u and unreachable is UnreachablePolicy.UNMONITORED:
         # Not seen, so neither up nor down: out of C, and out of each outage's count.
         c = subtract(c, u)
@@ -281,8 +295,18 @@ def target_figures(
         total(intersect(clip(scheduled, spans[0][0], spans[-1][1]), spans)) if spans else 0.0
         for spans in per_outage
     )
-    count = sum(1 for mine in each if mine > 0)
-    longest = max(each, default=0.0)
+    # One failure recorded by two vantages is one incident: counted once, its length
+    # that of their union.
+    by_incident = [
+        each[group[0]]
+        if len(group) == 1
+        else total(intersect(scheduled, union(*(per_outage[i] for i in group))))
+        for group in incidents(
+            [o.vantage if o.detected and o.vantage else None for o in outages], per_outage
+        )
+    ]
+    count = sum(1 for mine in by_incident if mine > 0)
+    longest = max(by_incident, default=0.0)
 
     ratio, met = _ratio_and_met(
         policy,

@@ -123,12 +123,40 @@ UNREACHABLE_TEXT = {
 }
 
 
+def vantage_lines(doc: Doc) -> list[str]:
+    """How several vantages' views were made one (nothing for one vantage)."""
+    names = doc["basis"].get("vantages")
+    if not names:
+        return []
+    quorum = doc["basis"]["vantage_quorum"]
+    agree = (
+        "all of the vantages monitoring it then saw it fail"
+        if quorum is None
+        else f"at least {quorum} of the vantages monitoring it then saw it fail (all of "
+        f"them, when fewer than {quorum} were monitoring)"
+    )
+    return [
+        f"Figures combine {len(names)} vantages ({', '.join(names)}): a second is monitored "
+        f"when any of them was monitoring the target, and down only when {agree}; a "
+        "vantage stopped or isolated is not monitoring. Each outage names the vantage that "
+        "recorded it; one failure recorded from several vantages is one outage in the "
+        "targets' counts."
+    ]
+
+
 def fault_lines(doc: Doc) -> list[str]:
     """The monitor's own faults in the period, when there were any: isolations (unmonitored
     time) and unreachable outages (behind a failed parent)."""
     basis = doc["basis"]
     lines = []
-    if basis["isolations"]:
+    if basis["isolations"] and basis.get("vantages"):
+        lines.append(
+            f"A vantage was isolated {basis['isolations']} time(s), for "
+            f"{duration(basis['isolated_working_seconds'])} of working hours (its witness "
+            "targets failed): its view is left out then, and time no other vantage "
+            "monitored is unmonitored, never down."
+        )
+    elif basis["isolations"]:
         lines.append(
             f"The monitor was isolated {basis['isolations']} time(s), for "
             f"{duration(basis['isolated_working_seconds'])} of working hours (its witness "
@@ -156,6 +184,7 @@ def basis_lines(doc: Doc) -> list[str]:
             "not scheduled time.",
             f"Excluded outages: {basis['excluded_outages']} "
             "(marked false positives by an administrator; not counted).",
+            *vantage_lines(doc),
             *fault_lines(doc),
         ],
     )

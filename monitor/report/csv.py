@@ -7,13 +7,7 @@ import io
 from typing import Any
 
 from monitor.report.formatting import Doc
-from monitor.report.rows import (
-    OUTAGE_COLUMNS,
-    TARGET_COLUMNS,
-    all_rows,
-    outage_rows,
-    target_rows,
-)
+from monitor.report.rows import TARGET_COLUMNS, all_rows, outage_table, target_rows
 
 
 def _cell(value: Any) -> str:
@@ -29,9 +23,7 @@ def _cell(value: Any) -> str:
 def render_csv(doc: Doc, section: str = "targets") -> str:
     """The targets table (or ``section="outages"``); the caller encodes it as utf-8-sig."""
     columns, rows = (
-        (OUTAGE_COLUMNS, all_rows(doc, outage_rows))
-        if section == "outages"
-        else (TARGET_COLUMNS, all_rows(doc, target_rows))
+        outage_table(doc) if section == "outages" else (TARGET_COLUMNS, all_rows(doc, target_rows))
     )
     # A labels column (after group) only when some target has labels.
     if any("labels" in r for r in rows):

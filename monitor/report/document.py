@@ -20,7 +20,7 @@ from monitor.figures.history import History, PeriodFigures
 from monitor.figures.schedule import DAY_NAMES, Schedule
 from monitor.figures.sla import Figures, GroupFigures, Status, judge
 from monitor.report.formatting import Doc, iso_instant
-from monitor.store import ISOLATION, PARENT_RECOVERED, Correction, Outage
+from monitor.store import ISOLATION, PARENT_RECOVERED, Correction, Isolation, Outage
 
 
 def gather(
@@ -160,6 +160,12 @@ def _basis(config: Config, figures: PeriodFigures) -> Doc:
             },
         )
         entry["targets"].append(r.target.name)
+    # Only with several vantages, so that a one-instance report is as it was.
+    several = (
+        {"vantages": list(figures.vantages), "vantage_quorum": config.vantage_quorum}
+        if len(figures.vantages) > 1
+        else {}
+    )
     return {
         "schedules": list(schedules.values()),
         "excluded_outages": sum(1 for o in figures.outages if o.excluded),
@@ -170,6 +176,7 @@ def _basis(config: Config, figures: PeriodFigures) -> Doc:
         "isolations": len(figures.isolations),
         "isolated_working_seconds": _seconds(figures.isolated_working_seconds),
         "holidays_version": holidays.__version__,
+        **several,
     }
 
 
@@ -253,6 +260,10 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
     """
     tz = ZoneInfo(config.timezone)
     downtime = figures.outage_downtimes
+    several = len(figures.vantages) > 1  # then each outage and isolation says where from
+
+    def seen_from(record: Outage | Isolation) -> Doc:
+        return {"vantage": record.vantage} if several else {}
 
     def judged(f: Figures | GroupFigures) -> Doc:
         return {
@@ -320,6 +331,7 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
         "outages": [
             {
                 **outage_record(o, tz, figures.outages),
+                **seen_from(o),
                 "downtime_seconds": _seconds(downtime.get(o.id, 0.0)),
             }
             for o in figures.outages
@@ -330,6 +342,7 @@ def document(config: Config, figures: PeriodFigures) -> Doc:
                 "start": iso_instant(i.start, tz),
                 "end": iso_instant(i.end, tz),
                 "witnesses": list(i.witnesses),
+                **seen_from(i),
             }
             for i in figures.isolations
         ],

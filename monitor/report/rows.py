@@ -102,10 +102,24 @@ def outage_rows(doc: Doc) -> list[Row]:
         {
             "period": d["period"]["label"],
             **{c: o[c] for c in OUTAGE_COLUMNS[1:-1]},
+            # Only in periods recorded from several vantages (document.seen_from).
+            **({"vantage": o["vantage"]} if "vantage" in o else {}),
             "what_if_schedule": d["what_if_schedule"],
         }
         for d in with_previous(doc)
         for o in d["outages"]
+    ]
+
+
+def outage_table(doc: Doc) -> tuple[tuple[str, ...], list[Row]]:
+    """The outage columns and rows of every period in ``doc``, with a vantage column
+    (after the target) only when some period was recorded from several vantages."""
+    rows = all_rows(doc, outage_rows)
+    if not any("vantage" in r for r in rows):
+        return OUTAGE_COLUMNS, rows
+    at = OUTAGE_COLUMNS.index("target") + 1
+    return (*OUTAGE_COLUMNS[:at], "vantage", *OUTAGE_COLUMNS[at:]), [
+        {"vantage": "", **r} for r in rows
     ]
 
 

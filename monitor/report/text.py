@@ -126,14 +126,27 @@ def _single(doc: Doc) -> str:
     right = [2 + shift, 3 + shift, 4 + shift, *range(6 + shift, 14 + shift + len(faults))]
     out += ["", "TARGETS", *table(header, rows, right=right)]
 
+    # A vantage column only when the period's records came from several (basis).
+    several = bool(doc["basis"].get("vantages"))
     out += ["", "OUTAGES"]
     if doc["outages"]:
         out += table(
-            ["ID", "TARGET", "START", "END", "COUNTED", "SOURCE", "CAUSE", "EXCLUDED"],
+            [
+                "ID",
+                "TARGET",
+                *(["VANTAGE"] if several else []),
+                "START",
+                "END",
+                "COUNTED",
+                "SOURCE",
+                "CAUSE",
+                "EXCLUDED",
+            ],
             [
                 [
                     str(o["id"]),
                     o["target"],
+                    *([o["vantage"]] if several else []),
                     local(o["start"]),
                     local(o["end"]),
                     duration(o["downtime_seconds"]),
@@ -143,7 +156,7 @@ def _single(doc: Doc) -> str:
                 ]
                 for o in doc["outages"]
             ],
-            right=[0, 4],
+            right=[0, 4 + several],
         )
     else:
         out.append("(no outages in this period)")
@@ -151,11 +164,19 @@ def _single(doc: Doc) -> str:
     if doc["isolations"]:
         out += [
             "",
-            "MONITOR ISOLATED (unmonitored for every target)",
+            "MONITOR ISOLATED (unmonitored from that vantage)"
+            if several
+            else "MONITOR ISOLATED (unmonitored for every target)",
             *table(
-                ["ID", "START", "END", "WITNESSES"],
+                ["ID", *(["VANTAGE"] if several else []), "START", "END", "WITNESSES"],
                 [
-                    [str(i["id"]), local(i["start"]), local(i["end"]), ", ".join(i["witnesses"])]
+                    [
+                        str(i["id"]),
+                        *([i["vantage"]] if several else []),
+                        local(i["start"]),
+                        local(i["end"]),
+                        ", ".join(i["witnesses"]),
+                    ]
                     for i in doc["isolations"]
                 ],
                 right=[0],

@@ -21,7 +21,6 @@ from monitor.report.formatting import Doc, duration
 from monitor.report.rows import (
     GROUP_COLUMNS,
     MAINTENANCE_COLUMNS,
-    OUTAGE_COLUMNS,
     RATIO_COLUMNS,
     SCORECARD_SUB,
     SECONDS_COLUMNS,
@@ -29,7 +28,7 @@ from monitor.report.rows import (
     Row,
     all_rows,
     maintenance_rows,
-    outage_rows,
+    outage_table,
     scorecard_rows,
     target_rows,
 )
@@ -175,12 +174,7 @@ def render_xlsx(doc: Doc) -> bytes:
             dict.fromkeys("AB", 22),
         )
     _sheet(book.create_sheet("Targets"), TARGET_COLUMNS, all_rows(doc, target_rows))
-    _sheet(
-        book.create_sheet("Outages"),
-        OUTAGE_COLUMNS,
-        all_rows(doc, outage_rows),
-        times=("start", "end"),
-    )
+    _sheet(book.create_sheet("Outages"), *outage_table(doc), times=("start", "end"))
     _sheet(
         book.create_sheet("Maintenance"),
         MAINTENANCE_COLUMNS,
