@@ -107,19 +107,9 @@ def test_reading_commands_refuse_a_database_the_daemon_never_made(url):
     open_store(url, create=False).close()
 
 
-def test_a_retried_insert_finds_the_row_it_already_wrote(url):
-    store = open_store(url)
-    first = store.insert_outage("web", 100.0, "HTTP 503", at=130.0)
-    assert store.insert_outage("web", 100.0, "HTTP 503", at=130.0) == first
-    isolation = store.insert_isolation(200.0, ["gw"], at=230.0)
-    assert store.insert_isolation(200.0, ["gw"], at=230.0) == isolation
-    assert len(store.outages()) == 1 and len(store.isolations()) == 1
-    store.close()
-
-
 def test_a_restart_fails_one_write_and_the_next_reconnects(restartable, url):
-    store = open_store(url, busy_timeout=2.0)
-    store.lock_exclusive()
+    store = open_store(url, busy_timeout=2.0, instance="a")
+    store.claim_instance()
     first = store.insert_outage("web", 100.0, "HTTP 503", at=100.0)
     restartable.stop()
     with pytest.raises(StoreError, match="write failed") as info:
@@ -131,9 +121,9 @@ def test_a_restart_fails_one_write_and_the_next_reconnects(restartable, url):
     store.close_outage(first, 160.0)
     assert [(o.start, o.end) for o in store.outages()] == [(100.0, 160.0)]
     # The daemon's claim came back with the new connection.
-    other = open_store(url)
+    other = open_store(url, instance="a")
     with pytest.raises(StoreError, match="another availmon daemon"):
-        other.lock_exclusive()
+        other.claim_instance()
     other.close()
     store.close()
 
@@ -141,8 +131,8 @@ def test_a_restart_fails_one_write_and_the_next_reconnects(restartable, url):
 def test_outages_are_held_while_postgres_is_down_and_written_once_in_order(
     restartable, url, caplog
 ):
-    store = open_store(url, busy_timeout=2.0)
-    store.lock_exclusive()
+    store = open_store(url, busy_timeout=2.0, instance="a", vantage="a")
+    store.claim_instance()
     clock = FakeClock(T0)
     monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     monitor.resume()
