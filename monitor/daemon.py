@@ -226,6 +226,8 @@ class Daemon:
         db_path: str,
         listen: tuple[str, int],
         web: WebConfig | None = None,
+        instance: str = "",
+        vantage: str = "",
     ) -> None:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
@@ -235,10 +237,19 @@ class Daemon:
         # its password (``shown``), and only a file can be new.
         self.db_path = db_path if is_url(db_path) else os.path.abspath(db_path)
         first_start = not is_url(db_path) and not os.path.exists(self.db_path)
-        self.store = open_store(self.db_path, busy_timeout=2.0)
+        instance = instance or socket.gethostname()
+        self.store = open_store(
+            self.db_path, busy_timeout=2.0, instance=instance, vantage=vantage or instance
+        )
         if first_start:
             log.info("created a new database at %s (first start)", self.db_path)
-        self.store.lock_exclusive()
+        adopted = self.store.claim_instance()
+        if adopted:
+            log.info(
+                "instance %s adopted %d rows of history written before instances had names",
+                instance,
+                adopted,
+            )
         self.monitor = Monitor(config, self.store)
         self.status = DaemonStatus(True, time.time())
         self.listen = listen
@@ -287,7 +298,10 @@ class Daemon:
         config = self.monitor.config
         scheme = "https" if self.web is not None and self.web.tls is not None else "http"
         log.info(
-            "availmon started: %d targets, metrics on %s://%s:%d/metrics, database %s",
+            "availmon started: instance %s (vantage %s), %d targets, metrics on "
+            "%s://%s:%d/metrics, database %s",
+            self.store.instance,
+            self.store.vantage,
             len(config.targets),
             scheme,
             host,
