@@ -121,7 +121,13 @@ class Monitor:
         return self.scheduler.lateness()
 
     def live_figures(self, now: float) -> Snapshot | None:
-        return self.totals.snapshot(self.config, now)
+        """None (no figure series this scrape) while the database cannot be read: the rest
+        of /metrics, probe results and the store's health included, goes on."""
+        try:
+            return self.totals.snapshot(self.config, now)
+        except StoreError as exc:
+            log.error("live figures left out of /metrics: %s", exc)
+            return None
 
     def isolation(self) -> IsolationStatus:
         return self.recorder.isolation()

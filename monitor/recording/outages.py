@@ -98,6 +98,7 @@ class OutageWriter:
     def flush(self) -> bool:
         """Write held-back outage changes in order; True when nothing is left to write."""
         with self._lock:
+            wrote = bool(self._unwritten)
             while self._unwritten:
                 record = self._unwritten[0]
                 try:
@@ -106,9 +107,8 @@ class OutageWriter:
                     self._failed(exc)
                     return False
                 self._unwritten.pop(0)
-            if not self._healthy:
-                log.info("database writable again; held-back outage changes written")
-                self._healthy = True
+            if wrote:  # nothing to write proves nothing: the heartbeat's write will tell
+                self._written()
             return True
 
     def heartbeat(self, now: float) -> None:
@@ -120,6 +120,13 @@ class OutageWriter:
             self.store.extend_coverage(now)
         except StoreError as exc:
             self._failed(exc)
+        else:
+            self._written()
+
+    def _written(self) -> None:
+        if not self._healthy:
+            log.info("database writable again; held-back outage changes written")
+            self._healthy = True
 
     def _failed(self, exc: StoreError) -> None:
         self._errors += 1
