@@ -6,7 +6,6 @@ The behaviour it shares with SQLite is tests/test_store_contract.py's.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -31,15 +30,6 @@ CONFIG = {"targets": [{"name": "web", "type": "tcp", "host": "127.0.0.1", "port"
 @pytest.fixture
 def url(postgres) -> str:
     return postgres.database()
-
-
-@pytest.fixture
-def restartable(postgres):
-    """The session's server, running again after the test whatever the test did to it."""
-    yield postgres
-    with contextlib.suppress(RuntimeError):  # already stopped
-        postgres.stop()
-    postgres.start()
 
 
 def test_both_url_schemes_open_postgres(url):
