@@ -165,3 +165,25 @@ def test_exclusive_lock_elsewhere_holds_back_then_writes(tmp_path):
     clock.now = T0 + 70
     monitor.heartbeat()
     assert monitor.store_health().healthy and store.open_outages()[0].start == T0 + 30
+
+
+def test_health_stays_failed_while_only_heartbeats_fail(tmp_path, caplog):
+    """Nothing held back to write proves nothing: only a write that succeeds is recovery."""
+    store = open_store(tmp_path / "a.db", busy_timeout=0.05)
+    clock = FakeClock(T0)
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
+    blocker = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # every write waits, then fails
+    with caplog.at_level("INFO", logger="availmon"):
+        for _ in range(3):
+            clock.now += 15
+            monitor.heartbeat()
+            assert not monitor.store_health().healthy
+        assert "writable again" not in caplog.text
+        blocker.execute("ROLLBACK")
+        clock.now += 15
+        monitor.heartbeat()
+    assert monitor.store_health() == (True, 3)
+    assert "writable again" in caplog.text
+    assert [c.end for c in store.coverage("web", 0, T0 + 100)] == [T0 + 60]
