@@ -16,6 +16,7 @@ from monitor import config as config_mod
 from monitor.daemon import Monitor
 from monitor.probes.base import ProbeResult
 from monitor.store import PostgresStore, StoreError, open_store, shown
+from monitor.store.postgres import MIGRATIONS
 from tests.postgres import PASSWORD, USER
 from tests.support import FakeClock, free_port
 
@@ -148,4 +149,35 @@ def test_outages_are_held_while_postgres_is_down_and_written_once_in_order(
     ]
     assert store.last_coverage_end("web") == T0 + 200
     assert PASSWORD not in caplog.text
+    store.close()
+
+
+def test_a_version_3_database_is_upgraded_and_adopted_by_the_first_named_instance(url):
+    with psycopg.connect(url, autocommit=True) as db, db.transaction():
+        for version in (1, 2, 3):
+            db.execute(MIGRATIONS[version])
+        db.execute("UPDATE availmon_meta SET schema_version = 3")
+        db.execute(
+            "INSERT INTO outages (target, start, cause, created_at) "
+            "VALUES ('web', 100, 'HTTP 503', 101)"
+        )
+        db.execute(
+            'INSERT INTO coverage (target, start, "end", all_hours) '
+            "VALUES ('web', 50, 150, false)"
+        )
+        db.execute("INSERT INTO isolations (start, witnesses, created_at) VALUES (120, 'gw', 121)")
+    store = open_store(url, instance="a", vantage="leeds")
+    [outage] = store.outages()
+    assert (outage.instance, outage.vantage) == ("", "")
+    assert store.open_outages() == []  # not its own yet
+    assert store.claim_instance() == 3
+    [outage] = store.open_outages()
+    assert (outage.target, outage.start, outage.instance, outage.vantage) == (
+        "web",
+        100.0,
+        "a",
+        "leeds",
+    )
+    assert store.last_coverage_end("web") == 150.0
+    assert [i.vantage for i in store.isolations()] == ["leeds"]
     store.close()
