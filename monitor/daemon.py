@@ -24,7 +24,7 @@ from monitor import probes
 from monitor.clock import Clock, SystemClock
 from monitor.figures.totals import RunningTotals, Snapshot, current_periods
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
-from monitor.recording.outages import OutageWriter, StoreHealth
+from monitor.recording.outages import CoverageChange, OutageWriter, StoreHealth
 from monitor.recording.recorder import IsolationStatus, Recorder, TargetStatus
 from monitor.reload import diff_targets
 from monitor.scheduling import PROBE_WORKERS, ProbeScheduler, clock_step
@@ -106,6 +106,7 @@ class Monitor:
         self.recorder = Recorder(store, self.writer, self._check_parents)
         self.scheduler = ProbeScheduler(config, self.clock, self.recorder.record, workers)
         self.totals = RunningTotals(store)
+        self._totals_stale = False  # a reload could not rebuild them: the next upkeep will
         self._stopped = False
 
     # -- what /metrics reads ---------------------------------------------
@@ -182,7 +183,10 @@ class Monitor:
         self._stopped = True
         self.recorder.stop()
         self.scheduler.stop()
-        self.store.end_coverage(None, self.clock.time())
+        try:
+            self.store.end_coverage(None, self.clock.time())
+        except StoreError as exc:  # the next start ends them at the last heartbeat
+            log.error("coverage left open: %s", exc)
 
     def healthy(self) -> bool:
         return self.scheduler.running() and not self._stopped
@@ -194,7 +198,12 @@ class Monitor:
     def maintain_totals(self) -> None:
         """Keep the live figures' running totals current (corrections apply within seconds)."""
         try:
-            self.totals.maintain(self.config, self.clock.time(), before_rebuild=self.heartbeat)
+            if self._totals_stale:
+                self.heartbeat()
+                self.totals.rebuild(self.config, self.clock.time())
+                self._totals_stale = False
+            else:
+                self.totals.maintain(self.config, self.clock.time(), before_rebuild=self.heartbeat)
         except StoreError as exc:
             log.error("live figures not refreshed: %s", exc)
 
@@ -209,12 +218,17 @@ class Monitor:
         # before its last (whose result is then dropped).
         self.recorder.reload(config, changes, now)
         self.scheduler.reload(config, changes)
-        self.store.end_coverage(removed, now)
-        self.store.end_coverage([t.name for t in changed], now)
-        self.store.begin_coverage(
-            [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now
+        # Through the writer, so a database away meanwhile (PostgreSQL restarting) holds
+        # them in order with the outage changes, as it does those.
+        self.writer.persist(
+            CoverageChange(
+                now,
+                (*removed, *(t.name for t in changed)),
+                tuple((t.name, t.probe_outside_hours) for t in (*changed, *added)),
+            )
         )
-        self.totals.rebuild(config, now)
+        self._totals_stale = True
+        self.maintain_totals()
         log.info(
             "config reloaded: %d targets (%d added, %d removed, %d changed)",
             len(config.targets),
