@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--shard", metavar="K/N", help="probe only this instance's share of the targets (K of N)"
     )
     run.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="this daemon's name on a shared database, unique among them (default: the host name)",
+    )
+    run.add_argument(
+        "--vantage",
+        metavar="NAME",
+        help="where this daemon probes from; daemons probing the same targets from "
+        "elsewhere give other names (default: the instance name)",
+    )
+    run.add_argument(
         "--web-config",
         metavar="FILE",
         help="TLS and basic auth for /metrics, in the Prometheus exporters' "
@@ -351,8 +362,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             web = webconfig.load(args.web_config)
         except webconfig.WebConfigError as exc:
             raise UserError(f"--web-config: {exc}") from None
+    for flag, name in (("--instance", args.instance), ("--vantage", args.vantage)):
+        if name is not None and (not name.strip() or not name.isprintable()):
+            raise UserError(f"{flag} {show(name)}: give a name, e.g. {flag} monitor-a")
     try:
-        return Daemon(load, config, db_path(args, config), listen, web).serve()
+        return Daemon(
+            load, config, db_path(args, config), listen, web, args.instance, args.vantage
+        ).serve()
     except DaemonError as exc:
         raise UserError(str(exc)) from None
 
@@ -490,11 +506,16 @@ def _trail(
 
 
 def _wall_clock(store: Store, outage: Outage) -> float:
-    """Start to end; an open outage stops at the last instant the daemon was monitoring
-    its target, not now (the daemon may have stopped)."""
+    """Start to end; an open outage stops at the last instant the daemon that recorded it
+    was monitoring its target, not now (that daemon may have stopped)."""
     if outage.end is not None:
         return outage.end - outage.start
-    return max(0.0, (store.last_coverage_end(outage.target) or outage.start) - outage.start)
+    ends = [
+        c.end
+        for c in store.coverage(outage.target, outage.start, math.inf)
+        if c.source is None and c.instance == outage.instance
+    ]
+    return max(0.0, max(ends, default=outage.start) - outage.start)
 
 
 def cmd_outages(args: argparse.Namespace) -> int:
@@ -522,6 +543,8 @@ def outages_list(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = [
         {
             **outage_record(o, tz, shown),
+            "instance": o.instance,
+            "vantage": o.vantage,
             "duration_seconds": round(_wall_clock(store, o), 3),
             "counted_seconds": round(counted[o.id], 3) if o.id in counted else None,
             "corrections": trail.get(o.id, []),
@@ -531,8 +554,11 @@ def outages_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
+    # A fleet's outages say which daemon saw them, from where; one daemon's need not.
+    fleet = len({o.instance for o in shown if o.source == "detected"}) > 1
     _print_table(
-        ("ID", "TARGET", "START", "END", "DURATION", "COUNTED", "SOURCE", "CAUSE", "EXCLUDED"),
+        ("ID", "TARGET", "START", "END", "DURATION", "COUNTED", "SOURCE", "CAUSE", "EXCLUDED")
+        + (("INSTANCE", "VANTAGE") if fleet else ()),
         [
             (
                 str(r["id"]),
@@ -545,6 +571,7 @@ def outages_list(args: argparse.Namespace) -> int:
                 f"{r['cause']} [{r['note']}]" if r["note"] else str(r["cause"]),
                 f"yes: {r['excluded_reason']}" if r["excluded"] else "no",
             )
+            + ((r["instance"] or "-", r["vantage"] or "-") if fleet else ())
             for r in records
         ],
     )

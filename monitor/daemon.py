@@ -24,7 +24,7 @@ from monitor import probes
 from monitor.clock import Clock, SystemClock
 from monitor.figures.totals import RunningTotals, Snapshot, current_periods
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
-from monitor.recording.outages import OutageWriter, StoreHealth
+from monitor.recording.outages import CoverageChange, OutageWriter, StoreHealth
 from monitor.recording.recorder import IsolationStatus, Recorder, TargetStatus
 from monitor.reload import diff_targets
 from monitor.scheduling import PROBE_WORKERS, ProbeScheduler, clock_step
@@ -106,6 +106,7 @@ class Monitor:
         self.recorder = Recorder(store, self.writer, self._check_parents)
         self.scheduler = ProbeScheduler(config, self.clock, self.recorder.record, workers)
         self.totals = RunningTotals(store)
+        self._totals_stale = False  # a reload could not rebuild them: the next upkeep will
         self._stopped = False
 
     # -- what /metrics reads ---------------------------------------------
@@ -121,7 +122,13 @@ class Monitor:
         return self.scheduler.lateness()
 
     def live_figures(self, now: float) -> Snapshot | None:
-        return self.totals.snapshot(self.config, now)
+        """None (no figure series this scrape) while the database cannot be read: the rest
+        of /metrics, probe results and the store's health included, goes on."""
+        try:
+            return self.totals.snapshot(self.config, now)
+        except StoreError as exc:
+            log.error("live figures left out of /metrics: %s", exc)
+            return None
 
     def isolation(self) -> IsolationStatus:
         return self.recorder.isolation()
@@ -176,7 +183,10 @@ class Monitor:
         self._stopped = True
         self.recorder.stop()
         self.scheduler.stop()
-        self.store.end_coverage(None, self.clock.time())
+        try:
+            self.store.end_coverage(None, self.clock.time())
+        except StoreError as exc:  # the next start ends them at the last heartbeat
+            log.error("coverage left open: %s", exc)
 
     def healthy(self) -> bool:
         return self.scheduler.running() and not self._stopped
@@ -188,7 +198,12 @@ class Monitor:
     def maintain_totals(self) -> None:
         """Keep the live figures' running totals current (corrections apply within seconds)."""
         try:
-            self.totals.maintain(self.config, self.clock.time(), before_rebuild=self.heartbeat)
+            if self._totals_stale:
+                self.heartbeat()
+                self.totals.rebuild(self.config, self.clock.time())
+                self._totals_stale = False
+            else:
+                self.totals.maintain(self.config, self.clock.time(), before_rebuild=self.heartbeat)
         except StoreError as exc:
             log.error("live figures not refreshed: %s", exc)
 
@@ -203,12 +218,17 @@ class Monitor:
         # before its last (whose result is then dropped).
         self.recorder.reload(config, changes, now)
         self.scheduler.reload(config, changes)
-        self.store.end_coverage(removed, now)
-        self.store.end_coverage([t.name for t in changed], now)
-        self.store.begin_coverage(
-            [(t.name, t.probe_outside_hours) for t in (*changed, *added)], now
+        # Through the writer, so a database away meanwhile (PostgreSQL restarting) holds
+        # them in order with the outage changes, as it does those.
+        self.writer.persist(
+            CoverageChange(
+                now,
+                (*removed, *(t.name for t in changed)),
+                tuple((t.name, t.probe_outside_hours) for t in (*changed, *added)),
+            )
         )
-        self.totals.rebuild(config, now)
+        self._totals_stale = True
+        self.maintain_totals()
         log.info(
             "config reloaded: %d targets (%d added, %d removed, %d changed)",
             len(config.targets),
@@ -226,6 +246,8 @@ class Daemon:
         db_path: str,
         listen: tuple[str, int],
         web: WebConfig | None = None,
+        instance: str = "",
+        vantage: str = "",
     ) -> None:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
         # A write that waits long on a lock held elsewhere is held back and retried rather
@@ -235,10 +257,19 @@ class Daemon:
         # its password (``shown``), and only a file can be new.
         self.db_path = db_path if is_url(db_path) else os.path.abspath(db_path)
         first_start = not is_url(db_path) and not os.path.exists(self.db_path)
-        self.store = open_store(self.db_path, busy_timeout=2.0)
+        instance = instance or socket.gethostname()
+        self.store = open_store(
+            self.db_path, busy_timeout=2.0, instance=instance, vantage=vantage or instance
+        )
         if first_start:
             log.info("created a new database at %s (first start)", self.db_path)
-        self.store.lock_exclusive()
+        adopted = self.store.claim_instance()
+        if adopted:
+            log.info(
+                "instance %s adopted %d rows of history written before instances had names",
+                instance,
+                adopted,
+            )
         self.monitor = Monitor(config, self.store)
         self.status = DaemonStatus(True, time.time())
         self.listen = listen
@@ -287,7 +318,10 @@ class Daemon:
         config = self.monitor.config
         scheme = "https" if self.web is not None and self.web.tls is not None else "http"
         log.info(
-            "availmon started: %d targets, metrics on %s://%s:%d/metrics, database %s",
+            "availmon started: instance %s (vantage %s), %d targets, metrics on "
+            "%s://%s:%d/metrics, database %s",
+            self.store.instance,
+            self.store.vantage,
             len(config.targets),
             scheme,
             host,

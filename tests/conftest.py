@@ -5,6 +5,7 @@ fixture here hands a fresh one to any test that only needs "an ordinary working 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -44,3 +45,12 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer()
     yield server
     server.remove()
+
+
+@pytest.fixture
+def restartable(postgres: PostgresServer) -> Iterator[PostgresServer]:
+    """The session's server, running again after the test whatever the test did to it."""
+    yield postgres
+    with contextlib.suppress(RuntimeError):  # already stopped
+        postgres.stop()
+    postgres.start()

@@ -1,4 +1,5 @@
-"""Shared test helpers: an injectable clock and a switchable HTTP server on loopback."""
+"""Shared test helpers: an injectable clock, a switchable HTTP server on loopback and a
+daemon's /metrics as a dict."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import shutil
 import socket
 import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class FakeClock:
@@ -74,6 +77,21 @@ def http_server() -> Iterator[SwitchableServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The daemon's /metrics on ``port``: ``name{label=value,...}`` (sorted, without the
+    ``type`` and ``cause`` labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(
+                f"{k}={v}" for k, v in sorted(s.labels.items()) if k not in ("type", "cause")
+            )
+            samples[f"{s.name}{{{labels}}}"] = s.value
+    return samples
 
 
 def free_port() -> int:

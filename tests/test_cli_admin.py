@@ -157,3 +157,10 @@ def test_run_creates_the_database_and_logs_its_absolute_path(tmp_path, monkeypat
     again = Daemon(lambda: config, config, "state/availmon.db", ("127.0.0.1", 0))
     again.store.close()
     assert not any("created" in m for m in caplog.messages)
+
+
+@pytest.mark.parametrize("flag", ["--instance", "--vantage"])
+def test_a_blank_instance_or_vantage_name_is_one_line(files, capsys, flag):
+    code, out, err = run(capsys, "run", *files, flag, " ")
+    assert (code, out) == (2, "")
+    assert err == f"availmon: error: {flag} ' ': give a name, e.g. {flag} monitor-a\n"

@@ -8,14 +8,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import SwitchableServer, free_port
+from tests.support import SwitchableServer, free_port, scrape
 
 # Every test runs the daemon as a real process.
 pytestmark = pytest.mark.slow
@@ -48,16 +46,7 @@ class Daemon:
         )
 
     def scrape(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                labels = ",".join(
-                    f"{k}={v}" for k, v in sorted(s.labels.items()) if k not in ("type", "cause")
-                )
-                samples[f"{s.name}{{{labels}}}"] = s.value
-        return samples
+        return scrape(self.port)
 
     def wait_for(self, what: str, predicate: Callable[[dict[str, float]], bool]) -> dict:
         end = time.monotonic() + DEADLINE

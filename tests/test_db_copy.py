@@ -215,8 +215,8 @@ def test_the_same_database_twice_is_refused(original, capsys, tmp_path, monkeypa
 
 def test_a_daemon_on_the_destination_refuses_the_copy(original, capsys, tmp_path):
     destination = str(tmp_path / "running.db")
-    daemon = open_store(destination)
-    daemon.lock_exclusive()
+    daemon = open_store(destination, instance="monitor-a")
+    daemon.claim_instance()
     try:
         code, out, err = copy(capsys, original, destination)
     finally:
@@ -288,8 +288,8 @@ def test_postgres_refusals_never_show_the_password(original, capsys, postgres):
     assert err.startswith(f"availmon: error: {empty.replace(f':{PASSWORD}', '')}: no availmon")
     assert PASSWORD not in err
 
-    daemon = open_store(url)
-    daemon.lock_exclusive()
+    daemon = open_store(url, instance="monitor-a")
+    daemon.claim_instance()
     try:
         code, _, err = copy(capsys, original, url, "--force")
     finally:

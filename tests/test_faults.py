@@ -165,3 +165,101 @@ def test_exclusive_lock_elsewhere_holds_back_then_writes(tmp_path):
     clock.now = T0 + 70
     monitor.heartbeat()
     assert monitor.store_health().healthy and store.open_outages()[0].start == T0 + 30
+
+
+def test_health_stays_failed_while_only_heartbeats_fail(tmp_path, caplog):
+    """Nothing held back to write proves nothing: only a write that succeeds is recovery."""
+    store = open_store(tmp_path / "a.db", busy_timeout=0.05)
+    clock = FakeClock(T0)
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
+    blocker = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # every write waits, then fails
+    with caplog.at_level("INFO", logger="availmon"):
+        for _ in range(3):
+            clock.now += 15
+            monitor.heartbeat()
+            assert not monitor.store_health().healthy
+        assert "writable again" not in caplog.text
+        blocker.execute("ROLLBACK")
+        clock.now += 15
+        monitor.heartbeat()
+    assert monitor.store_health() == (True, 3)
+    assert "writable again" in caplog.text
+    assert [c.end for c in store.coverage("web", 0, T0 + 100)] == [T0 + 60]
+
+
+class LostReplies(ReadOnlySwitch):
+    """Writes that commit but whose reply never comes back (the connection dropped after
+    the commit), while ``read_only`` is set: the caller sees a failure and retries."""
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+        if name not in self.WRITES:
+            return method
+
+        def write(*args, **kwargs):
+            result = method(*args, **kwargs)
+            if self.read_only:
+                raise StoreError("server closed the connection unexpectedly")
+            return result
+
+        return write
+
+
+def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
+    store = LostReplies(open_store(tmp_path / "a.db"))
+    clock = FakeClock(T0)
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
+    store.read_only = True
+    clock.now = T0 + 60
+    added = {"name": "mail", "type": "tcp", "host": "127.0.0.1", "port": 25}
+    monitor.reload(config_mod.parse({"targets": [*CONFIG["targets"], added]}, "t.yaml", {}))
+    assert not monitor.store_health().healthy  # probing goes on; the change is held
+    for _ in range(2):  # retried, each time "failing" after its commit
+        clock.now += 15
+        monitor.heartbeat()
+    store.read_only = False
+    clock.now += 15
+    monitor.heartbeat()
+    assert monitor.store_health().healthy
+    assert [(c.start, c.end) for c in store.coverage("mail", 0, 1e12)] == [(T0 + 60, T0 + 105)]
+    assert [(c.start, c.end) for c in store.coverage("web", 0, 1e12)] == [(T0, T0 + 105)]
+
+
+class Unreachable(ReadOnlySwitch):
+    """A real store that neither reads nor writes while ``read_only`` is set (the server is
+    down): every call fails."""
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+        if not callable(method):
+            return method
+
+        def call(*args, **kwargs):
+            if self.read_only:
+                raise StoreError("connection refused")
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_a_reload_while_the_database_is_away_goes_on(tmp_path):
+    store = Unreachable(open_store(tmp_path / "a.db"))
+    clock = FakeClock(T0)
+    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
+    monitor.resume()
+    store.read_only = True
+    clock.now = T0 + 60
+    added = {"name": "mail", "type": "tcp", "host": "127.0.0.1", "port": 25}
+    monitor.reload(config_mod.parse({"targets": [*CONFIG["targets"], added]}, "t.yaml", {}))
+    monitor.recorder.record("mail", UP, T0 + 61)  # probing goes on
+    assert monitor.recorder.status["mail"].last is not None
+    assert monitor.live_figures(clock.now) is None  # no figures this scrape, no failure
+    store.read_only = False
+    clock.now = T0 + 90
+    monitor.maintain_totals()  # the held change is written, then totals for both targets
+    assert [(c.start, c.end) for c in store.coverage("mail", 0, 1e12)] == [(T0 + 60, T0 + 90)]
+    snapshot = monitor.live_figures(clock.now)
+    assert snapshot is not None and snapshot.target("mail", "day").monitored == 30

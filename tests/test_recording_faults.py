@@ -19,6 +19,7 @@ from monitor.figures import history
 from monitor.figures.periods import parse_period
 from monitor.metrics import render_targets
 from monitor.probes.base import ProbeResult
+from monitor.recording.recorder import IsolationStatus
 from monitor.reload import diff_targets
 from monitor.store import open_store
 from tests.support import FakeClock, http_server
@@ -341,3 +342,18 @@ def test_outages_list_says_why(monitor, tmp_path, capsys):
         "parent-recovered",
     )
     assert edge["parent_outage"] is None  # core's outage is not in a list of edge's
+
+
+def test_a_restart_resumes_its_own_isolation_not_another_instances(tmp_path):
+    db = tmp_path / "a.db"
+    elsewhere = open_store(db, instance="york", vantage="york")
+    elsewhere.insert_isolation(T0, ["gw", "up-a", "up-b"], T0 + 60)  # york is cut off
+    here = Monitor(config(), open_store(db, instance="leeds", vantage="leeds"), FakeClock(T0))
+    here.resume()
+    assert here.isolation() == IsolationStatus(None, ())
+    for t in (0, 30):
+        probe(here, T0 + 100 + t, web=DOWN)
+    # Not held back by york's isolation:
+    assert outages(here, "web") == [("web", 100, None, "down", None)]
+    here.store.close()
+    elsewhere.close()

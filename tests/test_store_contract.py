@@ -18,16 +18,16 @@ import pytest
 
 from monitor.store import DETECTED_IS_EVIDENCE, Store, StoreError, open_store
 
-Connect = Callable[[], Store]
+Connect = Callable[..., Store]  # keywords: the daemon's instance and vantage
 
 
 def sqlite_backend(request: pytest.FixtureRequest, folder: Path) -> Connect:
-    return lambda: open_store(folder / "contract.db")
+    return lambda **who: open_store(folder / "contract.db", **who)
 
 
 def postgres_backend(request: pytest.FixtureRequest, folder: Path) -> Connect:
     url = request.getfixturevalue("postgres").database()
-    return lambda: open_store(url)
+    return lambda **who: open_store(url, **who)
 
 
 BACKENDS = [
@@ -43,8 +43,8 @@ def connect(request, tmp_path) -> Iterator[Connect]:
     new_store = backend(request, tmp_path)
     opened: list[Store] = []
 
-    def connect() -> Store:
-        opened.append(new_store())
+    def connect(**who: str) -> Store:
+        opened.append(new_store(**who))
         return opened[-1]
 
     yield connect
@@ -340,18 +340,23 @@ def test_detected_outages_are_not_edited_or_deleted(store):
 # -- connections -------------------------------------------------------------
 
 
-def test_change_token_changes_on_another_connections_commit_only(connect):
-    daemon, cli = connect(), connect()
+def test_change_token_changes_on_corrections_only(connect):
+    daemon, other, cli = connect(instance="a"), connect(instance="b"), connect()
     token = daemon.change_token()
-    daemon.begin_coverage([("web", False)], 100.0)
-    daemon.extend_coverage(200.0)
-    daemon.insert_outage("web", 150.0, "HTTP 503", at=150.0)
+    for store in (daemon, other):  # its own writes, another daemon's and others' reads
+        store.begin_coverage([("web", False)], 100.0)
+        store.extend_coverage(200.0)
+        store.close_outage(store.insert_outage("web", 150.0, "HTTP 503", at=150.0), 160.0)
+        store.close_isolation(store.insert_isolation(170.0, ["gw"], at=170.0), 180.0)
+        store.end_coverage(None, 210.0)
     cli.outages()
-    assert daemon.change_token() == token  # its own writes and others' reads: no change
+    assert daemon.change_token() == token
     cli.add_maintenance("all", None, 100.0, 200.0, "move", "alice", at=300.0)
     changed = daemon.change_token()
     assert changed != token
     assert daemon.change_token() == changed
+    cli.set_excluded(cli.outages()[0].id, True, "uplink", "bob", at=400.0)
+    assert daemon.change_token() != changed
 
 
 def test_writes_are_seen_by_the_next_connection(connect):
@@ -364,10 +369,117 @@ def test_writes_are_seen_by_the_next_connection(connect):
     assert second.last_coverage_end("web") == 50.0
 
 
-def test_only_one_daemon_holds_the_database(connect):
-    first, second = connect(), connect()
-    first.lock_exclusive()
-    with pytest.raises(StoreError, match="another availmon daemon"):
-        second.lock_exclusive()
+def test_one_daemon_per_instance_name_and_db_copy_alone(connect):
+    first, second = connect(instance="a"), connect(instance="a")
+    first.claim_instance()
+    with pytest.raises(StoreError, match=r"another availmon daemon .* as instance 'a'"):
+        second.claim_instance()
+    other = connect(instance="b")
+    other.claim_instance()  # another name runs beside it
+    copying = connect()
+    with pytest.raises(StoreError, match="another availmon daemon is already using"):
+        copying.lock_exclusive()  # db copy waits for every daemon
     first.close()
-    second.lock_exclusive()  # free again once the first has gone
+    other.close()
+    second.claim_instance()  # free again once the first has gone
+    second.close()
+    copying.lock_exclusive()
+    with pytest.raises(StoreError, match="another availmon daemon is already using"):
+        connect(instance="c").claim_instance()  # no daemon starts during a copy
+
+
+# -- instances sharing the database -------------------------------------------
+
+
+def test_daemon_writes_carry_who_wrote_them_and_reads_are_fleet_wide(connect):
+    a = connect(instance="a", vantage="leeds")
+    b = connect(instance="b", vantage="york")
+    cli = connect()
+    for store in (a, b):
+        store.begin_coverage([("web", False)], 100.0)
+        store.insert_outage("web", 150.0, "HTTP 503", at=150.0)
+        store.insert_isolation(170.0, ["gw"], at=170.0)
+    cli.add_manual_outage("web", 10.0, 20.0, "fibre cut", "alice", at=900.0)
+    cli.add_coverage(["web"], 0.0, 50.0, "Nagios", "alice", at=900.0)
+    who = [("a", "leeds"), ("b", "york")]
+    for reader in (a, b, cli):
+        assert [(o.instance, o.vantage) for o in reader.outages()] == [("", ""), *who]
+        assert [(o.instance, o.vantage) for o in reader.outages_since(0.0)] == [("", ""), *who]
+        assert [(c.instance, c.vantage) for c in reader.coverage("web", 0, 1e12)] == [
+            ("", ""),
+            *who,
+        ]
+        assert [(i.instance, i.vantage) for i in reader.isolations()] == who
+        assert reader.outage_counts() == {"web": 2}
+
+
+def test_a_daemon_resumes_and_upholds_only_its_own_rows(connect):
+    a, b = connect(instance="a", vantage="a"), connect(instance="b", vantage="b")
+    a.begin_coverage([("web", False), ("mail", False)], 100.0)
+    b.begin_coverage([("web", False)], 110.0)
+    mine = a.insert_outage("web", 150.0, "HTTP 503", at=150.0)
+    theirs = b.insert_outage("web", 150.0, "HTTP 503", at=151.0)  # same target and start
+    assert mine != theirs
+    a.extend_coverage(200.0)
+    b.extend_coverage(300.0)
+    a.end_coverage(["mail"], 250.0)
+    assert a.last_coverage_end("web") == 200.0 and b.last_coverage_end("web") == 300.0
+    assert [o.id for o in a.open_outages()] == [mine]
+    assert [o.id for o in b.open_outages()] == [theirs]
+    b.end_coverage(None, 400.0)
+    b.close_stale_coverage()
+    a.extend_coverage(500.0)  # a's spans are still open: only b's closed
+    assert [(c.instance, c.end) for c in a.coverage("web", 0, 1e12)] == [("a", 500.0), ("b", 400.0)]
+    assert [c.end for c in a.coverage("mail", 0, 1e12)] == [250.0]
+    a.close_stale_coverage()
+    a.extend_coverage(600.0)
+    assert [c.end for c in a.coverage("web", 0, 1e12)] == [500.0, 400.0]
+
+
+def test_retried_writes_add_no_second_row(connect):
+    """A write whose commit reached the database but whose reply was lost is retried."""
+    store = connect(instance="a", vantage="a")
+    first = store.insert_outage("web", 100.0, "HTTP 503", at=130.0)
+    assert store.insert_outage("web", 100.0, "HTTP 503", at=130.0) == first
+    isolation = store.insert_isolation(200.0, ["gw"], at=230.0)
+    assert store.insert_isolation(200.0, ["gw"], at=230.0) == isolation
+    store.begin_coverage([("web", False)], 300.0)
+    store.begin_coverage([("web", False), ("mail", True)], 300.0)
+    assert len(store.outages()) == 1 and len(store.isolations()) == 1
+    assert [(c.target, c.start) for c in store.coverage("web", 0, 1e12)] == [("web", 300.0)]
+    assert [(c.target, c.start) for c in store.coverage("mail", 0, 1e12)] == [("mail", 300.0)]
+    store.end_coverage(["web"], 400.0)
+    store.begin_coverage([("web", False)], 400.0)  # a reload: the next span opens
+    assert [(c.start, c.end) for c in store.coverage("web", 0, 1e12)] == [
+        (300.0, 400.0),
+        (400.0, 400.0),
+    ]
+
+
+def test_the_first_named_instance_adopts_history_from_before_names(connect):
+    old = connect()  # what an unnamed daemon wrote, before instances had names
+    old.begin_coverage([("web", False)], 100.0)
+    old.extend_coverage(200.0)
+    done = old.insert_outage("web", 120.0, "HTTP 503", at=120.0)
+    old.close_outage(done, 130.0)
+    still = old.insert_outage("web", 150.0, "HTTP 503", at=150.0)
+    old.insert_isolation(160.0, ["gw"], at=160.0)
+    manual = old.add_manual_outage("web", 10.0, 20.0, "fibre cut", "alice", at=900.0)
+    old.add_coverage(["web"], 0.0, 50.0, "Nagios", "alice", at=900.0)
+    old.close()
+    first = connect(instance="a", vantage="leeds")
+    assert first.claim_instance() == 4  # two outages, a span, an isolation
+    assert [o.id for o in first.open_outages()] == [still]
+    assert first.last_coverage_end("web") == 200.0
+    assert {(o.id, o.instance, o.vantage) for o in first.outages()} == {
+        (manual, "", ""),  # a person's rows stay a person's
+        (done, "a", "leeds"),
+        (still, "a", "leeds"),
+    }
+    assert [(c.source, c.vantage) for c in first.coverage("web", 0, 1e12)] == [
+        ("Nagios", ""),
+        (None, "leeds"),
+    ]
+    assert [i.vantage for i in first.isolations()] == ["leeds"]
+    second = connect(instance="b", vantage="york")
+    assert second.claim_instance() == 0 and second.open_outages() == []

@@ -6,7 +6,6 @@ The behaviour it shares with SQLite is tests/test_store_contract.py's.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -17,6 +16,7 @@ from monitor import config as config_mod
 from monitor.daemon import Monitor
 from monitor.probes.base import ProbeResult
 from monitor.store import PostgresStore, StoreError, open_store, shown
+from monitor.store.postgres import MIGRATIONS
 from tests.postgres import PASSWORD, USER
 from tests.support import FakeClock, free_port
 
@@ -31,15 +31,6 @@ CONFIG = {"targets": [{"name": "web", "type": "tcp", "host": "127.0.0.1", "port"
 @pytest.fixture
 def url(postgres) -> str:
     return postgres.database()
-
-
-@pytest.fixture
-def restartable(postgres):
-    """The session's server, running again after the test whatever the test did to it."""
-    yield postgres
-    with contextlib.suppress(RuntimeError):  # already stopped
-        postgres.stop()
-    postgres.start()
 
 
 def test_both_url_schemes_open_postgres(url):
@@ -107,19 +98,9 @@ def test_reading_commands_refuse_a_database_the_daemon_never_made(url):
     open_store(url, create=False).close()
 
 
-def test_a_retried_insert_finds_the_row_it_already_wrote(url):
-    store = open_store(url)
-    first = store.insert_outage("web", 100.0, "HTTP 503", at=130.0)
-    assert store.insert_outage("web", 100.0, "HTTP 503", at=130.0) == first
-    isolation = store.insert_isolation(200.0, ["gw"], at=230.0)
-    assert store.insert_isolation(200.0, ["gw"], at=230.0) == isolation
-    assert len(store.outages()) == 1 and len(store.isolations()) == 1
-    store.close()
-
-
 def test_a_restart_fails_one_write_and_the_next_reconnects(restartable, url):
-    store = open_store(url, busy_timeout=2.0)
-    store.lock_exclusive()
+    store = open_store(url, busy_timeout=2.0, instance="a")
+    store.claim_instance()
     first = store.insert_outage("web", 100.0, "HTTP 503", at=100.0)
     restartable.stop()
     with pytest.raises(StoreError, match="write failed") as info:
@@ -131,9 +112,9 @@ def test_a_restart_fails_one_write_and_the_next_reconnects(restartable, url):
     store.close_outage(first, 160.0)
     assert [(o.start, o.end) for o in store.outages()] == [(100.0, 160.0)]
     # The daemon's claim came back with the new connection.
-    other = open_store(url)
+    other = open_store(url, instance="a")
     with pytest.raises(StoreError, match="another availmon daemon"):
-        other.lock_exclusive()
+        other.claim_instance()
     other.close()
     store.close()
 
@@ -141,8 +122,8 @@ def test_a_restart_fails_one_write_and_the_next_reconnects(restartable, url):
 def test_outages_are_held_while_postgres_is_down_and_written_once_in_order(
     restartable, url, caplog
 ):
-    store = open_store(url, busy_timeout=2.0)
-    store.lock_exclusive()
+    store = open_store(url, busy_timeout=2.0, instance="a", vantage="a")
+    store.claim_instance()
     clock = FakeClock(T0)
     monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     monitor.resume()
@@ -168,4 +149,35 @@ def test_outages_are_held_while_postgres_is_down_and_written_once_in_order(
     ]
     assert store.last_coverage_end("web") == T0 + 200
     assert PASSWORD not in caplog.text
+    store.close()
+
+
+def test_a_version_3_database_is_upgraded_and_adopted_by_the_first_named_instance(url):
+    with psycopg.connect(url, autocommit=True) as db, db.transaction():
+        for version in (1, 2, 3):
+            db.execute(MIGRATIONS[version])
+        db.execute("UPDATE availmon_meta SET schema_version = 3")
+        db.execute(
+            "INSERT INTO outages (target, start, cause, created_at) "
+            "VALUES ('web', 100, 'HTTP 503', 101)"
+        )
+        db.execute(
+            'INSERT INTO coverage (target, start, "end", all_hours) '
+            "VALUES ('web', 50, 150, false)"
+        )
+        db.execute("INSERT INTO isolations (start, witnesses, created_at) VALUES (120, 'gw', 121)")
+    store = open_store(url, instance="a", vantage="leeds")
+    [outage] = store.outages()
+    assert (outage.instance, outage.vantage) == ("", "")
+    assert store.open_outages() == []  # not its own yet
+    assert store.claim_instance() == 3
+    [outage] = store.open_outages()
+    assert (outage.target, outage.start, outage.instance, outage.vantage) == (
+        "web",
+        100.0,
+        "a",
+        "leeds",
+    )
+    assert store.last_coverage_end("web") == 150.0
+    assert [i.vantage for i in store.isolations()] == ["leeds"]
     store.close()

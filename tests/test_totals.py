@@ -258,3 +258,26 @@ def test_no_monitored_time_means_no_ratio(setup):
     text = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus()))).decode()
     assert 'availmon_uptime_ratio{target="web",group="systems",period="day"}' not in text
     assert 'availmon_scheduled_seconds{target="web",group="systems",period="day"} 0.0' in text
+
+
+def test_live_figures_are_this_daemons_vantage_only(tmp_path, clock):
+    """Another vantage on the same database (its outage, its isolation) is its own view; a
+    person's manual outage is everyone's."""
+    config = config_mod.parse(CONFIG, "t.yaml", {})
+    store = open_store(tmp_path / "a.db", instance="leeds", vantage="leeds")
+    monitor = Monitor(config, store, clock)
+    monitor.resume()
+    york = open_store(tmp_path / "a.db", instance="york", vantage="york")
+    york.begin_coverage([("web", False)], utc(2024, 3, 6, 8, 0))
+    york.extend_coverage(utc(2024, 3, 6, 12, 0))
+    york.insert_outage("web", utc(2024, 3, 6, 9, 0), "HTTP 503", utc(2024, 3, 6, 9, 0))
+    york.insert_isolation(utc(2024, 3, 6, 10, 0), ["gw"], utc(2024, 3, 6, 10, 0))
+    play(monitor, clock, utc(2024, 3, 6, 12, 0), down=[])
+    web = monitor.totals.snapshot(config, clock.now).target("web", "day")
+    assert (web.down, web.monitored) == (0, 4 * 3600)
+    york.add_manual_outage(
+        "web", utc(2024, 3, 6, 11, 0), utc(2024, 3, 6, 11, 30), "helpdesk", "alice", clock.now
+    )
+    monitor.maintain_totals()
+    web = monitor.totals.snapshot(config, clock.now).target("web", "day")
+    assert (web.down, web.monitored) == (1800, 4 * 3600)

@@ -12,9 +12,9 @@ base + tail equals a full recomputation.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from monitor.config import Config, Objective, Target
 from monitor.figures import history
@@ -28,7 +28,9 @@ from monitor.figures.sla import (
     live_ratio,
     target_figures,
 )
-from monitor.store import Outage, Store
+from monitor.store import CoverageSpan, Isolation, Outage, Store
+
+Seen = TypeVar("Seen", Outage, CoverageSpan, Isolation)
 
 FOLD_EVERY = 60.0
 
@@ -135,6 +137,11 @@ class RunningTotals:
         self._lock = threading.Lock()
         self._allowed: tuple[_Base, Config, dict[str, tuple[float, ...]]] | None = None
 
+    def _own(self, rows: Iterable[Seen]) -> list[Seen]:
+        """This daemon's own view of a shared database: its vantage's rows, and those
+        people wrote (manual outages, declared coverage: vantage "")."""
+        return [r for r in rows if r.vantage in ("", self.store.vantage)]
+
     def rebuild(self, config: Config, now: float) -> None:
         """Recompute every base from the database up to ``now``."""
         with self._lock:
@@ -143,7 +150,7 @@ class RunningTotals:
             start = min(p.start for p in periods.values())
             end = max(p.end for p in periods.values())
             entries = history.maintenance_entries(config, self.store.maintenance(), start, end)
-            isolated = history.isolated_spans(self.store.isolations(start, now), now)
+            isolated = history.isolated_spans(self._own(self.store.isolations(start, now)), now)
             policy = Policy(config.unmonitored)
             unreachable = UnreachablePolicy(config.unreachable)
             targets = {}
@@ -161,10 +168,10 @@ class RunningTotals:
             for target in config.targets:
                 own = config.schedule_of(target)
                 coverage = history.coverage_for(
-                    target, own, self.store.coverage(target.name, start, now)
+                    target, own, self._own(self.store.coverage(target.name, start, now))
                 )
                 outages = history.outage_spans(
-                    self.store.outages(target=target.name, since=start, until=now)
+                    self._own(self.store.outages(target=target.name, since=start, until=now))
                 )
                 maintenance = history.maintenance_for(target, entries)
                 target_objectives = objectives(target.objective)
@@ -247,9 +254,9 @@ class RunningTotals:
         per schedule.
         """
         recent: dict[str, list[Outage]] = {}
-        for outage in self.store.outages_since(base.t0):
+        for outage in self._own(self.store.outages_since(base.t0)):
             recent.setdefault(outage.target, []).append(outage)
-        isolated = history.isolated_spans(self.store.isolations(since=base.t0), now)
+        isolated = history.isolated_spans(self._own(self.store.isolations(since=base.t0)), now)
         rules = _TailRules(
             Policy(config.unmonitored), UnreachablePolicy(config.unreachable), isolated
         )

@@ -1,5 +1,5 @@
-"""Writes outage and isolation changes to the store, holding them in memory while it
-refuses.
+"""Writes outage, isolation and coverage changes to the store, holding them in memory
+while it refuses.
 
 A full disk or a lock held elsewhere must not stop probing: a change the store
 does not take is queued and retried in order (by each later change and by the
@@ -69,7 +69,25 @@ class IsolationRecord:
             self.end_written = True
 
 
-Change = OutageRecord | IsolationRecord
+@dataclass(eq=False)
+class CoverageChange:
+    """A reload's coverage: the spans of targets removed or changed end at ``at``, those of
+    targets changed or added begin there. Each step is written at most once; a begin
+    retried after its reply was lost finds the spans already open (the store's rule)."""
+
+    at: float
+    ended: tuple[str, ...]
+    begun: tuple[tuple[str, bool], ...]
+    ended_written: bool = False
+
+    def write(self, store: Store) -> None:
+        if not self.ended_written:
+            store.end_coverage(self.ended, self.at)
+            self.ended_written = True
+        store.begin_coverage(self.begun, self.at)
+
+
+Change = OutageRecord | IsolationRecord | CoverageChange
 
 
 class StoreHealth(NamedTuple):
@@ -89,7 +107,8 @@ class OutageWriter:
         return StoreHealth(self._healthy, self._errors)
 
     def persist(self, record: Change) -> None:
-        """Commit a change now if the store allows, else hold it for a retry."""
+        """Commit a change now if the store allows, else hold it for a retry (in order
+        after those held already)."""
         with self._lock:
             if record not in self._unwritten:
                 self._unwritten.append(record)
@@ -98,6 +117,7 @@ class OutageWriter:
     def flush(self) -> bool:
         """Write held-back outage changes in order; True when nothing is left to write."""
         with self._lock:
+            wrote = bool(self._unwritten)
             while self._unwritten:
                 record = self._unwritten[0]
                 try:
@@ -106,9 +126,8 @@ class OutageWriter:
                     self._failed(exc)
                     return False
                 self._unwritten.pop(0)
-            if not self._healthy:
-                log.info("database writable again; held-back outage changes written")
-                self._healthy = True
+            if wrote:  # nothing to write proves nothing: the heartbeat's write will tell
+                self._written()
             return True
 
     def heartbeat(self, now: float) -> None:
@@ -120,6 +139,13 @@ class OutageWriter:
             self.store.extend_coverage(now)
         except StoreError as exc:
             self._failed(exc)
+        else:
+            self._written()
+
+    def _written(self) -> None:
+        if not self._healthy:
+            log.info("database writable again; held-back outage changes written")
+            self._healthy = True
 
     def _failed(self, exc: StoreError) -> None:
         self._errors += 1

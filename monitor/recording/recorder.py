@@ -138,7 +138,12 @@ class Recorder:
         for target in config.targets:
             status = self._status.get(target.name) or TargetStatus(target)
             self._status[target.name] = replace(status, outages_total=counts.get(target.name, 0))
-        for row in self.store.isolations(since=history_since):
+        own = (
+            r
+            for r in self.store.isolations(since=history_since)
+            if r.instance == self.store.instance
+        )
+        for row in own:
             record = IsolationRecord(row.start, row.witnesses, row.start, id=row.id, end=row.end)
             record.end_written = row.end is not None
             self._isolation_spans.append(record)

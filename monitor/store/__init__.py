@@ -43,22 +43,29 @@ __all__ = [
 
 
 def open_store(
-    location: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 30.0
+    location: str | os.PathLike[str],
+    *,
+    create: bool = True,
+    busy_timeout: float = 30.0,
+    instance: str = "",
+    vantage: str = "",
 ) -> Store:
     """The store at ``location``: a ``postgresql://`` (or ``postgres://``) URL, else a
     SQLite database file path.
 
     ``create=False`` refuses a database that does not exist yet (the CLI reading
     before the daemon has run); ``busy_timeout`` is how long a write waits for a
-    lock held elsewhere before failing.
+    lock held elsewhere before failing. ``instance`` and ``vantage`` say which daemon
+    the store writes for, and from where ("" for the CLI).
     """
     location = os.fspath(location)
+    who = {"instance": instance, "vantage": vantage}
     if is_url(location):
-        return PostgresStore(location, create=create, busy_timeout=busy_timeout)
+        return PostgresStore(location, create=create, busy_timeout=busy_timeout, **who)
     if "://" in location:
         # Not echoed: a database URL may carry a password.
         raise StoreError("unsupported database URL; give a postgresql:// URL or a SQLite file path")
-    return SQLiteStore(location, create=create, busy_timeout=busy_timeout)
+    return SQLiteStore(location, create=create, busy_timeout=busy_timeout, **who)
 
 
 def shown(location: str | os.PathLike[str]) -> str:

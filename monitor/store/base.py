@@ -42,10 +42,8 @@ class Outage:
 def outage_from_row(row: Sequence[Any]) -> Outage:
     """An outage from a row of its columns in declaration order (any backend: SQLite's 0/1
     for ``excluded`` included)."""
-    id_, target, start, end, cause, source, excluded, reason, state, parent, why, after = row[:12]
-    return Outage(
-        id_, target, start, end, cause, source, bool(excluded), reason, state, parent, why, after
-    )
+    id_, target, start, end, cause, source, excluded, *rest = row
+    return Outage(id_, target, start, end, cause, source, bool(excluded), *rest)
 
 
 # Outage.end_reason values: ended by the daemon, not by the target answering.
@@ -71,8 +69,8 @@ class Isolation:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Isolation:
-        """From (id, start, end, witnesses as stored)."""
-        return cls(row[0], row[1], row[2], tuple(filter(None, row[3].split(","))))
+        """From (id, start, end, witnesses as stored, instance, vantage)."""
+        return cls(row[0], row[1], row[2], tuple(filter(None, row[3].split(","))), *row[4:6])
 
 
 @dataclass(frozen=True)
@@ -85,6 +83,13 @@ class CoverageSpan:
     id: int | None = None
     instance: str = ""  # the daemon that probed ("" for a declared span)
     vantage: str = ""  # where it probed from
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> CoverageSpan:
+        """From (target, start, end, all_hours, source, id, instance, vantage), any backend
+        (SQLite's 0/1 for ``all_hours`` included)."""
+        target, start, end, all_hours, source, id_, instance, vantage = row
+        return cls(target, start, end, bool(all_hours), source, id_, instance, vantage)
 
 
 @dataclass(frozen=True)
@@ -130,16 +135,35 @@ TABLES: dict[str, tuple[str, ...]] = {
     "outages": (
         "id", "target", "start", "end", "cause", "source", "created_at", "created_by",
         "excluded", "excluded_reason", "state", "parent", "end_reason", "continues",
+        "instance", "vantage",
     ),
-    "coverage": ("id", "target", "start", "end", "all_hours", "open", "source"),
+    "coverage": (
+        "id", "target", "start", "end", "all_hours", "open", "source", "instance", "vantage",
+    ),
     "maintenance": (
         "id", "scope", "name", "start", "end", "reason", "created_at", "created_by",
         "weekly", "removed_at", "removed_by",
     ),
     "corrections": ("id", "at", "user", "action", "subject_id", "reason", "detail"),
-    "isolations": ("id", "start", "end", "witnesses", "created_at"),
+    "isolations": ("id", "start", "end", "witnesses", "created_at", "instance", "vantage"),
 }  # fmt: skip
 BOOLEANS = frozenset({"excluded", "all_hours", "open"})  # SQLite keeps them as 0 and 1
+
+# The rows a daemon writes, by table: what the first named instance adopts from the
+# history written before instances had names (``claim_instance``).
+DAEMON_ROWS = {
+    "outages": "source = 'detected'",
+    "coverage": "source IS NULL",
+    "isolations": "1 = 1",
+}
+
+DAEMON_BUSY = "another availmon daemon is already using this database"
+
+
+def same_instance(instance: str) -> str:
+    """Why a daemon may not start: one of the same name already runs on the database."""
+    return f"{DAEMON_BUSY} as instance {instance!r} (give each daemon its own --instance NAME)"
+
 
 # Every table's rows in id order, each a tuple in ``TABLES`` order, booleans as bool.
 Dump = dict[str, list[tuple[Any, ...]]]
@@ -168,12 +192,29 @@ class Store(Protocol):
 
     Every write is committed before it returns, so whatever the caller reports
     afterwards survives a crash. Any failure is a ``StoreError``.
+
+    Several daemons (shards, an HA pair, vantages) may share one database. A store is
+    opened for one ``instance`` (the daemon's name; "" for the CLI) seen from one
+    ``vantage``: the daemon's writes carry both, and the calls that resume or extend
+    the daemon's own state (coverage upkeep, ``last_coverage_end``, ``open_outages``)
+    see only this instance's rows. Every other read is fleet-wide, each record
+    carrying its instance and vantage.
     """
+
+    instance: str
+    vantage: str
 
     # -- lifecycle (daemon, CLI) -----------------------------------------
 
+    def claim_instance(self) -> int:
+        """Claim this instance's name on the database: a second daemon with the same name
+        gets a StoreError, daemons with other names run beside it. The first named
+        instance adopts the history written before instances had names (see
+        docs/design.md); returns how many rows it adopted."""
+
     def lock_exclusive(self) -> None:
-        """Claim the database for this daemon; a second daemon on it gets a StoreError."""
+        """Claim the whole database (``db copy``): refused while any daemon holds it, and
+        no daemon starts until it is released."""
 
     def close(self) -> None:
         """Release the connection (and the daemon's claim); closing twice is harmless."""
@@ -181,23 +222,24 @@ class Store(Protocol):
     # -- coverage: when the daemon was probing (runner, figures) ----------
 
     def close_stale_coverage(self) -> None:
-        """Spans left open by a daemon that died end at their last heartbeat."""
+        """Spans this instance left open when it died end at their last heartbeat."""
 
     def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
-        """Open a span at ``at`` for each (target, probes outside working hours)."""
+        """Open a span at ``at`` for each (target, probes outside working hours), unless
+        this instance has one open for it already (so a retried call adds none)."""
 
     def extend_coverage(self, at: float) -> None:
-        """Heartbeat: every open span now reaches ``at``."""
+        """Heartbeat: every span this instance has open now reaches ``at``."""
 
     def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
-        """Close the open spans of ``targets`` (all when None) at ``at``."""
+        """Close this instance's open spans of ``targets`` (all when None) at ``at``."""
 
     def last_coverage_end(self, target: str) -> float | None:
-        """The end of the daemon's own last span (declared spans never count here)."""
+        """The end of this instance's last span (declared spans never count here)."""
 
     def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
-        """The target's spans overlapping [start, end), oldest first (the daemon's and
-        those declared by a person)."""
+        """The target's spans overlapping [start, end), oldest first: every instance's and
+        those declared by a person."""
 
     # -- outages (runner, figures, CLI) -----------------------------------
 
@@ -211,14 +253,15 @@ class Store(Protocol):
         parent: str | None = None,
         continues: int | None = None,
     ) -> int:
-        """Record a detected outage, still open; returns its id.  With ``parent`` it is
-        unreachable (the target failed while that parent was failing)."""
+        """Record a detected outage, still open; returns its id (the same id when retried
+        for the same target and start).  With ``parent`` it is unreachable (the target
+        failed while that parent was failing)."""
 
     def close_outage(self, outage_id: int, end: float, reason: str | None = None) -> None:
         """End an open outage; an outage already closed keeps its first end."""
 
     def open_outages(self) -> list[Outage]:
-        """Detected outages not yet closed, oldest first."""
+        """This instance's detected outages not yet closed, oldest first."""
 
     def outages(
         self, target: str | None = None, since: float | None = None, until: float | None = None
@@ -234,7 +277,8 @@ class Store(Protocol):
     # -- the monitor's isolation (runner, figures, reports) ----------------
 
     def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
-        """Record that the monitor is cut off since ``start``; returns its id."""
+        """Record that this instance is cut off since ``start``; returns its id (the same
+        id when retried)."""
 
     def close_isolation(self, isolation_id: int, end: float) -> None:
         """End an isolation; one already ended keeps its first end."""
@@ -310,10 +354,12 @@ class Store(Protocol):
     # -- change detection (totals) ----------------------------------------
 
     def change_token(self) -> object:
-        """An opaque value that changes when another connection commits (a CLI correction).
+        """An opaque value that changes when someone corrects the history (every correction
+        leaves a row in the trail).
 
-        The store's own writes leave it alone, so the daemon rebuilds its running
-        totals only when someone else has changed the history.
+        Daemons' routine writes (heartbeats, coverage, their own outages) leave it alone,
+        so a daemon rebuilds its running totals only after a correction, never because
+        another daemon on the same database wrote a heartbeat.
         """
 
     # -- moving the whole history (db copy) --------------------------------

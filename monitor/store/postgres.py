@@ -27,6 +27,8 @@ from psycopg.abc import Params
 
 from monitor.store.base import (
     COUNT_ROWS,
+    DAEMON_BUSY,
+    DAEMON_ROWS,
     DETECTED_IS_EVIDENCE,
     TABLES,
     Correction,
@@ -40,20 +42,26 @@ from monitor.store.base import (
     column_list,
     outage_from_row,
     refuse_rows,
+    same_instance,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Advisory lock keys (two int4s: this application, what is locked).
 LOCK_APP = 0x61766D6E  # "avmn"
 LOCK_MIGRATION = 1
-LOCK_DAEMON = 2
+LOCK_DAEMON = 2  # shared by every daemon, taken alone by db copy
+LOCK_INSTANCE = 0x61766D69  # "avmi", with hashtext(the instance's name)
+
+# The session advisory locks a claim takes (SQL, arguments), retaken after a reconnection.
+Claim = tuple[str, Params]
 
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE availmon_meta (
         schema_version integer NOT NULL,
         changes bigint NOT NULL DEFAULT 0      -- bumped by every write: change_token()
+                                               -- (from version 4: by every correction)
     );
     INSERT INTO availmon_meta (schema_version) VALUES (0);
     CREATE TABLE outages (
@@ -127,22 +135,52 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE maintenance ADD COLUMN removed_by text;
     ALTER TABLE corrections ADD COLUMN detail text;        -- the outage as it was (JSON)
     """,
+    4: """
+    -- Instances sharing one database: who wrote each row and from where ('' for rows
+    -- written by people, and for history from before instances had names).
+    ALTER TABLE outages ADD COLUMN instance text NOT NULL DEFAULT '',
+        ADD COLUMN vantage text NOT NULL DEFAULT '';
+    ALTER TABLE coverage ADD COLUMN instance text NOT NULL DEFAULT '',
+        ADD COLUMN vantage text NOT NULL DEFAULT '';
+    ALTER TABLE isolations ADD COLUMN instance text NOT NULL DEFAULT '',
+        ADD COLUMN vantage text NOT NULL DEFAULT '';
+    -- Retried writes find the row already there, now per instance: one detected outage
+    -- per instance, target and start; one isolation per instance and start; one open
+    -- span per instance and target.
+    DROP INDEX outages_detected;
+    CREATE UNIQUE INDEX outages_detected ON outages (instance, target, start)
+        WHERE source = 'detected';
+    ALTER TABLE isolations DROP CONSTRAINT isolations_start_key;
+    CREATE UNIQUE INDEX isolations_start ON isolations (instance, start);
+    CREATE UNIQUE INDEX coverage_open_own ON coverage (instance, target)
+        WHERE open AND source IS NULL;
+    """,
 }
 
 OUTAGE_COLUMNS = (
     'id, target, start, "end", cause, source, excluded, excluded_reason, '
-    "state, parent, end_reason, continues"
+    "state, parent, end_reason, continues, instance, vantage"
 )
 
-COVERAGE_COLUMNS = 'target, start, "end", all_hours, source, id'
+COVERAGE_COLUMNS = 'target, start, "end", all_hours, source, id, instance, vantage'
+
+ISOLATION_COLUMNS = 'id, start, "end", witnesses, instance, vantage'
 
 Row = tuple[Any, ...]
+
+CHANGED = "UPDATE availmon_meta SET changes = changes + 1"  # what change_token() follows
 
 
 def _id(cursor: psycopg.Cursor[Row]) -> int:
     row = cursor.fetchone()
     assert row is not None, "INSERT ... RETURNING id returned no row"
     return int(row[0])
+
+
+def _take(db: psycopg.Connection[Row], claim: Claim) -> bool:
+    """Try a ``pg_try_advisory_lock*`` claim: whether it is now held."""
+    row = db.execute(*claim).fetchone()
+    return bool(row and row[0])
 
 
 def is_url(location: str) -> bool:
@@ -166,16 +204,24 @@ class PostgresStore:
     Thread-safe: one connection behind a lock, opened again after it is lost.
     """
 
-    def __init__(self, url: str, *, create: bool = True, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+        instance: str = "",
+        vantage: str = "",
+    ) -> None:
         self.url = url
+        self.instance, self.vantage = instance, vantage
         self.name = without_password(url)
         password = urlsplit(url).password or ""
         self._secrets = {password, unquote(password)} - {""}  # as written and as sent
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._db: psycopg.Connection[Row] | None = None
-        self._claimed = False
-        self._own_writes = 0  # our committed writes: change_token() leaves them out
+        self._claims: list[Claim] = []  # held; taken again with a new connection
         try:
             with self._errors("cannot use database"):
                 self._migrate(self._connection(), create)
@@ -197,7 +243,7 @@ class PostgresStore:
             raise StoreError(f"{self.name}: {doing}: {detail}") from None
 
     def _connection(self) -> psycopg.Connection[Row]:
-        """The open connection, connecting again (and reclaiming the daemon's lock) if lost."""
+        """The open connection, connecting again (and reclaiming the daemon's locks) if lost."""
         if self._db is not None and self._db.broken:
             self._db.close()
         if self._db is None or self._db.closed:
@@ -210,11 +256,11 @@ class PostgresStore:
                 options=f"-c lock_timeout={round(self._busy_timeout * 1000)}",
                 application_name="availmon",
             )
-            if self._claimed and not self._try_claim(self._db):
+            if not all(_take(self._db, claim) for claim in self._claims):
                 self._db.close()
                 raise StoreError(
-                    f"{self.name}: another availmon daemon took this database while the "
-                    "connection was lost"
+                    f"{self.name}: another availmon daemon (or db copy) took this database or "
+                    "this instance's name while the connection was lost"
                 )
         return self._db
 
@@ -257,44 +303,55 @@ class PostgresStore:
 
     # -- lifecycle -------------------------------------------------------
 
-    @staticmethod
-    def _try_claim(db: psycopg.Connection[Row]) -> bool:
-        row = db.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_APP, LOCK_DAEMON)).fetchone()
-        return bool(row and row[0])
+    def _hold(self, claim: Claim, refusal: str) -> None:
+        """Take a session advisory lock (the server releases it when this connection ends,
+        even by a crash), or refuse with ``refusal``."""
+        with self._lock, self._errors("cannot claim database"):
+            if not _take(self._connection(), claim):
+                raise StoreError(f"{self.name}: {refusal}")
+            self._claims.append(claim)
+
+    def claim_instance(self) -> int:
+        """Every daemon shares one lock (which ``db copy`` takes alone); each holds the lock
+        keyed on its own name alone."""
+        self._hold(
+            ("SELECT pg_try_advisory_lock_shared(%s, %s)", (LOCK_APP, LOCK_DAEMON)), DAEMON_BUSY
+        )
+        self._hold(
+            ("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_INSTANCE, self.instance)),
+            same_instance(self.instance),
+        )
+        with self._transaction() as db:
+            return sum(
+                db.execute(
+                    f"UPDATE {table} SET instance = %s, vantage = %s "
+                    f"WHERE instance = '' AND {rows}",
+                    (self.instance, self.vantage),
+                ).rowcount
+                for table, rows in DAEMON_ROWS.items()
+            )
 
     def lock_exclusive(self) -> None:
-        """Hold a session advisory lock so that a second daemon on this database refuses to
-        start (the server releases it when this connection ends, even by a crash)."""
-        with self._lock, self._errors("cannot claim database"):
-            if not self._try_claim(self._connection()):
-                raise StoreError(
-                    f"{self.name}: another availmon daemon is already using this database"
-                )
-            self._claimed = True
+        self._hold(("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_APP, LOCK_DAEMON)), DAEMON_BUSY)
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
-                if self._claimed and not self._db.closed:
+                if self._claims and not self._db.closed:
                     # Released now, not when the server notices the connection has gone:
                     # a daemon restarted at once must not find its own claim still held.
                     with suppress(psycopg.Error):
-                        self._db.execute(
-                            "SELECT pg_advisory_unlock(%s, %s)", (LOCK_APP, LOCK_DAEMON)
-                        )
+                        self._db.execute("SELECT pg_advisory_unlock_all()")
                 self._db.close()
-            self._claimed = False
+            self._claims.clear()
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Row]]:
-        """One write transaction, rolled back on any error, counted in ``availmon_meta``."""
-        with self._lock:
-            with self._errors("write failed"):
-                db = self._connection()
-                with db.transaction():
-                    yield db
-                    db.execute("UPDATE availmon_meta SET changes = changes + 1")
-            self._own_writes += 1
+        """One write transaction, rolled back on any error."""
+        with self._lock, self._errors("write failed"):
+            db = self._connection()
+            with db.transaction():
+                yield db
 
     def _write(self, sql: str, args: Params = ()) -> None:
         with self._transaction() as db:
@@ -312,34 +369,46 @@ class PostgresStore:
     # -- coverage --------------------------------------------------------
 
     def close_stale_coverage(self) -> None:
-        """Spans left open by a daemon that died end at their last heartbeat."""
-        self._write("UPDATE coverage SET open = false WHERE open")
+        """Spans this instance left open when it died end at their last heartbeat."""
+        self._write(
+            "UPDATE coverage SET open = false WHERE open AND instance = %s", (self.instance,)
+        )
 
     def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
-        rows = [(name, at, at, all_hours) for name, all_hours in targets]
+        rows = [
+            (name, at, at, all_hours, self.instance, self.vantage) for name, all_hours in targets
+        ]
         with self._transaction() as db, db.cursor() as cursor:
             cursor.executemany(
-                'INSERT INTO coverage (target, start, "end", all_hours) VALUES (%s, %s, %s, %s)',
+                'INSERT INTO coverage (target, start, "end", all_hours, instance, vantage) '
+                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (instance, target) WHERE open AND source IS NULL DO NOTHING",
                 rows,
             )
 
     def extend_coverage(self, at: float) -> None:
-        """Heartbeat: every open span now reaches ``at``."""
-        self._write('UPDATE coverage SET "end" = greatest("end", %s) WHERE open', (at,))
+        """Heartbeat: every span this instance has open now reaches ``at``."""
+        self._write(
+            'UPDATE coverage SET "end" = greatest("end", %s) WHERE open AND instance = %s',
+            (at, self.instance),
+        )
 
     def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
-        """Close the open spans of ``targets`` (all when None) at ``at``."""
+        """Close this instance's open spans of ``targets`` (all when None) at ``at``."""
         names = None if targets is None else list(targets)
         with self._transaction() as db:
             db.execute(
                 'UPDATE coverage SET "end" = greatest("end", %s), open = false '
-                "WHERE open AND (%s::text[] IS NULL OR target = ANY(%s::text[]))",
-                (at, names, names),
+                "WHERE open AND instance = %s "
+                "AND (%s::text[] IS NULL OR target = ANY(%s::text[]))",
+                (at, self.instance, names, names),
             )
 
     def last_coverage_end(self, target: str) -> float | None:
         [(end,)] = self._read(
-            'SELECT max("end") FROM coverage WHERE target = %s AND source IS NULL', (target,)
+            'SELECT max("end") FROM coverage '
+            "WHERE target = %s AND source IS NULL AND instance = %s",
+            (target, self.instance),
         )
         return float(end) if end is not None else None
 
@@ -349,7 +418,7 @@ class PostgresStore:
             'WHERE target = %s AND "end" > %s AND start < %s ORDER BY start, id',
             (target, start, end),
         )
-        return [CoverageSpan(*r) for r in rows]
+        return [CoverageSpan.from_row(r) for r in rows]
 
     def add_coverage(
         self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
@@ -378,7 +447,7 @@ class PostgresStore:
 
     def added_coverage(self) -> list[CoverageSpan]:
         return [
-            CoverageSpan(*r)
+            CoverageSpan.from_row(r)
             for r in self._read(
                 f"SELECT {COVERAGE_COLUMNS} FROM coverage WHERE source IS NOT NULL "
                 "ORDER BY start, id"
@@ -398,9 +467,9 @@ class PostgresStore:
         continues: int | None = None,
     ) -> int:
         return self._insert(
-            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (target, start) WHERE source = 'detected' "
+            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues, "
+            "instance, vantage) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (instance, target, start) WHERE source = 'detected' "
             "DO UPDATE SET target = EXCLUDED.target RETURNING id",
             (
                 target,
@@ -410,6 +479,8 @@ class PostgresStore:
                 "down" if parent is None else "unreachable",
                 parent,
                 continues,
+                self.instance,
+                self.vantage,
             ),
         )
 
@@ -424,7 +495,9 @@ class PostgresStore:
             outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages "
-                """WHERE "end" IS NULL AND source = 'detected' ORDER BY start, id"""
+                """WHERE "end" IS NULL AND source = 'detected' AND instance = %s """
+                "ORDER BY start, id",
+                (self.instance,),
             )
         ]
 
@@ -523,9 +596,10 @@ class PostgresStore:
 
     def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
         return self._insert(
-            "INSERT INTO isolations (start, witnesses, created_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (start) DO UPDATE SET start = EXCLUDED.start RETURNING id",
-            (start, Isolation.witnesses_text(witnesses), at),
+            "INSERT INTO isolations (start, witnesses, created_at, instance, vantage) "
+            "VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (instance, start) DO UPDATE SET start = EXCLUDED.start RETURNING id",
+            (start, Isolation.witnesses_text(witnesses), at, self.instance, self.vantage),
         )
 
     def close_isolation(self, isolation_id: int, end: float) -> None:
@@ -535,7 +609,7 @@ class PostgresStore:
 
     def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
         rows = self._read(
-            'SELECT id, start, "end", witnesses FROM isolations '
+            f"SELECT {ISOLATION_COLUMNS} FROM isolations "
             'WHERE (%(since)s::float8 IS NULL OR "end" IS NULL OR "end" > %(since)s) '
             "AND (%(until)s::float8 IS NULL OR start < %(until)s) ORDER BY start, id",
             {"since": since, "until": until},
@@ -600,11 +674,11 @@ class PostgresStore:
         ]
 
     def change_token(self) -> int:
-        """Every write bumps ``availmon_meta.changes`` in its own transaction; less our own
-        committed writes, that changes exactly when another connection commits."""
-        with self._lock:
-            [(changes,)] = self._read("SELECT changes FROM availmon_meta")
-            return int(changes) - self._own_writes
+        """``availmon_meta.changes``, bumped by every correction (and ``load``) in its own
+        transaction: never by the daemons' heartbeats and outages, so a fleet's daemons
+        do not make each other rebuild their totals every few seconds."""
+        [(changes,)] = self._read("SELECT changes FROM availmon_meta")
+        return int(changes)
 
     # -- moving the whole history ----------------------------------------
 
@@ -639,6 +713,7 @@ class PostgresStore:
                     f"coalesce(max(id), 0) + 1, false) FROM {table}",
                     (table,),
                 )
+            db.execute(CHANGED)
 
 
 def _audit(
@@ -655,6 +730,7 @@ def _audit(
         "VALUES (%s, %s, %s, %s, %s, %s)",
         (at, user, action, subject_id, reason, detail),
     )
+    db.execute(CHANGED)
 
 
 def _manual_outage(db: psycopg.Connection[Row], outage_id: int) -> Outage:

@@ -17,10 +17,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from monitor.store.base import (
     BOOLEANS,
     COUNT_ROWS,
+    DAEMON_BUSY,
+    DAEMON_ROWS,
     DETECTED_IS_EVIDENCE,
     TABLES,
     Correction,
@@ -34,9 +37,10 @@ from monitor.store.base import (
     column_list,
     outage_from_row,
     refuse_rows,
+    same_instance,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -113,22 +117,37 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE maintenance ADD COLUMN removed_by TEXT;
     ALTER TABLE corrections ADD COLUMN detail TEXT;       -- the outage as it was (JSON)
     """,
+    5: """
+    -- Instances sharing one database: who wrote each row and from where ('' for rows
+    -- written by people, and for history from before instances had names).
+    ALTER TABLE outages ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outages ADD COLUMN vantage TEXT NOT NULL DEFAULT '';
+    ALTER TABLE coverage ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+    ALTER TABLE coverage ADD COLUMN vantage TEXT NOT NULL DEFAULT '';
+    ALTER TABLE isolations ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+    ALTER TABLE isolations ADD COLUMN vantage TEXT NOT NULL DEFAULT '';
+    -- Retried writes find the row already there: one detected outage per instance, target
+    -- and start; one isolation per instance and start; one open span per instance and target.
+    CREATE UNIQUE INDEX outages_detected ON outages(instance, target, start)
+        WHERE source = 'detected';
+    CREATE UNIQUE INDEX isolations_start ON isolations(instance, start);
+    CREATE UNIQUE INDEX coverage_open_own ON coverage(instance, target)
+        WHERE open = 1 AND source IS NULL;
+    """,
 }
 
 
 OUTAGE_COLUMNS = (
     "id, target, start, end, cause, source, excluded, excluded_reason, "
-    "state, parent, end_reason, continues"
+    "state, parent, end_reason, continues, instance, vantage"
 )
 
 
-COVERAGE_COLUMNS = "target, start, end, all_hours, source, id"
+COVERAGE_COLUMNS = "target, start, end, all_hours, source, id, instance, vantage"
+
+ISOLATION_COLUMNS = "id, start, end, witnesses, instance, vantage"
 
 Row = tuple[Any, ...]
-
-
-def _coverage(row: Row) -> CoverageSpan:
-    return CoverageSpan(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
 
 
 def _plain(table: str, rows: list[Row]) -> list[Row]:
@@ -143,16 +162,23 @@ class SQLiteStore:
     """One SQLite database file, a ``Store``. Thread-safe: one connection behind a lock."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 30.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+        instance: str = "",
+        vantage: str = "",
     ) -> None:
         self.path = str(path)
+        self.instance, self.vantage = instance, vantage
         if not create and not Path(self.path).exists():
             raise StoreError(
                 f"no database at {os.path.abspath(self.path)} (availmon run creates it on "
                 "first start; a command that writes creates it only when given --create)"
             )
         self._lock = threading.RLock()
-        self._lockfile: int | None = None
+        self._lockfiles: list[int] = []
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -189,24 +215,42 @@ class SQLiteStore:
                 f"PRAGMA user_version = {target_version}; COMMIT;"
             )
 
-    def lock_exclusive(self) -> None:
-        """Hold an OS lock so that a second daemon on this database refuses to start."""
-        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    def _hold(self, suffix: str, how: int, refusal: str) -> None:
+        """Hold an OS lock on the file beside the database named ``suffix`` (released
+        when the process ends, however it ends)."""
+        fd = os.open(self.path + suffix, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, how | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreError(
-                f"{self.path}: another availmon daemon is already using this database"
-            ) from None
-        self._lockfile = fd
+            raise StoreError(f"{self.path}: {refusal}") from None
+        self._lockfiles.append(fd)
+
+    def claim_instance(self) -> int:
+        """Every daemon shares ``DB.lock`` (which ``db copy`` takes alone); each holds the
+        lock file of its own name, ``DB.NAME.lock``, alone."""
+        self._hold(".lock", fcntl.LOCK_SH, DAEMON_BUSY)
+        self._hold(
+            f".{quote(self.instance, safe='')}.lock", fcntl.LOCK_EX, same_instance(self.instance)
+        )
+        with self._transaction() as db:
+            return sum(
+                db.execute(
+                    f"UPDATE {table} SET instance = ?, vantage = ? WHERE instance = '' AND {rows}",
+                    (self.instance, self.vantage),
+                ).rowcount
+                for table, rows in DAEMON_ROWS.items()
+            )
+
+    def lock_exclusive(self) -> None:
+        self._hold(".lock", fcntl.LOCK_EX, DAEMON_BUSY)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-            if self._lockfile is not None:
-                os.close(self._lockfile)
-                self._lockfile = None
+            for fd in self._lockfiles:
+                os.close(fd)
+            self._lockfiles.clear()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -223,9 +267,14 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
-    def _write(self, sql: str, args: tuple[object, ...] = ()) -> int:
+    def _write(self, sql: str, args: tuple[object, ...] = ()) -> None:
         with self._transaction() as db:
-            return db.execute(sql, args).lastrowid or 0
+            db.execute(sql, args)
+
+    def _insert(self, sql: str, args: tuple[object, ...]) -> int:
+        """Run an INSERT ... RETURNING id; the new (or, on a retry, existing) row's id."""
+        with self._transaction() as db:
+            return int(db.execute(sql, args).fetchone()[0])
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Row]:
         try:
@@ -237,36 +286,45 @@ class SQLiteStore:
     # -- coverage --------------------------------------------------------
 
     def close_stale_coverage(self) -> None:
-        """Spans left open by a daemon that died end at their last heartbeat."""
-        self._write("UPDATE coverage SET open = 0 WHERE open = 1")
+        """Spans this instance left open when it died end at their last heartbeat."""
+        self._write(
+            "UPDATE coverage SET open = 0 WHERE open = 1 AND instance = ?", (self.instance,)
+        )
 
     def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
-        rows = [(name, at, at, int(all_hours)) for name, all_hours in targets]
+        rows = [
+            (name, at, at, int(all_hours), self.instance, self.vantage)
+            for name, all_hours in targets
+        ]
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO coverage (target, start, end, all_hours) VALUES (?, ?, ?, ?)",
+                "INSERT INTO coverage (target, start, end, all_hours, instance, vantage) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (instance, target) WHERE open = 1 AND source IS NULL DO NOTHING",
                 rows,
             )
 
     def extend_coverage(self, at: float) -> None:
-        """Heartbeat: every open span now reaches ``at``."""
-        self._write("UPDATE coverage SET end = max(end, ?) WHERE open = 1", (at,))
+        """Heartbeat: every span this instance has open now reaches ``at``."""
+        self._write(
+            "UPDATE coverage SET end = max(end, ?) WHERE open = 1 AND instance = ?",
+            (at, self.instance),
+        )
 
     def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
-        """Close the open spans of ``targets`` (all when None) at ``at``."""
+        """Close this instance's open spans of ``targets`` (all when None) at ``at``."""
         names = None if targets is None else list(targets)
+        close = "UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1 AND instance = ?"
         with self._transaction() as db:
             if names is None:
-                db.execute("UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1", (at,))
+                db.execute(close, (at, self.instance))
             else:
-                db.executemany(
-                    "UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1 AND target = ?",
-                    [(at, n) for n in names],
-                )
+                db.executemany(close + " AND target = ?", [(at, self.instance, n) for n in names])
 
     def last_coverage_end(self, target: str) -> float | None:
         [(end,)] = self._read(
-            "SELECT max(end) FROM coverage WHERE target = ? AND source IS NULL", (target,)
+            "SELECT max(end) FROM coverage WHERE target = ? AND source IS NULL AND instance = ?",
+            (target, self.instance),
         )
         return float(end) if end is not None else None
 
@@ -276,7 +334,7 @@ class SQLiteStore:
             "WHERE target = ? AND end > ? AND start < ? ORDER BY start, id",
             (target, start, end),
         )
-        return [_coverage(r) for r in rows]
+        return [CoverageSpan.from_row(r) for r in rows]
 
     def add_coverage(
         self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
@@ -304,7 +362,7 @@ class SQLiteStore:
 
     def added_coverage(self) -> list[CoverageSpan]:
         return [
-            _coverage(r)
+            CoverageSpan.from_row(r)
             for r in self._read(
                 f"SELECT {COVERAGE_COLUMNS} FROM coverage WHERE source IS NOT NULL "
                 "ORDER BY start, id"
@@ -323,9 +381,11 @@ class SQLiteStore:
         parent: str | None = None,
         continues: int | None = None,
     ) -> int:
-        return self._write(
-            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        return self._insert(
+            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues, "
+            "instance, vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (instance, target, start) WHERE source = 'detected' "
+            "DO UPDATE SET target = excluded.target RETURNING id",
             (
                 target,
                 start,
@@ -334,6 +394,8 @@ class SQLiteStore:
                 "down" if parent is None else "unreachable",
                 parent,
                 continues,
+                self.instance,
+                self.vantage,
             ),
         )
 
@@ -348,7 +410,8 @@ class SQLiteStore:
             outage_from_row(r)
             for r in self._read(
                 f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL AND source = 'detected' "
-                "ORDER BY start"
+                "AND instance = ? ORDER BY start, id",
+                (self.instance,),
             )
         ]
 
@@ -465,9 +528,11 @@ class SQLiteStore:
     # -- isolation -------------------------------------------------------
 
     def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
-        return self._write(
-            "INSERT INTO isolations (start, witnesses, created_at) VALUES (?, ?, ?)",
-            (start, Isolation.witnesses_text(witnesses), at),
+        return self._insert(
+            "INSERT INTO isolations (start, witnesses, created_at, instance, vantage) "
+            "VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (instance, start) DO UPDATE SET start = excluded.start RETURNING id",
+            (start, Isolation.witnesses_text(witnesses), at, self.instance, self.vantage),
         )
 
     def close_isolation(self, isolation_id: int, end: float) -> None:
@@ -477,7 +542,7 @@ class SQLiteStore:
 
     def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
         rows = self._read(
-            "SELECT id, start, end, witnesses FROM isolations "
+            f"SELECT {ISOLATION_COLUMNS} FROM isolations "
             "WHERE (? IS NULL OR end IS NULL OR end > ?) AND (? IS NULL OR start < ?) "
             "ORDER BY start, id",
             (since, since, until, until),
@@ -556,9 +621,9 @@ class SQLiteStore:
         ]
 
     def change_token(self) -> int:
-        """SQLite's data_version: it changes when another connection commits, not on our own."""
-        [(version,)] = self._read("PRAGMA data_version")
-        return int(version)
+        """The trail's last id: it grows with every correction, and with nothing else."""
+        [(last,)] = self._read("SELECT coalesce(max(id), 0) FROM corrections")
+        return int(last)
 
     # -- moving the whole history ----------------------------------------
 
