@@ -1,9 +1,11 @@
 """A real, throwaway PostgreSQL server for the tests (Debian's ``postgresql`` package).
 
-``initdb`` into a temporary folder, ``pg_ctl start`` on a free 127.0.0.1 port (no Unix
-socket), and everything removed at the end, as tests/test_prometheus.py runs a real
-Prometheus. As root the binaries run as the ``postgres`` user (initdb refuses root).
-Host connections need a password (scram-sha-256), so the tests use URLs that carry one.
+``initdb`` into a temporary folder, ``pg_ctl start`` on a free 127.0.0.1 port and a Unix
+socket in that folder, and everything removed at the end, as tests/test_prometheus.py runs
+a real Prometheus. As root the binaries run as the ``postgres`` user (initdb refuses root).
+Every connection needs a password (scram-sha-256, socket included), so the tests use URLs
+that carry one. The socket is for daemons in network namespaces the tests make, which
+cannot reach the root namespace's loopback but share its files.
 """
 
 from __future__ import annotations
@@ -66,15 +68,15 @@ class PostgresServer:
             USER,
             f"--pwfile={pwfile}",
             "--auth-host=scram-sha-256",
-            "--auth-local=trust",
+            "--auth-local=scram-sha-256",
             "--no-sync",
         )
         with (self.data / "postgresql.conf").open("a") as conf:
-            # Loopback only, no socket. fsync off: an immediate stop (the tests' "crash") keeps
+            # Loopback and the socket only. fsync off: an immediate stop (the tests' "crash") keeps
             # what the OS holds, so nothing committed is lost; only a power cut would.
             conf.write(
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
-                "unix_socket_directories = ''\nfsync = off\n"
+                f"unix_socket_directories = '{self.root}'\nfsync = off\n"
                 "full_page_writes = off\n"
             )
         self.start()
@@ -96,6 +98,11 @@ class PostgresServer:
 
     def url(self, database: str = "postgres", password: str = PASSWORD) -> str:
         return f"postgresql://{USER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def socket_url(self, url: str) -> str:
+        """``url`` (one of this server's) through the Unix socket instead of loopback TCP."""
+        database = url.rsplit("/", 1)[1]
+        return f"postgresql://{USER}:{PASSWORD}@/{database}?host={self.root}&port={self.port}"
 
     def database(self) -> str:
         """The URL of a new, empty database."""

@@ -1,5 +1,5 @@
-"""Shared test helpers: an injectable clock, a switchable HTTP server on loopback and a
-daemon's /metrics as a dict."""
+"""Shared test helpers: an injectable clock, a switchable HTTP server on loopback, a
+daemon's /metrics as a dict and interval arithmetic for figures worked out by hand."""
 
 from __future__ import annotations
 
@@ -80,18 +80,22 @@ def http_server() -> Iterator[SwitchableServer]:
 
 
 def scrape(port: int) -> dict[str, float]:
-    """The daemon's /metrics on ``port``: ``name{label=value,...}`` (sorted, without the
-    ``type`` and ``cause`` labels) -> value."""
+    """The daemon's /metrics on ``port``, as :func:`samples`."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    samples = {}
+        return samples(resp.read().decode())
+
+
+def samples(text: str) -> dict[str, float]:
+    """A /metrics page: ``name{label=value,...}`` (sorted, without the ``type`` and
+    ``cause`` labels) -> value."""
+    found = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             labels = ",".join(
                 f"{k}={v}" for k, v in sorted(s.labels.items()) if k not in ("type", "cause")
             )
-            samples[f"{s.name}{{{labels}}}"] = s.value
-    return samples
+            found[f"{s.name}{{{labels}}}"] = s.value
+    return found
 
 
 def free_port() -> int:
@@ -132,3 +136,35 @@ def silent_namespace(prefix: str, host_ip: str, ns_ip: str) -> Iterator[str]:
     finally:
         _ip("link", "del", host_if, check=False)
         _ip("netns", "del", ns, check=False)
+
+
+# -- interval arithmetic for the hand calculations ---------------------------------
+
+Spans = list[tuple[float, float]]  # half-open [start, end) instants
+
+
+def union(spans: Spans) -> Spans:
+    merged: Spans = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def intersect(a: Spans, b: Spans) -> Spans:
+    return union([(max(s, t), min(e, f)) for s, e in a for t, f in b])
+
+
+def minus(a: Spans, b: Spans) -> Spans:
+    result = union(a)
+    for cut_start, cut_end in union(b):
+        result = union(
+            [(s, min(e, cut_start)) for s, e in result] + [(max(s, cut_end), e) for s, e in result]
+        )
+    return result
+
+
+def length(spans: Spans) -> float:
+    return sum(e - s for s, e in union(spans))

@@ -25,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.store import ISOLATION, Isolation, Outage, open_store
+from tests.support import Spans, intersect, length, minus
 from tests.topology import Topology, topology
 
 pytestmark = pytest.mark.slow
@@ -172,38 +173,6 @@ def monitor(net: Topology, tmp_path: Path, request: pytest.FixtureRequest) -> It
     yield daemon
     if daemon.proc is not None and daemon.proc.poll() is None:
         daemon.stop(signal.SIGKILL)
-
-
-# -- interval arithmetic for the hand calculations ---------------------------------
-
-Spans = list[tuple[float, float]]
-
-
-def union(spans: Spans) -> Spans:
-    merged: Spans = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def intersect(a: Spans, b: Spans) -> Spans:
-    return union([(max(s, t), min(e, f)) for s, e in a for t, f in b])
-
-
-def minus(a: Spans, b: Spans) -> Spans:
-    result = union(a)
-    for cut_start, cut_end in union(b):
-        result = union(
-            [(s, min(e, cut_start)) for s, e in result] + [(max(s, cut_end), e) for s, e in result]
-        )
-    return result
-
-
-def length(spans: Spans) -> float:
-    return sum(e - s for s, e in union(spans))
 
 
 def day_of(instant: float) -> tuple[str, Spans]:

@@ -67,6 +67,15 @@ def test_core_down_takes_core_and_hosts_away_but_not_the_witnesses(net):
     assert reachable(net) == EVERYTHING
 
 
+def test_block_cuts_only_mons_path_to_one_host(net):
+    net.block(net.host_a)
+    everything_but_a = only("gateway", "witness_a", "witness_b", "core", "host_b", "url_b")
+    assert reachable(net) == everything_but_a
+    assert net.fetch(net.url_a, role="gw") == "ok\n"  # GW's path is untouched
+    net.unblock(net.host_a)
+    assert reachable(net) == EVERYTHING
+
+
 def test_availmon_probe_inside_mon_sees_the_core_fall_and_return(net, tmp_path: Path):
     config = tmp_path / "targets.yaml"
     config.write_text(

@@ -118,28 +118,42 @@ class Topology:
         """The namespace the monitor runs in."""
         return self.namespaces["mon"]
 
-    def exec(self, *cmd: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        """Run ``cmd`` inside MON and wait for it (never raises on a non-zero exit)."""
+    def exec(
+        self, *cmd: str, role: str = "mon", timeout: float = COMMAND_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``cmd`` inside MON (or the namespace of ``role``) and wait for it (never
+        raises on a non-zero exit)."""
         return subprocess.run(
-            ["ip", "netns", "exec", self.mon, *cmd],
+            ["ip", "netns", "exec", self.namespaces[role], *cmd],
             capture_output=True,
             text=True,
             timeout=timeout,
         )
 
-    def popen(self, *cmd: str, **kwargs: Any) -> subprocess.Popen[Any]:
-        """Start ``cmd`` inside MON (``kwargs`` as for Popen); teardown stops it if it is
-        still running."""
-        return self._start("mon", list(cmd), **kwargs)
+    def popen(self, *cmd: str, role: str = "mon", **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start ``cmd`` inside MON (or the namespace of ``role``: a second monitor in GW);
+        ``kwargs`` as for Popen. Teardown stops it if it is still running."""
+        return self._start(role, list(cmd), **kwargs)
 
     def pings(self, address: str) -> bool:
         """One real ICMP echo from MON, waiting at most a second for the reply."""
         return self.exec("ping", "-n", "-q", "-c1", "-W1", address).returncode == 0
 
-    def fetch(self, url: str, timeout: float = 2.0) -> str | None:
-        """GET ``url`` from MON: the body of a 2xx answer, else None."""
-        done = self.exec(sys.executable, "-c", _FETCH, url, str(timeout), timeout=timeout + 5)
+    def fetch(self, url: str, timeout: float = 2.0, role: str = "mon") -> str | None:
+        """GET ``url`` from MON (or the namespace of ``role``): the body of a 2xx answer,
+        else None."""
+        done = self.exec(
+            sys.executable, "-c", _FETCH, url, str(timeout), role=role, timeout=timeout + 5
+        )
         return done.stdout if done.returncode == 0 else None
+
+    def block(self, address: str) -> None:
+        """MON's route to ``address`` becomes a blackhole: only MON's path to it fails,
+        while every other namespace still reaches it."""
+        _run("ip", "-n", self.mon, "route", "add", "blackhole", f"{address}/32")
+
+    def unblock(self, address: str) -> None:
+        _run("ip", "-n", self.mon, "route", "del", "blackhole", f"{address}/32")
 
     def uplink_down(self) -> None:
         """Cut MON from its gateway: from MON's view every address fails (isolation)."""
