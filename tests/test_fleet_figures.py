@@ -10,10 +10,14 @@ it.  Tuesday 5 March 2024: both fail ``web`` 09:00-10:00 (down), only ``a`` fail
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,8 +32,9 @@ from monitor.figures.fleet import FleetFigures, compute_view, monitoring_now, re
 from monitor.figures.periods import current_period
 from monitor.figures.vantages import failing_now
 from monitor.metrics import render_fleet
+from monitor.shard import owned_targets
 from monitor.store import CoverageSpan, Isolation, Outage, Store, StoreError, open_store
-from tests.support import FakeClock
+from tests.support import FakeClock, free_port, http_server, scrape
 from tests.test_prometheus import need
 
 CONFIG = """
@@ -291,3 +296,67 @@ def test_outside_working_hours_only_all_hours_spans_are_monitoring():
     night = at(6, "20:00")
     spans = [span("a", night), span("b", night, all_hours=True)]
     assert monitoring_now(OFFICE, spans, [open_outage("a")], [], night, HB) == [False]
+
+
+# -- a real daemon -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_shard_run_with_fleet_figures_shows_the_other_shards_targets(tmp_path):
+    """Two shards on one database; the one with --fleet-figures reports the other's
+    target failing within its refresh (two 1 s intervals)."""
+    with http_server() as one, http_server() as two:
+        config = tmp_path / "targets.yaml"
+        servers = {"site1": one, "site2": two}
+        config.write_text(
+            "storage: {heartbeat: 500ms}\n"
+            "defaults: {interval: 1s, timeout: 500ms, failures_before_down: 2}\n"
+            "targets:\n"
+            + "".join(
+                f"  - {{name: {n}, group: systems, type: http, url: '{s.url}'}}\n"
+                for n, s in servers.items()
+            )
+        )
+        parsed = config_mod.load(str(config))
+        mine = [t.name for t in owned_targets(parsed, (1, 2))]
+        theirs = [t.name for t in owned_targets(parsed, (2, 2))]
+        if not mine or not theirs:  # rendezvous hashing put both on one shard
+            pytest.skip("both targets on one shard")
+        db, port = str(tmp_path / "fleet.db"), free_port()
+        run = [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", db]
+        log = (tmp_path / "daemons.log").open("ab")
+        shard1 = subprocess.Popen(
+            [*run, "--instance", "s1", "--shard", "1/2", "--listen", f"127.0.0.1:{port}",
+             "--fleet-figures"],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        shard2 = subprocess.Popen(
+            [*run, "--instance", "s2", "--shard", "2/2", "--listen", f"127.0.0.1:{free_port()}"],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        try:
+
+            def fleet_up(name: str) -> float | None:
+                return scrape(port).get(f"availmon_fleet_target_up{{group=systems,target={name}}}")
+
+            def wait(what: str, holds: Callable[[], bool]) -> None:
+                end = time.monotonic() + 60
+                while time.monotonic() < end:
+                    with contextlib.suppress(OSError):
+                        if holds():
+                            return
+                    time.sleep(0.2)
+                raise AssertionError(f"{what}\n{(tmp_path / 'daemons.log').read_text()}")
+
+            both = (mine[0], theirs[0])
+            wait("both up in the fleet view", lambda: all(fleet_up(n) == 1 for n in both))
+            servers[theirs[0]].status = 500
+            wait("the other shard's target down", lambda: fleet_up(theirs[0]) == 0)
+            samples = scrape(port)
+            assert f"availmon_target_up{{group=systems,target={theirs[0]}}}" not in samples
+            assert fleet_up(mine[0]) == 1
+            assert time.time() - samples["availmon_fleet_computed_timestamp_seconds{}"] < 30
+        finally:
+            for proc in (shard1, shard2):
+                proc.send_signal(signal.SIGTERM)
+            assert shard1.wait(timeout=30) == 0 and shard2.wait(timeout=30) == 0
