@@ -323,6 +323,8 @@ def test_a_shard_run_with_fleet_figures_shows_the_other_shards_targets(tmp_path)
         if not mine or not theirs:  # rendezvous hashing put both on one shard
             pytest.skip("both targets on one shard")
         db, port = str(tmp_path / "fleet.db"), free_port()
+        # Created before the two start: two first starts at once race to make the schema.
+        open_store(db).close()
         run = [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", db]
         log = (tmp_path / "daemons.log").open("ab")
         shard1 = subprocess.Popen(
@@ -359,4 +361,5 @@ def test_a_shard_run_with_fleet_figures_shows_the_other_shards_targets(tmp_path)
         finally:
             for proc in (shard1, shard2):
                 proc.send_signal(signal.SIGTERM)
-            assert shard1.wait(timeout=30) == 0 and shard2.wait(timeout=30) == 0
+            codes = [proc.wait(timeout=30) for proc in (shard1, shard2)]
+        assert codes == [0, 0]
