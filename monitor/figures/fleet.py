@@ -159,7 +159,7 @@ class FleetFigures:
                 return
 
     def stop(self) -> None:
-        """No more refreshes.  One under way (minutes at 10,000 targets) is not waited
+        """No more refreshes.  One under way (45 s at 10,000 targets) is not waited
         for: the thread never holds up the daemon's exit."""
         self._stop.set()
 
