@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "elsewhere give other names (default: the instance name)",
     )
     run.add_argument(
+        "--fleet-figures",
+        action="store_true",
+        help="also export the whole fleet's combined figures (every target, every vantage) "
+        "from the shared database, recomputed every two probe intervals",
+    )
+    run.add_argument(
         "--web-config",
         metavar="FILE",
         help="TLS and basic auth for /metrics, in the Prometheus exporters' "
@@ -367,7 +373,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} {show(name)}: give a name, e.g. {flag} monitor-a")
     try:
         return Daemon(
-            load, config, db_path(args, config), listen, web, args.instance, args.vantage
+            load,
+            config,
+            db_path(args, config),
+            listen,
+            web,
+            args.instance,
+            args.vantage,
+            (lambda: _load(args)) if args.fleet_figures else None,
         ).serve()
     except DaemonError as exc:
         raise UserError(str(exc)) from None

@@ -22,6 +22,7 @@ from prometheus_client.core import Metric
 from monitor import config as config_mod
 from monitor import probes
 from monitor.clock import Clock, SystemClock
+from monitor.figures.fleet import FleetFigures
 from monitor.figures.totals import RunningTotals, Snapshot, current_periods
 from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, exposition
 from monitor.recording.outages import CoverageChange, OutageWriter, StoreHealth
@@ -248,8 +249,10 @@ class Daemon:
         web: WebConfig | None = None,
         instance: str = "",
         vantage: str = "",
+        load_fleet: Callable[[], config_mod.Config] | None = None,
     ) -> None:
         self.load = load  # re-reads targets.yaml (cut to this instance's shard) on SIGHUP
+        self.load_fleet = load_fleet  # --fleet-figures: the whole file, every shard's targets
         # A write that waits long on a lock held elsewhere is held back and retried rather
         # than stalling the probes (WAL readers, such as reports, never block it).
         check_probe_types(config)  # first: a start refused for this creates no database
@@ -271,6 +274,9 @@ class Daemon:
                 adopted,
             )
         self.monitor = Monitor(config, self.store)
+        self.fleet = (
+            FleetFigures(self.store, load_fleet(), self.monitor.clock) if load_fleet else None
+        )
         self.status = DaemonStatus(True, time.time())
         self.listen = listen
         self.web = web
@@ -288,6 +294,7 @@ class Daemon:
         try:
             config = self.load()
             check_probe_types(config)
+            fleet = self.load_fleet() if self.load_fleet else None
         except config_mod.ConfigError as exc:
             self.status.reload_successful = False
             for line in exc.problems:
@@ -297,6 +304,8 @@ class Daemon:
             log.error("reload failed, keeping the running config: %s", exc)
         else:
             self.monitor.reload(config)
+            if self.fleet is not None and fleet is not None:
+                self.fleet.reload(fleet)
             self.status.reload_successful = True
             self.status.reload_success_timestamp = time.time()
         sd_notify("READY=1")
@@ -307,7 +316,12 @@ class Daemon:
         registry = build_registry(self.monitor, self.status)
         try:
             server = MetricsServer(
-                (host, port), lambda: exposition(self.monitor, registry), CONTENT_TYPE, self.web
+                (host, port),
+                lambda: exposition(
+                    self.monitor, registry, None if self.fleet is None else self.fleet.view()
+                ),
+                CONTENT_TYPE,
+                self.web,
             )
         except OSError as exc:
             raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
@@ -315,6 +329,8 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self.monitor.start()
+        if self.fleet is not None:
+            self.fleet.start()
         config = self.monitor.config
         scheme = "https" if self.web is not None and self.web.tls is not None else "http"
         log.info(
@@ -346,6 +362,8 @@ class Daemon:
         sd_notify("STOPPING=1")
         log.info("stopping")
         self.monitor.stop()
+        if self.fleet is not None:
+            self.fleet.stop()
         server.shutdown()
         server.server_close()
         self.store.close()

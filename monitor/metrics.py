@@ -30,7 +30,9 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.clock import Clock
 from monitor.config import DEFAULT_OBJECTIVE, FIGURE_FAMILIES, Config, Objective, Target
+from monitor.figures.fleet import FleetView
 from monitor.figures.periods import LIVE_PERIODS, current_period
+from monitor.figures.sla import Figures, GroupFigures
 from monitor.figures.totals import LiveFigures, Snapshot
 from monitor.probes import detail_metrics as probe_detail_metrics
 from monitor.recording.outages import StoreHealth
@@ -470,6 +472,67 @@ def _render_figures(out: _Families, monitored: Monitored, now: float) -> None:
         )
 
 
-def exposition(monitored: Monitored, registry: CollectorRegistry) -> list[bytes]:
-    """The whole /metrics body, in chunks (one per family): never one 37 MB copy."""
-    return [generate_latest(registry), *render_targets(monitored, monitored.clock.time())]
+def render_fleet(view: FleetView) -> list[bytes]:
+    """The fleet's combined figures (``--fleet-figures``): per target its confirmed state
+    and, per target and per group, the figures the series budget exports per target."""
+    out = _Families()
+    reprs = _Reprs()
+    g = "gauge"
+    out.add(
+        "availmon_fleet_computed_timestamp_seconds",
+        g,
+        "The instant the fleet's figures describe (recomputed periodically).",
+        "",
+        view.now,
+    )
+    up = out.family(
+        "availmon_fleet_target_up",
+        g,
+        "0 while the vantages monitoring the target agree it fails, else 1"
+        " (absent while no vantage monitors it).",
+    )
+    chosen = view.config.metrics.target_figures
+    columns = [
+        (family, kind) for family in FIGURE_FAMILIES for kind in LIVE_PERIODS
+        if family in chosen.get(kind, ())
+    ]  # fmt: skip
+    for t in view.config.targets:
+        labels = _labels(t.name, t.group)
+        state = view.up.get(t.name)
+        if state is not None:
+            up.write(f"availmon_fleet_target_up{{{labels}}} {ONE if state else ZERO}\n")
+        _fleet_lines(out, "fleet_", 0, labels, view.targets[t.name], columns, reprs)
+    for group, figures in sorted(view.groups.items()):
+        _fleet_lines(out, "fleet_group_", 1, f'group="{_escape(group)}"', figures, columns, reprs)
+    return out.chunks()
+
+
+def _fleet_lines(
+    out: _Families,
+    prefix: str,
+    scope: int,
+    labels: str,
+    by_period: Mapping[str, Figures | GroupFigures],
+    columns: Sequence[tuple[str, str]],
+    reprs: _Reprs,
+) -> None:
+    """One target's or group's fleet figures, family by family then period by period."""
+    for family, kind in columns:
+        value = getattr(by_period[kind], family)
+        if value is not None:
+            name = f"availmon_{prefix}{family}"
+            out.family(name, "gauge", FIGURE_HELP[family][scope]).write(
+                f'{name}{{{labels},period="{kind}"}} {reprs[value]}\n'
+            )
+
+
+def exposition(
+    monitored: Monitored, registry: CollectorRegistry, fleet: FleetView | None = None
+) -> list[bytes]:
+    """The whole /metrics body, in chunks (one per family): never one 37 MB copy; with
+    ``fleet``, the fleet's figures too."""
+    return [
+        generate_latest(registry),
+        *render_targets(monitored, monitored.clock.time()),
+        *(render_fleet(fleet) if fleet is not None else ()),
+    ]

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from monitor.figures.intervals import Interval, clip, normalize, subtract, union
 
-__all__ = ["Agreement", "Combined", "View", "combine", "incidents"]
+__all__ = ["Agreement", "Combined", "View", "combine", "failing_now", "incidents"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,7 @@ class Combined:
 def combine(views: Sequence[View], quorum: int | None = None) -> Combined:
     """One target's record from its vantages' ``views`` (in any order); ``quorum``:
     ``reporting.vantage_quorum`` (None: every vantage monitoring must agree)."""
-    if quorum is not None and quorum < 1:
-        raise ValueError(f"vantage quorum must be at least 1, got {quorum}")
+    _check(quorum)
     # union() of one list normalizes it, without sorting one that already is.
     probed_each = [union(v.coverage) for v in views]
     isolated_each = [union(v.isolated) for v in views]
@@ -81,6 +80,11 @@ def combine(views: Sequence[View], quorum: int | None = None) -> Combined:
         isolated=subtract(union(*cut_off), monitored),
         agreed=Agreement(failing, subtract(failing, union(*on_its_own))),
     )
+
+
+def _check(quorum: int | None) -> None:
+    if quorum is not None and quorum < 1:
+        raise ValueError(f"vantage quorum must be at least 1, got {quorum}")
 
 
 def _inside(few: list[Interval], many: list[Interval]) -> list[Interval]:
@@ -108,10 +112,23 @@ def _agreed(
         failing_n += d_failing
         if i + 1 == len(events) or events[i + 1][0] == t:
             continue  # the counts hold from the last event at this instant
-        needed = watching_n if quorum is None else min(quorum, watching_n)
-        if watching_n and failing_n >= needed:
+        if _agree(watching_n, failing_n, quorum):
             out.append((t, events[i + 1][0]))
     return normalize(out)
+
+
+def _agree(watching: int, failing: int, quorum: int | None) -> bool:
+    """The rule at one instant: of ``watching`` vantages, ``failing`` are failing the
+    target; it fails when at least min(quorum, watching) are (None: all of them)."""
+    return watching > 0 and failing >= (watching if quorum is None else min(quorum, watching))
+
+
+def failing_now(failing: Sequence[bool], quorum: int | None = None) -> bool | None:
+    """The target's confirmed state now, from each vantage monitoring it now (True: that
+    vantage has an outage of it open): None when no vantage is monitoring it, else
+    whether they agree it fails -- :func:`combine`'s rule at one instant."""
+    _check(quorum)
+    return _agree(len(failing), sum(failing), quorum) if failing else None
 
 
 def incidents(
