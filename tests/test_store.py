@@ -7,6 +7,8 @@ SQLite's own, checked through a second ``sqlite3`` connection to the file.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,33 @@ def test_version_1_database_is_upgraded_keeping_its_outages(tmp_path):
     assert store.isolations() == []
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def _open_together(path: Path, openers: int) -> list[str]:
+    """Open a store on ``path`` from ``openers`` threads released at once; their errors."""
+    start = threading.Barrier(openers)
+    errors: list[str] = []
+
+    def open_it() -> None:
+        start.wait(timeout=10)
+        try:
+            SQLiteStore(path).close()
+        except StoreError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_daemons_starting_together_on_a_new_file_all_get_the_schema(tmp_path: Path) -> None:
+    """Shards or an HA pair started at once on a new file race to create it: every one
+    opens it (none sees "table already exists" or a locked journal switch)."""
+    for round_ in range(10):
+        path = tmp_path / f"race{round_}.db"
+        assert _open_together(path, 3) == []
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -13,6 +13,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,7 +185,7 @@ class SQLiteStore:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, timeout=busy_timeout, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(busy_timeout)
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -194,26 +195,59 @@ class SQLiteStore:
 
     # -- lifecycle -------------------------------------------------------
 
+    def _use_wal(self, busy_timeout: float) -> None:
+        """WAL, so reports read while the daemon writes.  Switching a new file to it while
+        another process does the same fails at once (SQLite's busy handler does not cover
+        it), so it is retried until ``busy_timeout``."""
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        """Bring the schema up to date, one migration per transaction.  Daemons starting
+        together on a new file race for it: the loser finds each step already applied
+        (its script fails, the version has moved) and goes on from there."""
+        for _ in range(SCHEMA_VERSION + 1):  # each turn applies a step or sees it applied
+            version = self._schema_version()
+            if version == SCHEMA_VERSION:
+                return
+            step = version + 1
+            try:
+                # One script, one transaction: a migration is applied whole or not at all.
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE; {MIGRATIONS[step]}; PRAGMA user_version = {step}; COMMIT;"
+                )
+            except sqlite3.OperationalError:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if self._schema_version() < step:
+                    raise
+
+    def _schema_version(self) -> int:
+        """The schema version, read with the table count in one snapshot: a newer or
+        foreign schema is refused."""
+        self._db.execute("BEGIN")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchone()[0]
+        finally:
+            self._db.execute("COMMIT")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: database schema version {version} is newer than this availmon "
                 f"understands ({SCHEMA_VERSION}); upgrade availmon"
             )
-        if (
-            version == 0
-            and self._db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchone()[0]
-        ):
+        if version == 0 and tables:
             raise StoreError(f"{self.path}: not an availmon database (it has other tables)")
-        for target_version in range(version + 1, SCHEMA_VERSION + 1):
-            # One script, one transaction: a migration is applied whole or not at all.
-            self._db.executescript(
-                f"BEGIN IMMEDIATE; {MIGRATIONS[target_version]}; "
-                f"PRAGMA user_version = {target_version}; COMMIT;"
-            )
+        return int(version)
 
     def _hold(self, suffix: str, how: int, refusal: str) -> None:
         """Hold an OS lock on the file beside the database named ``suffix`` (released
