@@ -9,7 +9,7 @@ import socket
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -143,7 +143,7 @@ def silent_namespace(prefix: str, host_ip: str, ns_ip: str) -> Iterator[str]:
 Spans = list[tuple[float, float]]  # half-open [start, end) instants
 
 
-def union(spans: Spans) -> Spans:
+def union(spans: Iterable[tuple[float, float]]) -> Spans:
     merged: Spans = []
     for start, end in sorted(s for s in spans if s[1] > s[0]):
         if merged and start <= merged[-1][1]:
@@ -166,5 +166,5 @@ def minus(a: Spans, b: Spans) -> Spans:
     return result
 
 
-def length(spans: Spans) -> float:
+def length(spans: Iterable[tuple[float, float]]) -> float:
     return sum(e - s for s, e in union(spans))

@@ -25,7 +25,15 @@ import pytest
 
 from monitor import config as config_mod
 from monitor.shard import owned_targets
-from tests.support import SwitchableServer, free_port, http_server, scrape
+from tests.support import (
+    SwitchableServer,
+    free_port,
+    http_server,
+    intersect,
+    length,
+    scrape,
+    union,
+)
 
 pytestmark = pytest.mark.slow  # real daemons and a real PostgreSQL server
 
@@ -155,33 +163,12 @@ def report(config: Path, db: str) -> dict:
     return {t["name"]: t for t in json.loads(done.stdout)["targets"]}
 
 
-# -- interval arithmetic by hand ----------------------------------------------
-
-
-def union(spans: Iterable[Span]) -> list[Span]:
-    merged: list[Span] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def meet(a: list[Span], b: list[Span]) -> list[Span]:
-    return [(max(s, t), min(e, f)) for s, e in a for t, f in b if max(s, t) < min(e, f)]
-
-
-def length(spans: Iterable[Span]) -> float:
-    return sum(end - start for start, end in spans)
-
-
 def by_hand(url: str, target: str) -> tuple[float, float]:
     """(monitored, down) seconds of ``target``: every instance's spans united, and its
     outages counted where they were watched."""
     watched = union(rows(url, 'SELECT start, "end" FROM coverage WHERE target = %s', (target,)))
     down = union((s, e) for _, t, s, e, _, _ in outages(url) if t == target and e is not None)
-    return length(watched), length(meet(down, watched))
+    return length(watched), length(intersect(down, watched))
 
 
 # -- the tests ----------------------------------------------------------------
@@ -245,10 +232,10 @@ def test_an_ha_pair_stays_monitored_while_one_is_killed(postgres, instances, tar
 
     spans = rows(url, 'SELECT start, "end", instance FROM coverage ORDER BY start')
     gap = [(killed, restarting)]
-    assert meet(union((s, e) for s, e, i in spans if i == "a"), gap) == []  # a saw none of it
+    assert intersect(union((s, e) for s, e, i in spans if i == "a"), gap) == []  # a saw none of it
     watched = union((s, e) for s, e, _ in spans)
     assert len(watched) == 1  # the fleet never stopped watching
-    assert length(meet(watched, gap)) == pytest.approx(restarting - killed)
+    assert length(intersect(watched, gap)) == pytest.approx(restarting - killed)
     assert report(config, url)["web"]["monitored_seconds"] == pytest.approx(
         length(watched), abs=2e-3
     )
