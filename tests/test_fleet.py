@@ -40,8 +40,6 @@ pytestmark = pytest.mark.slow  # real daemons and a real PostgreSQL server
 DEADLINE = 60.0  # bound on every wait in this file
 HEALTHY = "availmon_store_healthy{}"
 
-Span = tuple[float, float]
-
 
 def up(target: str) -> str:
     return f"availmon_target_up{{group=systems,target={target}}}"
