@@ -2,6 +2,7 @@
 report, at 10,000 targets, now and at an earlier commit (issue 15, BENCHMARKS.md).
 
 Usage: PYTHONPATH=$PWD .venv/bin/python bench/store.py [--targets N] [--before COMMIT]
+       [--backend SQLite|PostgreSQL] [--rounds R] [--no-report]
 
 Starts a throwaway PostgreSQL (tests/postgres.py: initdb into a temp folder, a free
 loopback port, removed at the end) and uses temp SQLite files. For each backend, and for
@@ -21,7 +22,9 @@ with PYTHONPATH on that tree:
 
 Then ``availmon report --period 2025/26 --format json`` runs as a subprocess on that
 database with a targets.yaml of the N targets: wall time and peak RSS (the child's
-ru_maxrss). Prints one Markdown table. Only 127.0.0.1 is contacted.
+ru_maxrss). Prints one Markdown table: with ``--rounds R`` every column is measured R
+times, interleaved (so a busy spell on a shared machine hits all columns alike), and each
+figure is the median. Only 127.0.0.1 is contacted.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ WEEK = 7 * DAY
 INSTANCE = "bench"
 OUTAGES_PER_TARGET = 20
 BURSTS = 3  # outage bursts timed; the median rate is shown
+BACKENDS = ("SQLite", "PostgreSQL")
 
 
 def target_names(n: int) -> list[str]:
@@ -148,7 +152,11 @@ def worker(location: str, n: int, heartbeats: int, failing: int) -> dict[str, fl
     figures["heartbeat_max_ms"] = 1000 * max(beats)
 
     writer = OutageWriter(store)
-    rates: dict[str, list[float]] = {"opens_per_s": [], "closes_per_s": [], "changes_per_s": []}
+    rates: dict[str, list[float]] = {
+        "opens_per_s": [],
+        "closes_per_s": [],
+        "changes_per_s": [],
+    }
     for burst in range(BURSTS):  # a switch fails, its targets' outages open, then close
         at = now + 1000 * burst
         records = [OutageRecord(name, at + 30, "timeout", at + 60) for name in names[:failing]]
@@ -196,7 +204,13 @@ def targets_doc(n: int) -> dict[str, Any]:
         },
         "groups": {f"g{i}": {"objective": "99%"} for i in range(20)},
         "targets": [
-            {"name": name, "group": f"g{i % 20}", "type": "tcp", "host": "127.0.0.1", "port": 9}
+            {
+                "name": name,
+                "group": f"g{i % 20}",
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": 9,
+            }
             for i, name in enumerate(target_names(n))
         ],
     }
@@ -211,7 +225,16 @@ def targets_yaml(folder: Path, n: int) -> Path:
 def report(tree: Path, config: Path, location: str, n: int) -> dict[str, float]:
     """Run the real CLI on the database: wall seconds and the child's peak RSS."""
     out = config.parent / "report.json"
-    command = [sys.executable, "-m", "monitor", "report", "-c", str(config), "--db", location]
+    command = [
+        sys.executable,
+        "-m",
+        "monitor",
+        "report",
+        "-c",
+        str(config),
+        "--db",
+        location,
+    ]
     command += ["--period", PERIOD, "--format", "json", "-o", str(out)]
     started = time.perf_counter()
     child = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
@@ -244,6 +267,8 @@ def measure(tree: Path, location: str, args: argparse.Namespace, folder: Path) -
     if done.returncode != 0:
         raise SystemExit(f"worker failed on {tree}:\n{done.stderr}")
     figures: dict[str, float] = json.loads(done.stdout)
+    if args.no_report:
+        return figures
     return figures | report(tree, targets_yaml(folder, args.targets), location, args.targets)
 
 
@@ -268,7 +293,11 @@ ROWS = [
     ("outage closes/s", "closes_per_s", "{:.0f}"),
     ("outage changes/s sustained", "changes_per_s", "{:.0f}"),
     ("stop s (end_coverage, all)", "stop_s", "{:.3f}"),
-    (f"report's reads s (history.load, {PERIOD}, in process)", "report_read_s", "{:.1f}"),
+    (
+        f"report's reads s (history.load, {PERIOD}, in process)",
+        "report_read_s",
+        "{:.1f}",
+    ),
     (f"report {PERIOD} json, wall s (CLI)", "report_s", "{:.1f}"),
     ("report peak RSS MB", "report_rss_mb", "{:.0f}"),
     ("report: outages counted (all targets)", "report_outages", "{:,.0f}"),
@@ -285,6 +314,19 @@ def main() -> None:
     ap.add_argument("--heartbeats", type=int, default=15, help="heartbeats timed (median)")
     ap.add_argument("--failing", type=int, default=1000, help="targets that fail and recover")
     ap.add_argument("--before", metavar="COMMIT", help="also measure this commit's code")
+    ap.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        action="append",
+        help="only this backend (repeatable)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every column R times, interleaved; medians",
+    )
+    ap.add_argument("--no-report", action="store_true", help="leave out the CLI report")
     ap.add_argument("--worker", metavar="DB", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -302,28 +344,37 @@ def main() -> None:
         admin.execute("ALTER SYSTEM SET fsync = on")
         admin.execute("ALTER SYSTEM SET full_page_writes = on")
         admin.execute("SELECT pg_reload_conf()")
-    columns: dict[str, dict[str, float]] = {}
+    columns: dict[str, list[dict[str, float]]] = {}
     print(f"load average at start: {loadavg()}", file=sys.stderr)
     try:
         trees = [("now", ROOT)]
         if args.before:
             trees.insert(0, (f"before ({args.before[:7]})", extract(args.before, folder)))
-        for backend in ("SQLite", "PostgreSQL"):
-            for version, tree in trees:
-                name = f"{backend} {version}"
-                location = (
-                    str(folder / f"{len(columns)}.db") if backend == "SQLite" else server.database()
-                )
-                columns[name] = measure(tree, location, args, folder)
-                print(f"{name}: {columns[name]} (load {loadavg()})", file=sys.stderr)
+        for _ in range(args.rounds):
+            for backend in args.backend or BACKENDS:
+                for version, tree in trees:
+                    name = f"{backend} {version}"
+                    location = (
+                        server.database()
+                        if backend == "PostgreSQL"
+                        else str(folder / f"{sum(map(len, columns.values()))}.db")
+                    )
+                    figures = measure(tree, location, args, folder)
+                    columns.setdefault(name, []).append(figures)
+                    print(f"{name}: {figures} (load {loadavg()})", file=sys.stderr)
     finally:
         server.remove()
         shutil.rmtree(folder, ignore_errors=True)
     print(f"load average at end: {loadavg()}", file=sys.stderr)
-    print(f"| {args.targets:,} targets | " + " | ".join(columns) + " |")
-    print("| --- " * (len(columns) + 1) + "|")
+    medians = {
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for name, runs in columns.items()
+    }
+    print(f"| {args.targets:,} targets | " + " | ".join(medians) + " |")
+    print("| --- " * (len(medians) + 1) + "|")
     for label, key, form in ROWS:
-        print(f"| {label} | " + " | ".join(form.format(c[key]) for c in columns.values()) + " |")
+        cells = (form.format(c[key]) if key in c else "-" for c in medians.values())
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
