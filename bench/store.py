@@ -168,7 +168,8 @@ def worker(location: str, n: int, heartbeats: int, failing: int) -> dict[str, fl
             record.end = at + 600
             writer.persist(record)
         changed = time.perf_counter() - started
-        assert writer.health().healthy, "a write failed"
+        if not writer.health().healthy:
+            raise SystemExit(f"an outage write failed on {location.split('@')[-1]}")
         rates["opens_per_s"].append(failing / opened)
         rates["closes_per_s"].append(failing / (changed - opened))
         rates["changes_per_s"].append(2 * failing / changed)
