@@ -8,6 +8,7 @@ never see a backend's rows.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,10 +40,18 @@ class Outage:
         return self.state == "unreachable"
 
 
+def shared_strings(row: Sequence[Any]) -> list[Any]:
+    """A row with its text values interned: a year's report holds hundreds of thousands
+    of records whose target, instance, vantage, source and cause repeat, and the drivers
+    make a new string for each value read (at 10,000 targets, ~90 MB for instance and
+    vantage alone; BENCHMARKS.md, issue 15)."""
+    return [sys.intern(value) if type(value) is str else value for value in row]
+
+
 def outage_from_row(row: Sequence[Any]) -> Outage:
     """An outage from a row of its columns in declaration order (any backend: SQLite's 0/1
     for ``excluded`` included)."""
-    id_, target, start, end, cause, source, excluded, *rest = row
+    id_, target, start, end, cause, source, excluded, *rest = shared_strings(row)
     return Outage(id_, target, start, end, cause, source, bool(excluded), *rest)
 
 
@@ -88,7 +97,7 @@ class CoverageSpan:
     def from_row(cls, row: Sequence[Any]) -> CoverageSpan:
         """From (target, start, end, all_hours, source, id, instance, vantage), any backend
         (SQLite's 0/1 for ``all_hours`` included)."""
-        target, start, end, all_hours, source, id_, instance, vantage = row
+        target, start, end, all_hours, source, id_, instance, vantage = shared_strings(row)
         return cls(target, start, end, bool(all_hours), source, id_, instance, vantage)
 
 
