@@ -9,7 +9,7 @@ import socket
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -168,3 +168,17 @@ def minus(a: Spans, b: Spans) -> Spans:
 
 def length(spans: Iterable[tuple[float, float]]) -> float:
     return sum(e - s for s, e in union(spans))
+
+
+def fleet_targets_yaml(servers: Mapping[str, SwitchableServer]) -> str:
+    """A targets file for fleet tests: one HTTP target per named loopback server, probed
+    every second, a heartbeat every half second."""
+    return (
+        "storage: {heartbeat: 500ms}\n"
+        "defaults: {interval: 1s, timeout: 500ms, failures_before_down: 2}\n"
+        "targets:\n"
+        + "".join(
+            f"  - {{name: {n}, group: systems, type: http, url: '{s.url}'}}\n"
+            for n, s in servers.items()
+        )
+    )

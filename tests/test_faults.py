@@ -81,50 +81,64 @@ def test_disk_full_holds_outages_and_writes_them_when_space_returns(small_fs):
     assert store.last_coverage_end("web") == T0 + 100
 
 
-class ReadOnlySwitch:
-    """A real store whose writes fail, as on a read-only database, while ``read_only`` is set."""
+WRITES = frozenset(
+    {
+        "close_stale_coverage",
+        "begin_coverage",
+        "extend_coverage",
+        "end_coverage",
+        "insert_outage",
+        "close_outage",
+    }
+)
 
-    WRITES = frozenset(
-        {
-            "close_stale_coverage",
-            "begin_coverage",
-            "extend_coverage",
-            "end_coverage",
-            "insert_outage",
-            "close_outage",
-        }
-    )
 
-    def __init__(self, store: Store) -> None:
+class FaultSwitch:
+    """A real store whose ``calls`` (None: every call) fail with ``error`` while ``failing``
+    is set; with ``after_commit`` each is made first and only its reply is lost."""
+
+    def __init__(
+        self,
+        store: Store,
+        error: str = "attempt to write a readonly database",
+        calls: frozenset[str] | None = WRITES,
+        after_commit: bool = False,
+    ) -> None:
         self.store = store
-        self.read_only = False
+        self.error = error
+        self.calls = calls
+        self.after_commit = after_commit
+        self.failing = False
 
     def __getattr__(self, name: str):
         method = getattr(self.store, name)
-        if name not in self.WRITES:
+        if not callable(method) or (self.calls is not None and name not in self.calls):
             return method
 
-        def write(*args, **kwargs):
-            if self.read_only:
-                raise StoreError("attempt to write a readonly database")
-            return method(*args, **kwargs)
+        def call(*args, **kwargs):
+            if self.failing and not self.after_commit:
+                raise StoreError(self.error)
+            result = method(*args, **kwargs)
+            if self.failing:
+                raise StoreError(self.error)
+            return result
 
-        return write
+        return call
 
 
 def test_read_only_database_then_writable_again(tmp_path):
-    store = ReadOnlySwitch(open_store(tmp_path / "a.db"))
+    store = FaultSwitch(open_store(tmp_path / "a.db"))
     clock = FakeClock(T0)
     monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     monitor.resume()
-    store.read_only = True  # every write now fails
+    store.failing = True  # every write now fails
     monitor.recorder.record("web", DOWN, T0 + 30)
     monitor.recorder.record("web", DOWN, T0 + 60)
     assert monitor.recorder.status["web"].state.down and not monitor.store_health().healthy
     clock.now = T0 + 65
     monitor.heartbeat()
     assert store.open_outages() == []
-    store.read_only = False
+    store.failing = False
     clock.now = T0 + 70
     monitor.heartbeat()
     assert monitor.store_health().healthy
@@ -189,30 +203,16 @@ def test_health_stays_failed_while_only_heartbeats_fail(tmp_path, caplog):
     assert [c.end for c in store.coverage("web", 0, T0 + 100)] == [T0 + 60]
 
 
-class LostReplies(ReadOnlySwitch):
-    """Writes that commit but whose reply never comes back (the connection dropped after
-    the commit), while ``read_only`` is set: the caller sees a failure and retries."""
-
-    def __getattr__(self, name: str):
-        method = getattr(self.store, name)
-        if name not in self.WRITES:
-            return method
-
-        def write(*args, **kwargs):
-            result = method(*args, **kwargs)
-            if self.read_only:
-                raise StoreError("server closed the connection unexpectedly")
-            return result
-
-        return write
-
-
 def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
-    store = LostReplies(open_store(tmp_path / "a.db"))
+    store = FaultSwitch(
+        open_store(tmp_path / "a.db"),
+        "server closed the connection unexpectedly",
+        after_commit=True,
+    )
     clock = FakeClock(T0)
     monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     monitor.resume()
-    store.read_only = True
+    store.failing = True
     clock.now = T0 + 60
     added = {"name": "mail", "type": "tcp", "host": "127.0.0.1", "port": 25}
     monitor.reload(config_mod.parse({"targets": [*CONFIG["targets"], added]}, "t.yaml", {}))
@@ -220,7 +220,7 @@ def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
     for _ in range(2):  # retried, each time "failing" after its commit
         clock.now += 15
         monitor.heartbeat()
-    store.read_only = False
+    store.failing = False
     clock.now += 15
     monitor.heartbeat()
     assert monitor.store_health().healthy
@@ -228,36 +228,19 @@ def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
     assert [(c.start, c.end) for c in store.coverage("web", 0, 1e12)] == [(T0, T0 + 105)]
 
 
-class Unreachable(ReadOnlySwitch):
-    """A real store that neither reads nor writes while ``read_only`` is set (the server is
-    down): every call fails."""
-
-    def __getattr__(self, name: str):
-        method = getattr(self.store, name)
-        if not callable(method):
-            return method
-
-        def call(*args, **kwargs):
-            if self.read_only:
-                raise StoreError("connection refused")
-            return method(*args, **kwargs)
-
-        return call
-
-
 def test_a_reload_while_the_database_is_away_goes_on(tmp_path):
-    store = Unreachable(open_store(tmp_path / "a.db"))
+    store = FaultSwitch(open_store(tmp_path / "a.db"), "connection refused", calls=None)
     clock = FakeClock(T0)
     monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     monitor.resume()
-    store.read_only = True
+    store.failing = True
     clock.now = T0 + 60
     added = {"name": "mail", "type": "tcp", "host": "127.0.0.1", "port": 25}
     monitor.reload(config_mod.parse({"targets": [*CONFIG["targets"], added]}, "t.yaml", {}))
     monitor.recorder.record("mail", UP, T0 + 61)  # probing goes on
     assert monitor.recorder.status["mail"].last is not None
     assert monitor.live_figures(clock.now) is None  # no figures this scrape, no failure
-    store.read_only = False
+    store.failing = False
     clock.now = T0 + 90
     monitor.maintain_totals()  # the held change is written, then totals for both targets
     assert [(c.start, c.end) for c in store.coverage("mail", 0, 1e12)] == [(T0 + 60, T0 + 90)]

@@ -27,6 +27,7 @@ from monitor import config as config_mod
 from monitor.shard import owned_targets
 from tests.support import (
     SwitchableServer,
+    fleet_targets_yaml,
     free_port,
     http_server,
     intersect,
@@ -122,15 +123,7 @@ def targets(tmp_path) -> Iterator[Callable[[list[str]], tuple[Path, dict[str, Sw
         def make(names: list[str]) -> tuple[Path, dict[str, SwitchableServer]]:
             servers = {name: stack.enter_context(http_server()) for name in names}
             config = tmp_path / "targets.yaml"
-            config.write_text(
-                "storage: {heartbeat: 500ms}\n"
-                "defaults: {interval: 1s, timeout: 500ms, failures_before_down: 2}\n"
-                "targets:\n"
-                + "".join(
-                    f"  - {{name: {n}, group: systems, type: http, url: '{s.url}'}}\n"
-                    for n, s in servers.items()
-                )
-            )
+            config.write_text(fleet_targets_yaml(servers))
             return config, servers
 
         yield make

@@ -34,7 +34,7 @@ from monitor.figures.vantages import failing_now
 from monitor.metrics import render_fleet
 from monitor.shard import owned_targets
 from monitor.store import CoverageSpan, Isolation, Outage, Store, StoreError, open_store
-from tests.support import FakeClock, free_port, http_server, scrape
+from tests.support import FakeClock, fleet_targets_yaml, free_port, http_server, scrape
 from tests.test_prometheus import need
 
 CONFIG = """
@@ -308,15 +308,7 @@ def test_a_shard_run_with_fleet_figures_shows_the_other_shards_targets(tmp_path)
     with http_server() as one, http_server() as two:
         config = tmp_path / "targets.yaml"
         servers = {"site1": one, "site2": two}
-        config.write_text(
-            "storage: {heartbeat: 500ms}\n"
-            "defaults: {interval: 1s, timeout: 500ms, failures_before_down: 2}\n"
-            "targets:\n"
-            + "".join(
-                f"  - {{name: {n}, group: systems, type: http, url: '{s.url}'}}\n"
-                for n, s in servers.items()
-            )
-        )
+        config.write_text(fleet_targets_yaml(servers))
         parsed = config_mod.load(str(config))
         mine = [t.name for t in owned_targets(parsed, (1, 2))]
         theirs = [t.name for t in owned_targets(parsed, (2, 2))]
