@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -19,6 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.probes import icmp
 from monitor.probes.base import SettingError
@@ -247,3 +251,32 @@ def test_host_name_is_resolved_off_the_callers_thread() -> None:
     icmp.begin(icmp.Settings(host="localhost", count=1), 2.0, results.put)
     r = results.get(timeout=5)
     assert r.success, r.cause  # type: ignore[attr-defined]
+
+
+@given(
+    kind=st.sampled_from([8, 128]),
+    ident=st.integers(0, 0xFFFF),
+    sequence=st.integers(0, 0xFFFF),
+)
+def test_echo_request_is_a_valid_echo_request(kind: int, ident: int, sequence: int) -> None:
+    """The precomputed checksum against RFC 1071 summed over the whole packet."""
+    packet = icmp.echo_request(kind, ident, sequence)
+    assert struct.unpack("!BBxxHH", packet[:8]) == (kind, 0, ident, sequence)
+    total = sum(struct.unpack(f"!{len(packet) // 2}H", packet))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    assert total == 0xFFFF  # a correct checksum makes the ones' complement sum all ones
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", (socket.AF_INET, "127.0.0.1")),
+        ("::1", (socket.AF_INET6, "::1")),
+        ("2001:DB8:0:0::1", (socket.AF_INET6, "2001:db8::1")),
+        ("fe80::1%lo", None),  # a zone: getaddrinfo resolves it per probe
+        ("localhost", None),
+    ],
+)
+def test_literal_address_is_parsed_once(host: str, address: object) -> None:
+    assert icmp.Settings(host=host).address == address

@@ -25,6 +25,7 @@ import heapq
 import ipaddress
 import itertools
 import logging
+import os
 import queue
 import re
 import select
@@ -37,8 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
-from icmplib.exceptions import ICMPLibError, SocketPermissionError
+from icmplib import ICMPv4Socket, ICMPv6Socket
+from icmplib.exceptions import SocketPermissionError
 from icmplib.models import ICMPReply
 from icmplib.utils import unique_identifier
 
@@ -75,6 +76,23 @@ class Settings:
     count: int = 3
     max_loss: float | None = None
     privileged: bool | None = None
+    # the host as an IP address, parsed once (a probe of a literal needs no lookup); None
+    # for a name, or an IPv6 address with a zone (getaddrinfo resolves the zone)
+    address: tuple[int, str] | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", _literal(self.host))
+
+
+def _literal(host: str) -> tuple[int, str] | None:
+    """(family, canonical address) when ``host`` is an IP address without a zone."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return None
+    return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), str(ip)
 
 
 def _parse_max_loss(value: Any) -> float | None:
@@ -141,14 +159,27 @@ def detect_privileged() -> bool:
 
 log = logging.getLogger("availmon")
 
-_POLL = 0.02  # the engine's longest sleep, so it picks up probes begun by other threads
 _BATCH = 256  # packets read per turn at most, so echoes due meanwhile still go out on time
 _RECEIVE_BUFFER = 4 * 1024 * 1024
 # Linux socket options the socket module does not name (linux/icmp.h, linux/icmpv6.h,
 # asm-generic/socket.h)
 _SOL_RAW, _ICMP_FILTER, _ICMP6_FILTER, _SO_RCVBUFFORCE = 255, 1, 1, 33
-# icmplib draws a random payload per request unless given one; that cost as much as the send
+_ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
 _PAYLOAD = b"availmon".ljust(56, b"\0")
+_PAYLOAD_SUM = sum(struct.unpack(f"!{len(_PAYLOAD) // 2}H", _PAYLOAD))
+
+
+def echo_request(kind: int, ident: int, sequence: int) -> bytes:
+    """An echo request of ICMP type ``kind`` carrying our fixed payload.
+
+    Built here rather than by icmplib, whose checksum loops over the packet in Python and
+    whose send looks the address up and sets two socket options each time: with the
+    payload fixed, the checksum (RFC 1071; the kernel writes ICMPv6's) is three additions.
+    """
+    total = (kind << 8) + ident + sequence + _PAYLOAD_SUM
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return struct.pack("!BBHHH", kind, 0, ~total & 0xFFFF, ident, sequence) + _PAYLOAD
 
 
 def _make_room(sock: socket.socket, family: int, privileged: bool) -> None:
@@ -180,7 +211,7 @@ class _Probe:
     """One probe in flight: its echoes, the replies so far, and its deadline."""
 
     address: str
-    ident: int
+    sockaddr: tuple[Any, ...]  # where its echoes are sent
     count: int
     interval: float
     started: float  # time.monotonic()
@@ -190,7 +221,7 @@ class _Probe:
     error_types: tuple[int, ...]
     done: Done
     sequences: list[int] = field(default_factory=list)
-    sent: dict[int, ICMPRequest] = field(default_factory=dict)  # sequence -> request
+    sent: dict[int, float] = field(default_factory=dict)  # sequence -> time.monotonic() sent
     rtts: dict[int, float] = field(default_factory=dict)
     errors: set[int] = field(default_factory=set)
     next_send: float = 0.0
@@ -224,34 +255,40 @@ class _Probe:
 class _Engine:
     """One ICMP socket shared by every probe of a (family, mode), driven by one thread.
 
-    The engine thread sends each probe's echoes on time, parses every packet once,
+    The engine thread owns every probe in flight: it takes new probes from an inbox
+    (an eventfd wakes it), sends each probe's echoes on time, parses every packet once,
     matches it to its probe by sequence number and ends probes when all echoes are
-    answered or the deadline passes; so no thread waits per probe. A second thread
-    hands results to their callbacks, so a slow callback (a database write) never
-    delays an echo or skews a round-trip time.
+    answered or the deadline passes; so no thread waits per probe, and no lock is
+    shared with the threads beginning probes. A second thread hands results to their
+    callbacks, so a slow callback (a database write) never delays an echo or skews a
+    round-trip time.
+
+    Every echo of the process carries one identifier (the kernel's, on a datagram
+    socket); the sequence number, unique among the probes in flight, names the probe.
     """
 
     def __init__(self, family: int, privileged: bool) -> None:
         cls = ICMPv6Socket if family == socket.AF_INET6 else ICMPv4Socket
-        self._sock = cls(None, privileged)
-        _make_room(self._sock.sock, family, privileged)
-        self._lock = threading.Lock()
+        self._icmp = cls(None, privileged)
+        self._sock = self._icmp.sock
+        _make_room(self._sock, family, privileged)
+        self._echo_type = _ECHO_REQUEST[family]
+        self._ident = unique_identifier()  # on a datagram socket, the kernel's once sent
+        self._ident_known = privileged
+        self._sequences = itertools.count()
         self._timers: list[tuple[float, int, _Probe]] = []  # a heap of (wake, tiebreak, probe)
         self._tiebreak = itertools.count()
         self._waiting: dict[int, _Probe] = {}  # sequence -> probe
+        self._inbox: queue.SimpleQueue[_Probe] = queue.SimpleQueue()
+        self._wakeup = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._results: queue.SimpleQueue[tuple[_Probe, ProbeResult]] = queue.SimpleQueue()
         for target, name in ((self._run, "icmp-engine"), (self._deliver, "icmp-results")):
             threading.Thread(target=target, name=name, daemon=True).start()
 
     def begin(self, probe: _Probe) -> None:
-        """Take a probe on: reserve its sequence numbers and send its first echo now."""
-        with self._lock:
-            while len(probe.sequences) < probe.count:
-                seq = next(_SEQUENCES)
-                if seq not in self._waiting:
-                    self._waiting[seq] = probe
-                    probe.sequences.append(seq)
-            self._advance(probe, time.monotonic())
+        """Hand a probe to the engine thread, which sends its first echo at once."""
+        self._inbox.put(probe)
+        os.eventfd_write(self._wakeup, 1)
 
     def _run(self) -> None:
         while True:
@@ -262,39 +299,45 @@ class _Engine:
                 time.sleep(0.1)
 
     def _step(self) -> None:
-        with self._lock:
-            wait = self._timers[0][0] - time.monotonic() if self._timers else _POLL
-        replies = self._receive(min(max(wait, 0.0005), _POLL))
-        with self._lock:
-            for reply in replies:
-                self._match(reply)
-            now = time.monotonic()
-            while self._timers and self._timers[0][0] <= now:
-                self._advance(heapq.heappop(self._timers)[2], now)
+        wait = max(self._timers[0][0] - time.monotonic(), 0.0) if self._timers else None
+        ready = select.select([self._sock, self._wakeup], [], [], wait)[0]
+        if self._wakeup in ready:
+            os.eventfd_read(self._wakeup)
+        while not self._inbox.empty():
+            self._take(self._inbox.get())
+        if self._sock in ready:
+            self._receive()
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            self._advance(heapq.heappop(self._timers)[2], now)
 
-    def _receive(self, wait: float) -> list[ICMPReply]:
-        """Every packet queued on the socket, after waiting up to ``wait`` for the first.
+    def _take(self, probe: _Probe) -> None:
+        """Reserve the probe's sequence numbers and send its first echo."""
+        while len(probe.sequences) < probe.count:
+            seq = next(self._sequences) & 0xFFFF
+            if seq not in self._waiting:
+                self._waiting[seq] = probe
+                probe.sequences.append(seq)
+        self._advance(probe, time.monotonic())
+
+    def _receive(self) -> None:
+        """Match every packet queued on the socket (up to a batch) to its probe.
 
         Not icmplib's ``receive``: that discards a packet read after its timeout ran out,
         which on a busy machine (this thread descheduled for a millisecond) lost replies
         and reported packet loss that never happened. Its parser is used as is.
         """
-        raw = self._sock.sock
-        replies: list[ICMPReply] = []
         try:
-            if not select.select([raw], [], [], wait)[0]:
-                return replies
-            while len(replies) < _BATCH:
-                packet, source = raw.recvfrom(1024, socket.MSG_DONTWAIT)
-                reply = self._sock._parse_reply(packet, source[0], time.time())
+            for _ in range(_BATCH):
+                packet, source = self._sock.recvfrom(1024, socket.MSG_DONTWAIT)
+                reply = self._icmp._parse_reply(packet, source[0], time.monotonic())
                 if reply is not None:
-                    replies.append(reply)
+                    self._match(reply)
         except BlockingIOError:
             pass
         except OSError as exc:  # keep receiving; probes end at their deadline
             log.warning("ICMP receive failed: %s", exc)
             time.sleep(0.1)
-        return replies
 
     def _advance(self, probe: _Probe, now: float) -> None:
         """Send the probe's next echo if due, end it at its deadline, else wait again."""
@@ -304,33 +347,29 @@ class _Engine:
             self._finish(probe)
             return
         if len(probe.sent) < probe.count and now >= probe.next_send:
-            request = ICMPRequest(
-                destination=probe.address,
-                id=probe.ident,
-                sequence=probe.sequences[len(probe.sent)],
-                payload=_PAYLOAD,
-            )
+            seq = probe.sequences[len(probe.sent)]
             try:
-                self._sock.send(request)  # request.id becomes the kernel's on DGRAM sockets
-            except ICMPLibError as exc:
+                self._sock.sendto(echo_request(self._echo_type, self._ident, seq), probe.sockaddr)
+            except OSError as exc:
                 if not probe.sent:
-                    text = re.sub(r"^\[Errno \d+\]\s*", "", str(exc)).strip().lower()
-                    probe.send_error = text or "cannot send ICMP echo request"
+                    probe.send_error = _common.oserror_phrase(exc)
                 self._finish(probe)  # judge what we have
                 return
-            probe.sent[request.sequence] = request
+            if not self._ident_known:  # the kernel gave the datagram socket its own
+                self._ident, self._ident_known = self._sock.getsockname()[1], True
+            probe.sent[seq] = time.monotonic()
             probe.next_send = now + probe.interval
         heapq.heappush(self._timers, (probe.wake(), next(self._tiebreak), probe))
 
     def _match(self, reply: ICMPReply) -> None:
         probe = self._waiting.get(reply.sequence)
-        request = probe.sent.get(reply.sequence) if probe is not None else None
-        if probe is None or request is None or reply.id != request.id:
+        sent = probe.sent.get(reply.sequence) if probe is not None else None
+        if probe is None or sent is None or reply.id != self._ident:
             return
         if reply.sequence in probe.rtts or reply.sequence in probe.errors:
             return
         if reply.type == probe.reply_type and _same_ip(reply.source, probe.address):
-            probe.rtts[reply.sequence] = max(reply.time - request.time, 0.0)
+            probe.rtts[reply.sequence] = max(reply.time - sent, 0.0)
         elif reply.type in probe.error_types:
             probe.errors.add(reply.sequence)
         if probe.answered():
@@ -351,7 +390,6 @@ class _Engine:
                 log.exception("handling an ICMP probe result failed (a bug in availmon)")
 
 
-_SEQUENCES = (n & 0xFFFF for n in itertools.count())
 _engines: dict[tuple[int, bool], _Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -382,25 +420,15 @@ def begin(settings: Settings, timeout: float, done: Done) -> None:
     the deadline); ``done(result)`` is called once, by the deadline at the latest.
     """
     started = time.monotonic()
-    try:
-        ipaddress.ip_address(settings.host)
-    except ValueError:
-        _RESOLVING.submit(_resolve_and_begin_safely, settings, timeout, done, started)
-    else:
-        _resolve_and_begin(settings, timeout, done, started)
+    if settings.address is None:
+        _RESOLVING.submit(_resolve_and_begin, settings, timeout, done, started)
+        return
+    family, address = settings.address
+    sockaddr = (address, 0) if family == socket.AF_INET else (address, 0, 0, 0)
+    _begin_at(settings, timeout, done, started, family, sockaddr)
 
 
 _RESOLVING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="icmp-resolve")
-
-
-def _resolve_and_begin_safely(
-    settings: Settings, timeout: float, done: Done, started: float
-) -> None:
-    try:
-        _resolve_and_begin(settings, timeout, done, started)
-    except Exception as exc:  # no caller to raise to: the probe fails, saying why
-        log.error("ICMP probe of %s failed to start: %s", settings.host, exc)
-        done(ProbeResult(False, time.monotonic() - started, str(exc), {}))
 
 
 def _resolve_and_begin(settings: Settings, timeout: float, done: Done, started: float) -> None:
@@ -412,8 +440,23 @@ def _resolve_and_begin(settings: Settings, timeout: float, done: Done, started: 
     except OSError:
         done(ProbeResult(False, time.monotonic() - started, "name resolution failed", {}))
         return
-    # Prefer IPv4, like ping(8) without -6.
-    family, sockaddr = sorted(addrs, key=lambda a: a[0] != socket.AF_INET)[0]
+    try:
+        # Prefer IPv4, like ping(8) without -6.
+        family, sockaddr = sorted(addrs, key=lambda a: a[0] != socket.AF_INET)[0]
+        _begin_at(settings, timeout, done, started, family, sockaddr)
+    except Exception as exc:  # no caller to raise to: the probe fails, saying why
+        log.error("ICMP probe of %s failed to start: %s", settings.host, exc)
+        done(ProbeResult(False, time.monotonic() - started, str(exc), {}))
+
+
+def _begin_at(
+    settings: Settings,
+    timeout: float,
+    done: Done,
+    started: float,
+    family: int,
+    sockaddr: tuple[Any, ...],
+) -> None:
     privileged = settings.privileged if settings.privileged is not None else detect_privileged()
     reply_type, *error_types = _V6_TYPES if family == socket.AF_INET6 else _V4_TYPES
     try:
@@ -426,7 +469,7 @@ def _resolve_and_begin(settings: Settings, timeout: float, done: Done, started: 
     engine.begin(
         _Probe(
             address=str(sockaddr[0]),
-            ident=unique_identifier(),
+            sockaddr=sockaddr,
             count=settings.count,
             interval=min(_SEND_INTERVAL, timeout / (2 * settings.count)),
             started=started,
