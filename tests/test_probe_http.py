@@ -30,6 +30,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def setup(self) -> None:  # once per connection
+        self.server.connections += 1  # type: ignore[attr-defined]
+        super().setup()
+
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         for k, v in (headers or {}).items():
@@ -67,6 +71,9 @@ class Handler(BaseHTTPRequestHandler):
             got = self.headers.get("Authorization", "")
             self.server.seen_auth.append(got)  # type: ignore[attr-defined]
             self._send(200 if got else 401, b"auth ok" if got else b"no auth")
+        elif path == "/cookie":
+            self.server.seen_cookies.append(self.headers.get("Cookie"))  # type: ignore[attr-defined]
+            self._send(200, b"ok", {"Set-Cookie": "session=abc; Path=/"})
         elif path == "/redirect-away":
             port = self.server.other_port  # type: ignore[attr-defined]
             self._send(302, headers={"Location": f"http://localhost:{port}/auth"})
@@ -112,6 +119,8 @@ class Handler(BaseHTTPRequestHandler):
 def _serve(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
     server.daemon_threads = True
     server.seen_auth = []  # type: ignore[attr-defined]
+    server.seen_cookies = []  # type: ignore[attr-defined]
+    server.connections = 0  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
@@ -374,6 +383,27 @@ def test_credentials_dropped_on_cross_site_redirect(base: str) -> None:
             r = probe({"url": url, "bearer_token_env": "TOK"}, env={"TOK": SECRET})
             assert not r.success and r.cause == "HTTP 401"
             assert other.seen_auth == [""]
+
+
+def test_each_call_opens_its_own_connection(server, base: str) -> None:
+    """The thread's session is reused, its connections never: a keep-alive server sees
+    one connection per call, whatever the call read."""
+    calls = [
+        {"url": f"{base}/ok", "body_matches": "ok"},
+        {"url": f"{base}/ok"},
+        {"url": f"{base}/ok", "method": "HEAD"},
+        {"url": f"{base}/503"},
+        {"url": f"{base}/hops/2"},  # four requests (2, 1, 0, /ok), four connections
+    ]
+    for raw in calls:
+        probe(raw)
+    assert server.connections == 4 + 4
+
+
+def test_cookies_do_not_carry_over_between_calls(server, base: str) -> None:
+    for _ in range(2):
+        assert probe({"url": f"{base}/cookie"}).success
+    assert server.seen_cookies == [None, None]
 
 
 def test_describe_strips_userinfo() -> None:

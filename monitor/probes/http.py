@@ -2,10 +2,16 @@
 
 Deadline: requests' ``timeout`` bounds each socket operation, not the exchange, so a
 server trickling one byte a second would never time out. Each call therefore arms a
-watchdog (``threading.Timer``) that shuts down every socket the call opened when the
-deadline passes; sockets are registered by urllib3 connection subclasses installed
-through a private adapter, and found through a thread-local because requests runs the
-whole exchange on the calling thread. Per-operation timeouts are the remaining time.
+watchdog that shuts down every socket the call opened when the deadline passes (one
+thread keeps every call's deadline: a ``threading.Timer`` per call cost as much as the
+request); sockets are registered by urllib3 connection subclasses installed through a
+private adapter, and found through a thread-local because requests runs the whole
+exchange on the calling thread. Per-operation timeouts are the remaining time.
+
+Each probe thread keeps one ``requests.Session`` (making one per call cost more than the
+request). Nothing carries over from one call to the next: its cookies are cleared first,
+and its pools close every connection handed back to them, so each call opens its own
+(as blackbox_exporter, which disables keep-alives, does).
 Known gap: a hung system resolver inside urllib3 is bounded only by the resolver's own
 timeouts (there is no socket to shut yet).
 
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import heapq
 import http.client
+import itertools
 import os
 import re
 import socket
@@ -33,7 +41,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -41,6 +49,9 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+if TYPE_CHECKING:  # urllib3 defines this protocol for type checkers only
+    from urllib3._base_connection import BaseHTTPConnection
 
 from monitor.probes import _common, _tls
 from monitor.probes._common import show
@@ -330,6 +341,42 @@ class _Watch:
             self._done = True
 
 
+class _Deadlines:
+    """Fires each call's watch at its deadline, all from one thread."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, watch: _Watch) -> None:
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-deadlines")
+                self._thread.daemon = True
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline, next(self._order), watch))
+            if self._heap[0][2] is watch:  # a new earliest deadline: wake up for it
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                while not self._heap or self._heap[0][0] > now:
+                    self._changed.wait(self._heap[0][0] - now if self._heap else None)
+                    now = time.monotonic()
+                due = []
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+            for watch in due:
+                watch.fire()  # a no-op for a call that has finished
+
+
+_deadlines = _Deadlines()
+
+
 def _abort(sock: socket.socket) -> None:
     # The plain socket method also works on an SSLSocket without touching its SSL state;
     # a closed socket (fd -1) just raises, so a reused descriptor is never hit.
@@ -373,9 +420,21 @@ class _HTTPSConnection(HTTPSConnection):
 class _HTTPPool(HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
+        _close_instead(conn)
+
 
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
+
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
+        _close_instead(conn)
+
+
+def _close_instead(conn: BaseHTTPConnection | None) -> None:
+    """A connection handed back to its pool is closed, never kept: every call opens its own."""
+    if conn is not None:
+        conn.close()
 
 
 class _Adapter(HTTPAdapter):
@@ -557,22 +616,29 @@ def _cause_for(exc: BaseException, timeout: float) -> str:
     return f"request failed ({type(exc).__name__})"
 
 
+def _session() -> requests.Session:
+    """This thread's session, made on its first call."""
+    session: requests.Session | None = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+        session.trust_env = False  # no proxy variables, no ~/.netrc credentials
+        session.headers["User-Agent"] = _USER_AGENT
+        adapter = _Adapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    return session
+
+
 def run(settings: Settings, timeout: float) -> ProbeResult:
     """One request within ``timeout`` seconds in total; never raises for the target's failure."""
     start = time.monotonic()
     deadline = start + timeout
     watch = _Watch()
-    timer = threading.Timer(timeout, watch.fire)
-    timer.daemon = True
-    session = requests.Session()
-    session.trust_env = False  # no proxy variables, no ~/.netrc credentials
-    session.headers["User-Agent"] = _USER_AGENT
-    adapter = _Adapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session = _session()
+    session.cookies.clear()  # cookies live for one call's redirects only
     previous = getattr(_local, "watch", None)
     _local.watch = watch
-    timer.start()
+    _deadlines.arm(deadline, watch)
     success, cause, details = False, None, {}
     try:
         details = _exchange(settings, session, deadline)
@@ -588,9 +654,7 @@ def run(settings: Settings, timeout: float) -> ProbeResult:
             cause = f"request failed ({type(exc).__name__})"
     finally:
         watch.finish()
-        timer.cancel()
         _local.watch = previous
-        session.close()
     if watch.expired:  # the watchdog cut something short: whatever we saw is not trustworthy
         success, cause = False, _common.timeout_cause(timeout)
     return ProbeResult(success, time.monotonic() - start, cause, details)
