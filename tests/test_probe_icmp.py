@@ -6,6 +6,7 @@ namespace fixture creates and removes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -280,3 +281,31 @@ def test_echo_request_is_a_valid_echo_request(kind: int, ident: int, sequence: i
 )
 def test_literal_address_is_parsed_once(host: str, address: object) -> None:
     assert icmp.Settings(host=host).address == address
+
+
+@pytest.mark.parametrize(
+    ("family", "host", "kind"), [(socket.AF_INET, "127.0.0.1", 8), (socket.AF_INET6, "::1", 128)]
+)
+def test_reply_filter_keeps_only_our_identifier(family: int, host: str, kind: int) -> None:
+    """Two raw sockets filtered on two identifiers: each reads its own echo reply only."""
+    proto = socket.IPPROTO_ICMPV6 if family == socket.AF_INET6 else socket.IPPROTO_ICMP
+    socks = {ident: socket.socket(family, socket.SOCK_RAW, proto) for ident in (4242, 4243)}
+    try:
+        for ident, sock in socks.items():
+            icmp.attach_reply_filter(sock, family, ident)
+            sock.settimeout(0.5)
+        for ident, sock in socks.items():
+            sock.sendto(icmp.echo_request(kind, ident, 7), (host, 0))
+        for ident, sock in socks.items():
+            seen = set()
+            with contextlib.suppress(TimeoutError):
+                for _ in range(10):  # our reply, and any echo request the filter lets by
+                    packet = sock.recv(1024)
+                    header = packet[(packet[0] & 0xF) * 4 :] if family == socket.AF_INET else packet
+                    kind_seen, ident_seen = header[0], struct.unpack("!H", header[4:6])[0]
+                    if kind_seen in (0, 129):
+                        seen.add(ident_seen)
+            assert seen == {ident}
+    finally:
+        for sock in socks.values():
+            sock.close()

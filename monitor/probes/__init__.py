@@ -8,6 +8,7 @@ set-up check and /metrics ask the registry, never a type by name.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import time
@@ -26,6 +27,7 @@ REGISTRY: dict[str, str] = {
 log = logging.getLogger("availmon")
 
 
+@functools.cache  # asked once per probe
 def probe_type(type_name: str) -> ProbeType:
     """The implementation of probe type ``type_name`` (KeyError if unknown)."""
     implementation: ProbeType = importlib.import_module(REGISTRY[type_name]).PROBE_TYPE

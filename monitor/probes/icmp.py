@@ -21,6 +21,7 @@ sockets, its source address.
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import ipaddress
 import itertools
@@ -163,7 +164,7 @@ _BATCH = 256  # packets read per turn at most, so echoes due meanwhile still go 
 _RECEIVE_BUFFER = 4 * 1024 * 1024
 # Linux socket options the socket module does not name (linux/icmp.h, linux/icmpv6.h,
 # asm-generic/socket.h)
-_SOL_RAW, _ICMP_FILTER, _ICMP6_FILTER, _SO_RCVBUFFORCE = 255, 1, 1, 33
+_SOL_RAW, _ICMP_FILTER, _ICMP6_FILTER, _SO_RCVBUFFORCE, _SO_ATTACH_FILTER = 255, 1, 1, 33, 26
 _ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
 _PAYLOAD = b"availmon".ljust(56, b"\0")
 _PAYLOAD_SUM = sum(struct.unpack(f"!{len(_PAYLOAD) // 2}H", _PAYLOAD))
@@ -204,6 +205,37 @@ def _make_room(sock: socket.socket, family: int, privileged: bool) -> None:
         sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RECEIVE_BUFFER)
     except OSError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+
+
+def attach_reply_filter(sock: socket.socket, family: int, ident: int) -> None:
+    """Have the kernel drop echo replies to other processes' pings on this raw socket.
+
+    A raw socket is handed every echo reply the host receives: with four shards on one
+    box, each would read and parse all four shards' replies. This classic BPF program
+    keeps echo replies carrying ``ident`` and every error message (those quote the
+    request inside, and are rare). An IPv4 raw socket's packets start with the IP
+    header (its length read from the packet), an ICMPv6 one's with the ICMP header.
+    """
+    ld_b, ld_h, jeq, ret = 0x30, 0x28, 0x15, 0x06  # [k] loads, jump if A == k, return
+    if family == socket.AF_INET6:
+        head: list[tuple[int, int, int, int]] = []
+        echo_reply = 129
+    else:
+        head = [(0xB1, 0, 0, 0)]  # X = 4 * (IP header's first byte & 0xf)
+        ld_b, ld_h = 0x50, 0x48  # [X + k] loads
+        echo_reply = 0
+    program = [
+        *head,
+        (ld_b, 0, 0, 0),  # A = ICMP type
+        (jeq, 0, 2, echo_reply),  # not an echo reply: keep
+        (ld_h, 0, 0, 4),  # A = identifier
+        (jeq, 0, 1, ident),
+        (ret, 0, 0, 0x40000),  # keep (the whole packet)
+        (ret, 0, 0, 0),  # drop
+    ]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in program))
+    fprog = struct.pack("HL", len(program), ctypes.addressof(code))  # struct sock_fprog
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
 @dataclass(eq=False)
@@ -275,6 +307,8 @@ class _Engine:
         self._echo_type = _ECHO_REQUEST[family]
         self._ident = unique_identifier()  # on a datagram socket, the kernel's once sent
         self._ident_known = privileged
+        if privileged:  # a datagram socket is only handed its own replies already
+            attach_reply_filter(self._sock, family, self._ident)
         self._sequences = itertools.count()
         self._timers: list[tuple[float, int, _Probe]] = []  # a heap of (wake, tiebreak, probe)
         self._tiebreak = itertools.count()
