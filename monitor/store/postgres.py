@@ -26,7 +26,14 @@ import psycopg
 from psycopg.abc import Params
 
 from monitor.store.base import DAEMON_BUSY, StoreError, same_instance
-from monitor.store.sql import Cursor, Row, SQLStore, known_version
+from monitor.store.sql import (
+    DECLARED_COVERAGE,
+    FULL_TRAIL,
+    Cursor,
+    Row,
+    SQLStore,
+    known_version,
+)
 
 SCHEMA_VERSION = 4
 
@@ -105,19 +112,8 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX isolations_end ON isolations ("end");
     """,
-    2: """
-    -- History before availmon: spans another source watched, declared by a person
-    -- (who and when are in corrections, action coverage-add).
-    ALTER TABLE coverage ADD COLUMN source text;  -- NULL: this daemon; else e.g. 'Nagios'
-    """,
-    3: """
-    -- Corrections with a full trail: weekly windows by command, removal that keeps the
-    -- window, and what an outage edit or delete changed from.
-    ALTER TABLE maintenance ADD COLUMN weekly text;        -- "tue 07:00-08:00"; NULL: one-off
-    ALTER TABLE maintenance ADD COLUMN removed_at double precision;  -- NULL while in force
-    ALTER TABLE maintenance ADD COLUMN removed_by text;
-    ALTER TABLE corrections ADD COLUMN detail text;        -- the outage as it was (JSON)
-    """,
+    2: DECLARED_COVERAGE.format(text="text"),
+    3: FULL_TRAIL.format(text="text", time="double precision"),
     4: """
     -- Instances sharing one database: who wrote each row and from where ('' for rows
     -- written by people, and for history from before instances had names).

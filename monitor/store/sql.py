@@ -40,6 +40,22 @@ OUTAGE_COLUMNS = (
 COVERAGE_COLUMNS = 'target, start, "end", all_hours, source, id, instance, vantage'
 ISOLATION_COLUMNS = 'id, start, "end", witnesses, instance, vantage'
 
+# Two schema steps both backends took, in each one's words for a text and a time column
+# (SQLite's TEXT and REAL, PostgreSQL's text and double precision).
+DECLARED_COVERAGE = """
+    -- History before availmon: spans another source watched, declared by a person
+    -- (who and when are in corrections, action coverage-add).
+    ALTER TABLE coverage ADD COLUMN source {text};  -- NULL: this daemon; else e.g. 'Nagios'
+    """
+FULL_TRAIL = """
+    -- Corrections with a full trail: weekly windows by command, removal that keeps the
+    -- window, and what an outage edit or delete changed from.
+    ALTER TABLE maintenance ADD COLUMN weekly {text};       -- "tue 07:00-08:00"; NULL: one-off
+    ALTER TABLE maintenance ADD COLUMN removed_at {time};   -- NULL while in force
+    ALTER TABLE maintenance ADD COLUMN removed_by {text};
+    ALTER TABLE corrections ADD COLUMN detail {text};       -- the outage as it was (JSON)
+    """
+
 BOOLEANS = frozenset({"excluded", "all_hours", "open"})  # SQLite keeps them as 0 and 1
 
 # The rows a daemon writes, by table: what the first named instance adopts from the
@@ -217,19 +233,15 @@ class SQLStore(ABC):
     def add_coverage(
         self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
     ) -> list[int]:
-        ids = []
-        with self._transaction() as cursor:
-            for target in targets:
-                span_id = _id(
-                    cursor.execute(
-                        'INSERT INTO coverage (target, start, "end", all_hours, open, source) '
-                        f"VALUES (?, ?, ?, {self.FALSE}, {self.FALSE}, ?) RETURNING id",
-                        (target, start, end, source),
-                    )
-                )
-                self._audit(cursor, at, user, "coverage-add", span_id, source)
-                ids.append(span_id)
-        return ids
+        return self._added(
+            'INSERT INTO coverage (target, start, "end", all_hours, open, source) '
+            f"VALUES (?, ?, ?, {self.FALSE}, {self.FALSE}, ?) RETURNING id",
+            [(target, start, end, source) for target in targets],
+            "coverage-add",
+            at,
+            user,
+            source,
+        )
 
     def remove_coverage(self, span_id: int, user: str, at: float) -> None:
         with self._transaction() as cursor:
@@ -336,26 +348,32 @@ class SQLStore(ABC):
         self, target: str, start: float, end: float, cause: str, user: str, at: float
     ) -> int:
         """An outage known from elsewhere; counts over its whole span."""
-        with self._transaction() as cursor:
-            outage_id = _id(
-                cursor.execute(
-                    'INSERT INTO outages (target, start, "end", cause, source, created_at, '
-                    "created_by) VALUES (?, ?, ?, ?, 'manual', ?, ?) RETURNING id",
-                    (target, start, end, cause, at, user),
-                )
-            )
-            self._audit(cursor, at, user, "outage-add", outage_id, cause)
-            return outage_id
+        [outage_id] = self._added(
+            'INSERT INTO outages (target, start, "end", cause, source, created_at, created_by) '
+            "VALUES (?, ?, ?, ?, 'manual', ?, ?) RETURNING id",
+            [(target, start, end, cause, at, user)],
+            "outage-add",
+            at,
+            user,
+            cause,
+        )
+        return outage_id
+
+    @staticmethod
+    def _outage(cursor: Cursor, outage_id: int, lock: str = "") -> Outage:
+        """The outage as it is now in this transaction (read, not taken from an UPDATE's
+        RETURNING: SQLite returns a whole REAL as an integer there)."""
+        row = cursor.execute(
+            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?{lock}", (outage_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no outage with id {outage_id}")
+        return outage_from_row(row)
 
     def _manual_outage(self, cursor: Cursor, outage_id: int) -> Outage:
         """The manual outage to correct, locked for this transaction; detected ones are
         refused."""
-        row = cursor.execute(
-            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?{self.LOCK_ROW}", (outage_id,)
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"no outage with id {outage_id}")
-        outage = outage_from_row(row)
+        outage = self._outage(cursor, outage_id, self.LOCK_ROW)
         if outage.source != "manual":
             raise StoreError(DETECTED_IS_EVIDENCE)
         return outage
@@ -372,14 +390,12 @@ class SQLStore(ABC):
     ) -> Outage:
         with self._transaction() as cursor:
             was = self._manual_outage(cursor, outage_id)
-            row = cursor.execute(
-                'UPDATE outages SET start = ?, "end" = ?, cause = ? WHERE id = ? '
-                f"RETURNING {OUTAGE_COLUMNS}",
+            cursor.execute(
+                'UPDATE outages SET start = ?, "end" = ?, cause = ? WHERE id = ?',
                 (start, end, cause, outage_id),
-            ).fetchone()
-            assert row is not None, "the outage was read by _manual_outage"
+            )
             self._audit(cursor, at, user, "outage-edit", outage_id, reason, as_was(was))
-            return outage_from_row(row)
+            return self._outage(cursor, outage_id)
 
     def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
         with self._transaction() as cursor:
@@ -393,15 +409,13 @@ class SQLStore(ABC):
     ) -> Outage:
         """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
         with self._transaction() as cursor:
-            row = cursor.execute(
-                "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ? "
-                f"RETURNING {OUTAGE_COLUMNS}",
+            if not cursor.execute(
+                "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
                 (excluded, reason if excluded else None, outage_id),
-            ).fetchone()
-            if row is None:
+            ).rowcount:
                 raise StoreError(f"no outage with id {outage_id}")
             self._audit(cursor, at, user, "exclude" if excluded else "include", outage_id, reason)
-            return outage_from_row(row)
+            return self._outage(cursor, outage_id)
 
     # -- isolation -------------------------------------------------------
 
@@ -440,16 +454,16 @@ class SQLStore(ABC):
         at: float,
         weekly: str | None = None,
     ) -> int:
-        with self._transaction() as cursor:
-            window_id = _id(
-                cursor.execute(
-                    'INSERT INTO maintenance (scope, name, start, "end", reason, created_at, '
-                    "created_by, weekly) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (scope, name, start, end, reason, at, user, weekly),
-                )
-            )
-            self._audit(cursor, at, user, "maintenance-add", window_id, reason)
-            return window_id
+        [window_id] = self._added(
+            'INSERT INTO maintenance (scope, name, start, "end", reason, created_at, '
+            "created_by, weekly) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [(scope, name, start, end, reason, at, user, weekly)],
+            "maintenance-add",
+            at,
+            user,
+            reason,
+        )
+        return window_id
 
     def remove_maintenance(
         self, window_id: int, user: str, at: float, reason: str | None = None
@@ -474,6 +488,24 @@ class SQLStore(ABC):
         ]
 
     # -- corrections -----------------------------------------------------
+
+    def _added(
+        self,
+        insert: str,
+        rows: Iterable[Sequence[Any]],
+        action: str,
+        at: float,
+        user: str,
+        reason: str | None,
+    ) -> list[int]:
+        """Rows a person adds (``insert``, an INSERT ... RETURNING id), each with its entry
+        in the trail, in one transaction: their ids."""
+        ids = []
+        with self._transaction() as cursor:
+            for row in rows:
+                ids.append(_id(cursor.execute(insert, row)))
+                self._audit(cursor, at, user, action, ids[-1], reason)
+        return ids
 
     def _audit(
         self,

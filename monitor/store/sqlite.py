@@ -21,7 +21,14 @@ from typing import Any
 from urllib.parse import quote
 
 from monitor.store.base import DAEMON_BUSY, StoreError, same_instance
-from monitor.store.sql import Cursor, Row, SQLStore, known_version
+from monitor.store.sql import (
+    DECLARED_COVERAGE,
+    FULL_TRAIL,
+    Cursor,
+    Row,
+    SQLStore,
+    known_version,
+)
 
 SCHEMA_VERSION = 5
 
@@ -87,19 +94,8 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX isolations_end ON isolations(end);
     """,
-    3: """
-    -- History before availmon: spans another source watched, declared by a person
-    -- (who and when are in corrections, action coverage-add).
-    ALTER TABLE coverage ADD COLUMN source TEXT;  -- NULL: this daemon; else e.g. 'Nagios'
-    """,
-    4: """
-    -- Corrections with a full trail: weekly windows by command, removal that keeps the
-    -- window, and what an outage edit or delete changed from.
-    ALTER TABLE maintenance ADD COLUMN weekly TEXT;       -- "tue 07:00-08:00"; NULL: one-off
-    ALTER TABLE maintenance ADD COLUMN removed_at REAL;   -- NULL while in force
-    ALTER TABLE maintenance ADD COLUMN removed_by TEXT;
-    ALTER TABLE corrections ADD COLUMN detail TEXT;       -- the outage as it was (JSON)
-    """,
+    3: DECLARED_COVERAGE.format(text="TEXT"),
+    4: FULL_TRAIL.format(text="TEXT", time="REAL"),
     5: """
     -- Instances sharing one database: who wrote each row and from where ('' for rows
     -- written by people, and for history from before instances had names).
