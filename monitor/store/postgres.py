@@ -26,14 +26,7 @@ import psycopg
 from psycopg.abc import Params
 
 from monitor.store.base import DAEMON_BUSY, StoreError, same_instance
-from monitor.store.sql import (
-    DECLARED_COVERAGE,
-    FULL_TRAIL,
-    Cursor,
-    Row,
-    SQLStore,
-    known_version,
-)
+from monitor.store.sql import DECLARED_COVERAGE, FULL_TRAIL, Cursor, Row, SQLStore, known_version
 
 SCHEMA_VERSION = 4
 

@@ -21,14 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from monitor.store.base import DAEMON_BUSY, StoreError, same_instance
-from monitor.store.sql import (
-    DECLARED_COVERAGE,
-    FULL_TRAIL,
-    Cursor,
-    Row,
-    SQLStore,
-    known_version,
-)
+from monitor.store.sql import DECLARED_COVERAGE, FULL_TRAIL, Cursor, Row, SQLStore, known_version
 
 SCHEMA_VERSION = 5
 
