@@ -154,6 +154,17 @@ class SQLStore(ABC):
         """After ``load`` wrote ``table``'s rows with their ids: the next id generated
         must follow the highest."""
 
+    def _insert(self, sql: str, args: Sequence[Any]) -> int:
+        """An INSERT ... RETURNING id, its own transaction: the new row's id (on a retry
+        that finds the row already there, that row's)."""
+        with self._transaction() as cursor:
+            return _id(cursor.execute(sql, args))
+
+    def _write(self, sql: str, args: Sequence[Any]) -> None:
+        """One statement, its own transaction."""
+        with self._transaction() as cursor:
+            cursor.execute(sql, args)
+
     # -- lifecycle -------------------------------------------------------
 
     def _adopt_history(self) -> int:
@@ -175,11 +186,10 @@ class SQLStore(ABC):
 
     def close_stale_coverage(self) -> None:
         """Spans this instance left open when it died end at their last heartbeat."""
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"UPDATE coverage SET open = {self.FALSE} WHERE {self.OPEN} AND instance = ?",
-                (self.instance,),
-            )
+        self._write(
+            f"UPDATE coverage SET open = {self.FALSE} WHERE {self.OPEN} AND instance = ?",
+            (self.instance,),
+        )
 
     def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
         rows = [(name, at, at, all_hours, *self._who()) for name, all_hours in targets]
@@ -193,8 +203,7 @@ class SQLStore(ABC):
 
     def extend_coverage(self, at: float) -> None:
         """Heartbeat: every span this instance has open now reaches ``at``."""
-        with self._transaction() as cursor:
-            cursor.execute(self._ending(), (at, self.instance))
+        self._write(self._ending(), (at, self.instance))
 
     def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
         """Close this instance's open spans of ``targets`` (all when None) at ``at``."""
@@ -273,23 +282,19 @@ class SQLStore(ABC):
         continues: int | None = None,
     ) -> int:
         state = "down" if parent is None else "unreachable"
-        with self._transaction() as cursor:
-            return _id(
-                cursor.execute(
-                    "INSERT INTO outages (target, start, cause, created_at, state, parent, "
-                    "continues, instance, vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (instance, target, start) WHERE source = 'detected' "
-                    "DO UPDATE SET target = excluded.target RETURNING id",
-                    (target, start, cause, at, state, parent, continues, *self._who()),
-                )
-            )
+        return self._insert(
+            "INSERT INTO outages (target, start, cause, created_at, state, parent, "
+            "continues, instance, vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (instance, target, start) WHERE source = 'detected' "
+            "DO UPDATE SET target = excluded.target RETURNING id",
+            (target, start, cause, at, state, parent, continues, *self._who()),
+        )
 
     def close_outage(self, outage_id: int, end: float, reason: str | None = None) -> None:
-        with self._transaction() as cursor:
-            cursor.execute(
-                'UPDATE outages SET "end" = ?, end_reason = ? WHERE id = ? AND "end" IS NULL',
-                (end, reason, outage_id),
-            )
+        self._write(
+            'UPDATE outages SET "end" = ?, end_reason = ? WHERE id = ? AND "end" IS NULL',
+            (end, reason, outage_id),
+        )
 
     def open_outages(self) -> list[Outage]:
         return [
@@ -420,22 +425,18 @@ class SQLStore(ABC):
     # -- isolation -------------------------------------------------------
 
     def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
-        with self._transaction() as cursor:
-            return _id(
-                cursor.execute(
-                    "INSERT INTO isolations (start, witnesses, created_at, instance, vantage) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, start) "
-                    "DO UPDATE SET start = excluded.start RETURNING id",
-                    (start, Isolation.witnesses_text(witnesses), at, *self._who()),
-                )
-            )
+        return self._insert(
+            "INSERT INTO isolations (start, witnesses, created_at, instance, vantage) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, start) "
+            "DO UPDATE SET start = excluded.start RETURNING id",
+            (start, Isolation.witnesses_text(witnesses), at, *self._who()),
+        )
 
     def close_isolation(self, isolation_id: int, end: float) -> None:
-        with self._transaction() as cursor:
-            cursor.execute(
-                'UPDATE isolations SET "end" = ? WHERE id = ? AND "end" IS NULL',
-                (end, isolation_id),
-            )
+        self._write(
+            'UPDATE isolations SET "end" = ? WHERE id = ? AND "end" IS NULL',
+            (end, isolation_id),
+        )
 
     def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
         rows = self._overlapping("isolations", ISOLATION_COLUMNS, since, until)
