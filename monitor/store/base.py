@@ -1,8 +1,8 @@
 """The store contract: what the daemon, CLI, totals and reports ask of a database.
 
-Any backend (SQLite today) implements ``Store``; tests/test_store_contract.py
-runs one suite against each. Records are plain frozen dataclasses so callers
-never see a backend's rows.
+Both backends (SQLite, PostgreSQL) implement ``Store`` with the SQL in sql.py;
+tests/test_store_contract.py runs one suite against each. Records are plain
+frozen dataclasses so callers never see a backend's rows.
 """
 
 from __future__ import annotations
@@ -156,16 +156,6 @@ TABLES: dict[str, tuple[str, ...]] = {
     "corrections": ("id", "at", "user", "action", "subject_id", "reason", "detail"),
     "isolations": ("id", "start", "end", "witnesses", "created_at", "instance", "vantage"),
 }  # fmt: skip
-BOOLEANS = frozenset({"excluded", "all_hours", "open"})  # SQLite keeps them as 0 and 1
-
-# The rows a daemon writes, by table: what the first named instance adopts from the
-# history written before instances had names (``claim_instance``).
-DAEMON_ROWS = {
-    "outages": "source = 'detected'",
-    "coverage": "source IS NULL",
-    "isolations": "1 = 1",
-}
-
 DAEMON_BUSY = "another availmon daemon is already using this database"
 
 
@@ -176,24 +166,6 @@ def same_instance(instance: str) -> str:
 
 # Every table's rows in id order, each a tuple in ``TABLES`` order, booleans as bool.
 Dump = dict[str, list[tuple[Any, ...]]]
-
-
-def column_list(table: str) -> str:
-    """``table``'s columns, quoted (``end`` and ``user`` are keywords), for SELECT and INSERT."""
-    return ", ".join(f'"{column}"' for column in TABLES[table])
-
-
-# How many rows the database holds, all tables together (the same SQL in both backends).
-COUNT_ROWS = "SELECT " + " + ".join(f"(SELECT count(*) FROM {table})" for table in TABLES)
-
-
-def refuse_rows(name: str, rows: int) -> None:
-    """``load`` without ``replace``: a database that holds history is never merged into."""
-    if rows:
-        raise StoreError(
-            f"{name}: already holds {rows} rows of history; copy only into an empty "
-            "database (or give --force to replace them)"
-        )
 
 
 class Store(Protocol):

@@ -17,33 +17,16 @@ without password or query.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.abc import Params
 
-from monitor.store.base import (
-    COUNT_ROWS,
-    DAEMON_BUSY,
-    DAEMON_ROWS,
-    DETECTED_IS_EVIDENCE,
-    TABLES,
-    Correction,
-    CoverageSpan,
-    Dump,
-    Isolation,
-    Maintenance,
-    Outage,
-    StoreError,
-    as_was,
-    column_list,
-    outage_from_row,
-    refuse_rows,
-    same_instance,
-)
+from monitor.store.base import DAEMON_BUSY, StoreError, same_instance
+from monitor.store.sql import DECLARED_COVERAGE, FULL_TRAIL, Cursor, Row, SQLStore, known_version
 
 SCHEMA_VERSION = 4
 
@@ -122,19 +105,8 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX isolations_end ON isolations ("end");
     """,
-    2: """
-    -- History before availmon: spans another source watched, declared by a person
-    -- (who and when are in corrections, action coverage-add).
-    ALTER TABLE coverage ADD COLUMN source text;  -- NULL: this daemon; else e.g. 'Nagios'
-    """,
-    3: """
-    -- Corrections with a full trail: weekly windows by command, removal that keeps the
-    -- window, and what an outage edit or delete changed from.
-    ALTER TABLE maintenance ADD COLUMN weekly text;        -- "tue 07:00-08:00"; NULL: one-off
-    ALTER TABLE maintenance ADD COLUMN removed_at double precision;  -- NULL while in force
-    ALTER TABLE maintenance ADD COLUMN removed_by text;
-    ALTER TABLE corrections ADD COLUMN detail text;        -- the outage as it was (JSON)
-    """,
+    2: DECLARED_COVERAGE.format(text="text"),
+    3: FULL_TRAIL.format(text="text", time="double precision"),
     4: """
     -- Instances sharing one database: who wrote each row and from where ('' for rows
     -- written by people, and for history from before instances had names).
@@ -157,24 +129,33 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 
-OUTAGE_COLUMNS = (
-    'id, target, start, "end", cause, source, excluded, excluded_reason, '
-    "state, parent, end_reason, continues, instance, vantage"
-)
 
-COVERAGE_COLUMNS = 'target, start, "end", all_hours, source, id, instance, vantage'
+class _Qmark:
+    """A psycopg cursor taking the shared SQL's ``?`` placeholders (psycopg's are ``%s``)."""
 
-ISOLATION_COLUMNS = 'id, start, "end", witnesses, instance, vantage'
+    def __init__(self, cursor: psycopg.Cursor[Row]) -> None:
+        self._cursor = cursor
 
-Row = tuple[Any, ...]
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
 
-CHANGED = "UPDATE availmon_meta SET changes = changes + 1"  # what change_token() follows
+    def execute(self, sql: str, args: Sequence[Any] = (), /) -> _Qmark:
+        self._cursor.execute(_qmark(sql), args)
+        return self
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
+        self._cursor.executemany(_qmark(sql), rows)
+
+    def fetchone(self) -> Row | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Row]:
+        return self._cursor.fetchall()
 
 
-def _id(cursor: psycopg.Cursor[Row]) -> int:
-    row = cursor.fetchone()
-    assert row is not None, "INSERT ... RETURNING id returned no row"
-    return int(row[0])
+def _qmark(sql: str) -> str:
+    return sql.replace("?", "%s")
 
 
 def _take(db: psycopg.Connection[Row], claim: Claim) -> bool:
@@ -198,11 +179,21 @@ def without_password(url: str) -> str:
     )
 
 
-class PostgresStore:
+class PostgresStore(SQLStore):
     """One PostgreSQL database (its current schema, usually ``public``), a ``Store``.
 
     Thread-safe: one connection behind a lock, opened again after it is lost.
     """
+
+    OPEN = "open"
+    FALSE = "false"
+    GREATEST = "greatest"
+    LOCK_ROW = " FOR UPDATE"
+    # Bumped by every correction (and ``load``) in its own transaction: never by the
+    # daemons' heartbeats and outages, so a fleet's daemons do not make each other
+    # rebuild their totals every few seconds.
+    CHANGE_TOKEN = "SELECT changes FROM availmon_meta"
+    CHANGED = ("UPDATE availmon_meta SET changes = changes + 1",)
 
     def __init__(
         self,
@@ -289,17 +280,9 @@ class PostgresStore:
             )
         }
         if "availmon_meta" not in tables:
-            if tables:
-                raise StoreError(f"{self.name}: not an availmon database (it has other tables)")
-            return 0
+            return known_version(self.name, 0, SCHEMA_VERSION, foreign=bool(tables))
         row = db.execute("SELECT schema_version FROM availmon_meta").fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.name}: database schema version {version} is newer than this availmon "
-                f"understands ({SCHEMA_VERSION}); upgrade availmon"
-            )
-        return version
+        return known_version(self.name, int(row[0]) if row else 0, SCHEMA_VERSION, foreign=False)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -321,15 +304,7 @@ class PostgresStore:
             ("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_INSTANCE, self.instance)),
             same_instance(self.instance),
         )
-        with self._transaction() as db:
-            return sum(
-                db.execute(
-                    f"UPDATE {table} SET instance = %s, vantage = %s "
-                    f"WHERE instance = '' AND {rows}",
-                    (self.instance, self.vantage),
-                ).rowcount
-                for table, rows in DAEMON_ROWS.items()
-            )
+        return self._adopt_history()
 
     def lock_exclusive(self) -> None:
         self._hold(("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_APP, LOCK_DAEMON)), DAEMON_BUSY)
@@ -346,401 +321,30 @@ class PostgresStore:
             self._claims.clear()
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Row]]:
-        """One write transaction, rolled back on any error."""
-        with self._lock, self._errors("write failed"):
+    def _begun(self, doing: str, *setup: str) -> Iterator[_Qmark]:
+        """A transaction (``setup`` run first), committed on leaving and rolled back on any
+        error."""
+        with self._lock, self._errors(f"{doing} failed"):
             db = self._connection()
-            with db.transaction():
-                yield db
+            with db.transaction(), db.cursor() as cursor:
+                for statement in setup:
+                    cursor.execute(statement)
+                yield _Qmark(cursor)
 
-    def _write(self, sql: str, args: Params = ()) -> None:
-        with self._transaction() as db:
-            db.execute(sql, args)
+    def _transaction(self) -> AbstractContextManager[_Qmark]:
+        return self._begun("write")
 
-    def _insert(self, sql: str, args: Params) -> int:
-        """Run an INSERT ... RETURNING id; the new (or, on a retry, existing) row's id."""
-        with self._transaction() as db:
-            return _id(db.execute(sql, args))
+    def _snapshot(self) -> AbstractContextManager[_Qmark]:
+        return self._begun("read", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
-    def _read(self, sql: str, args: Params = ()) -> list[Row]:
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         with self._lock, self._errors("read failed"):
-            return self._connection().execute(sql, args).fetchall()
+            return self._connection().execute(_qmark(sql), args).fetchall()
 
-    # -- coverage --------------------------------------------------------
-
-    def close_stale_coverage(self) -> None:
-        """Spans this instance left open when it died end at their last heartbeat."""
-        self._write(
-            "UPDATE coverage SET open = false WHERE open AND instance = %s", (self.instance,)
+    def _ids_given(self, cursor: Cursor, table: str) -> None:
+        """The ids were given: the table's sequence moves past the highest."""
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence(?, 'id'), "
+            f"coalesce(max(id), 0) + 1, false) FROM {table}",
+            (table,),
         )
-
-    def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
-        rows = [
-            (name, at, at, all_hours, self.instance, self.vantage) for name, all_hours in targets
-        ]
-        with self._transaction() as db, db.cursor() as cursor:
-            cursor.executemany(
-                'INSERT INTO coverage (target, start, "end", all_hours, instance, vantage) '
-                "VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (instance, target) WHERE open AND source IS NULL DO NOTHING",
-                rows,
-            )
-
-    def extend_coverage(self, at: float) -> None:
-        """Heartbeat: every span this instance has open now reaches ``at``."""
-        self._write(
-            'UPDATE coverage SET "end" = greatest("end", %s) WHERE open AND instance = %s',
-            (at, self.instance),
-        )
-
-    def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
-        """Close this instance's open spans of ``targets`` (all when None) at ``at``."""
-        names = None if targets is None else list(targets)
-        with self._transaction() as db:
-            db.execute(
-                'UPDATE coverage SET "end" = greatest("end", %s), open = false '
-                "WHERE open AND instance = %s "
-                "AND (%s::text[] IS NULL OR target = ANY(%s::text[]))",
-                (at, self.instance, names, names),
-            )
-
-    def last_coverage_end(self, target: str) -> float | None:
-        [(end,)] = self._read(
-            'SELECT max("end") FROM coverage '
-            "WHERE target = %s AND source IS NULL AND instance = %s",
-            (target, self.instance),
-        )
-        return float(end) if end is not None else None
-
-    def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
-        rows = self._read(
-            f"SELECT {COVERAGE_COLUMNS} FROM coverage "
-            'WHERE target = %s AND "end" > %s AND start < %s ORDER BY start, id',
-            (target, start, end),
-        )
-        return [CoverageSpan.from_row(r) for r in rows]
-
-    def add_coverage(
-        self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
-    ) -> list[int]:
-        ids = []
-        with self._transaction() as db:
-            for target in targets:
-                span_id = _id(
-                    db.execute(
-                        'INSERT INTO coverage (target, start, "end", all_hours, open, source) '
-                        "VALUES (%s, %s, %s, false, false, %s) RETURNING id",
-                        (target, start, end, source),
-                    )
-                )
-                _audit(db, at, user, "coverage-add", span_id, source)
-                ids.append(span_id)
-        return ids
-
-    def remove_coverage(self, span_id: int, user: str, at: float) -> None:
-        with self._transaction() as db:
-            if not db.execute(
-                "DELETE FROM coverage WHERE id = %s AND source IS NOT NULL", (span_id,)
-            ).rowcount:
-                raise StoreError(f"no declared coverage span with id {span_id}")
-            _audit(db, at, user, "coverage-remove", span_id, None)
-
-    def added_coverage(self) -> list[CoverageSpan]:
-        return [
-            CoverageSpan.from_row(r)
-            for r in self._read(
-                f"SELECT {COVERAGE_COLUMNS} FROM coverage WHERE source IS NOT NULL "
-                "ORDER BY start, id"
-            )
-        ]
-
-    # -- outages ---------------------------------------------------------
-
-    def insert_outage(
-        self,
-        target: str,
-        start: float,
-        cause: str,
-        at: float,
-        *,
-        parent: str | None = None,
-        continues: int | None = None,
-    ) -> int:
-        return self._insert(
-            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues, "
-            "instance, vantage) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (instance, target, start) WHERE source = 'detected' "
-            "DO UPDATE SET target = EXCLUDED.target RETURNING id",
-            (
-                target,
-                start,
-                cause,
-                at,
-                "down" if parent is None else "unreachable",
-                parent,
-                continues,
-                self.instance,
-                self.vantage,
-            ),
-        )
-
-    def close_outage(self, outage_id: int, end: float, reason: str | None = None) -> None:
-        self._write(
-            'UPDATE outages SET "end" = %s, end_reason = %s WHERE id = %s AND "end" IS NULL',
-            (end, reason, outage_id),
-        )
-
-    def open_outages(self) -> list[Outage]:
-        return [
-            outage_from_row(r)
-            for r in self._read(
-                f"SELECT {OUTAGE_COLUMNS} FROM outages "
-                """WHERE "end" IS NULL AND source = 'detected' AND instance = %s """
-                "ORDER BY start, id",
-                (self.instance,),
-            )
-        ]
-
-    def outages(
-        self, target: str | None = None, since: float | None = None, until: float | None = None
-    ) -> list[Outage]:
-        """Outages overlapping [since, until), oldest first."""
-        return [
-            outage_from_row(r)
-            for r in self._read(
-                f"SELECT {OUTAGE_COLUMNS} FROM outages "
-                "WHERE (%(target)s::text IS NULL OR target = %(target)s) "
-                'AND (%(since)s::float8 IS NULL OR "end" IS NULL OR "end" > %(since)s) '
-                "AND (%(until)s::float8 IS NULL OR start < %(until)s) ORDER BY start, id",
-                {"target": target, "since": since, "until": until},
-            )
-        ]
-
-    def outage_counts(self) -> dict[str, int]:
-        """Detected outages per target, all time (seeds ``availmon_outages_total``)."""
-        rows = self._read(
-            "SELECT target, count(*) FROM outages WHERE source = 'detected' GROUP BY target"
-        )
-        return {target: int(count) for target, count in rows}
-
-    def outages_since(self, since: float) -> list[Outage]:
-        """Outages still open or ended after ``since``, all targets: the live tail's input."""
-        return [
-            outage_from_row(r)
-            for r in self._read(
-                f'SELECT {OUTAGE_COLUMNS} FROM outages WHERE "end" IS NULL OR "end" > %s '
-                "ORDER BY start, id",
-                (since,),
-            )
-        ]
-
-    def add_manual_outage(
-        self, target: str, start: float, end: float, cause: str, user: str, at: float
-    ) -> int:
-        """An outage known from elsewhere; counts over its whole span."""
-        with self._transaction() as db:
-            outage_id = _id(
-                db.execute(
-                    'INSERT INTO outages (target, start, "end", cause, source, created_at, '
-                    "created_by) VALUES (%s, %s, %s, %s, 'manual', %s, %s) RETURNING id",
-                    (target, start, end, cause, at, user),
-                )
-            )
-            _audit(db, at, user, "outage-add", outage_id, cause)
-            return outage_id
-
-    def edit_manual_outage(
-        self,
-        outage_id: int,
-        start: float,
-        end: float,
-        cause: str,
-        reason: str,
-        user: str,
-        at: float,
-    ) -> Outage:
-        with self._transaction() as db:
-            was = _manual_outage(db, outage_id)
-            row = db.execute(
-                'UPDATE outages SET start = %s, "end" = %s, cause = %s WHERE id = %s '
-                f"RETURNING {OUTAGE_COLUMNS}",
-                (start, end, cause, outage_id),
-            ).fetchone()
-            assert row is not None, "the outage was locked by _manual_outage"
-            _audit(db, at, user, "outage-edit", outage_id, reason, as_was(was))
-            return outage_from_row(row)
-
-    def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
-        with self._transaction() as db:
-            was = _manual_outage(db, outage_id)
-            db.execute("DELETE FROM outages WHERE id = %s", (outage_id,))
-            _audit(db, at, user, "outage-delete", outage_id, reason, as_was(was))
-            return was
-
-    def set_excluded(
-        self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
-    ) -> Outage:
-        """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
-        with self._transaction() as db:
-            row = db.execute(
-                f"UPDATE outages SET excluded = %s, excluded_reason = %s WHERE id = %s "
-                f"RETURNING {OUTAGE_COLUMNS}",
-                (excluded, reason if excluded else None, outage_id),
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no outage with id {outage_id}")
-            _audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
-            return outage_from_row(row)
-
-    # -- isolation -------------------------------------------------------
-
-    def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
-        return self._insert(
-            "INSERT INTO isolations (start, witnesses, created_at, instance, vantage) "
-            "VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (instance, start) DO UPDATE SET start = EXCLUDED.start RETURNING id",
-            (start, Isolation.witnesses_text(witnesses), at, self.instance, self.vantage),
-        )
-
-    def close_isolation(self, isolation_id: int, end: float) -> None:
-        self._write(
-            'UPDATE isolations SET "end" = %s WHERE id = %s AND "end" IS NULL', (end, isolation_id)
-        )
-
-    def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
-        rows = self._read(
-            f"SELECT {ISOLATION_COLUMNS} FROM isolations "
-            'WHERE (%(since)s::float8 IS NULL OR "end" IS NULL OR "end" > %(since)s) '
-            "AND (%(until)s::float8 IS NULL OR start < %(until)s) ORDER BY start, id",
-            {"since": since, "until": until},
-        )
-        return [Isolation.from_row(r) for r in rows]
-
-    # -- maintenance -----------------------------------------------------
-
-    def add_maintenance(
-        self,
-        scope: str,
-        name: str | None,
-        start: float,
-        end: float,
-        reason: str,
-        user: str,
-        at: float,
-        weekly: str | None = None,
-    ) -> int:
-        with self._transaction() as db:
-            window_id = _id(
-                db.execute(
-                    'INSERT INTO maintenance (scope, name, start, "end", reason, created_at, '
-                    "created_by, weekly) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (scope, name, start, end, reason, at, user, weekly),
-                )
-            )
-            _audit(db, at, user, "maintenance-add", window_id, reason)
-            return window_id
-
-    def remove_maintenance(
-        self, window_id: int, user: str, at: float, reason: str | None = None
-    ) -> None:
-        with self._transaction() as db:
-            if not db.execute(
-                "UPDATE maintenance SET removed_at = %s, removed_by = %s "
-                "WHERE id = %s AND removed_at IS NULL",
-                (at, user, window_id),
-            ).rowcount:
-                raise StoreError(f"no maintenance window with id {window_id}")
-            _audit(db, at, user, "maintenance-remove", window_id, reason)
-
-    def maintenance(self, include_removed: bool = False) -> list[Maintenance]:
-        return [
-            Maintenance(*r)
-            for r in self._read(
-                'SELECT id, scope, name, start, "end", reason, weekly, removed_at, removed_by '
-                "FROM maintenance WHERE %s OR removed_at IS NULL ORDER BY start, id",
-                (include_removed,),
-            )
-        ]
-
-    # -- corrections -----------------------------------------------------
-
-    def corrections(self) -> list[Correction]:
-        return [
-            Correction(*r)
-            for r in self._read(
-                'SELECT id, at, "user", action, subject_id, reason, detail FROM corrections '
-                "ORDER BY id"
-            )
-        ]
-
-    def change_token(self) -> int:
-        """``availmon_meta.changes``, bumped by every correction (and ``load``) in its own
-        transaction: never by the daemons' heartbeats and outages, so a fleet's daemons
-        do not make each other rebuild their totals every few seconds."""
-        [(changes,)] = self._read("SELECT changes FROM availmon_meta")
-        return int(changes)
-
-    # -- moving the whole history ----------------------------------------
-
-    def dump(self) -> Dump:
-        with self._lock, self._errors("read failed"):
-            db = self._connection()
-            with db.transaction():
-                # One snapshot of every table, whatever a daemon commits meanwhile.
-                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                return {
-                    table: db.execute(
-                        f"SELECT {column_list(table)} FROM {table} ORDER BY id"
-                    ).fetchall()
-                    for table in TABLES
-                }
-
-    def load(self, dump: Dump, *, replace: bool = False) -> None:
-        with self._transaction() as db, db.cursor() as cursor:
-            if not replace:
-                [(rows,)] = db.execute(COUNT_ROWS).fetchall()
-                refuse_rows(self.name, rows)
-            for table, columns in TABLES.items():
-                db.execute(f"DELETE FROM {table}")
-                cursor.executemany(
-                    f"INSERT INTO {table} ({column_list(table)}) "
-                    f"VALUES ({', '.join(['%s'] * len(columns))})",
-                    dump[table],
-                )
-                # The ids were given: the next one generated follows the highest.
-                db.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                    f"coalesce(max(id), 0) + 1, false) FROM {table}",
-                    (table,),
-                )
-            db.execute(CHANGED)
-
-
-def _audit(
-    db: psycopg.Connection[Row],
-    at: float,
-    user: str,
-    action: str,
-    subject_id: int | None,
-    reason: str | None,
-    detail: str | None = None,
-) -> None:
-    db.execute(
-        'INSERT INTO corrections (at, "user", action, subject_id, reason, detail) '
-        "VALUES (%s, %s, %s, %s, %s, %s)",
-        (at, user, action, subject_id, reason, detail),
-    )
-    db.execute(CHANGED)
-
-
-def _manual_outage(db: psycopg.Connection[Row], outage_id: int) -> Outage:
-    """The manual outage to correct, locked for this transaction; detected ones are refused."""
-    row = db.execute(
-        f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = %s FOR UPDATE", (outage_id,)
-    ).fetchone()
-    if row is None:
-        raise StoreError(f"no outage with id {outage_id}")
-    outage = outage_from_row(row)
-    if outage.source != "manual":
-        raise StoreError(DETECTED_IS_EVIDENCE)
-    return outage

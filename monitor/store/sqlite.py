@@ -14,32 +14,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from monitor.store.base import (
-    BOOLEANS,
-    COUNT_ROWS,
-    DAEMON_BUSY,
-    DAEMON_ROWS,
-    DETECTED_IS_EVIDENCE,
-    TABLES,
-    Correction,
-    CoverageSpan,
-    Dump,
-    Isolation,
-    Maintenance,
-    Outage,
-    StoreError,
-    as_was,
-    column_list,
-    outage_from_row,
-    refuse_rows,
-    same_instance,
-)
+from monitor.store.base import DAEMON_BUSY, StoreError, same_instance
+from monitor.store.sql import DECLARED_COVERAGE, FULL_TRAIL, Cursor, Row, SQLStore, known_version
 
 SCHEMA_VERSION = 5
 
@@ -105,19 +87,8 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX isolations_end ON isolations(end);
     """,
-    3: """
-    -- History before availmon: spans another source watched, declared by a person
-    -- (who and when are in corrections, action coverage-add).
-    ALTER TABLE coverage ADD COLUMN source TEXT;  -- NULL: this daemon; else e.g. 'Nagios'
-    """,
-    4: """
-    -- Corrections with a full trail: weekly windows by command, removal that keeps the
-    -- window, and what an outage edit or delete changed from.
-    ALTER TABLE maintenance ADD COLUMN weekly TEXT;       -- "tue 07:00-08:00"; NULL: one-off
-    ALTER TABLE maintenance ADD COLUMN removed_at REAL;   -- NULL while in force
-    ALTER TABLE maintenance ADD COLUMN removed_by TEXT;
-    ALTER TABLE corrections ADD COLUMN detail TEXT;       -- the outage as it was (JSON)
-    """,
+    3: DECLARED_COVERAGE.format(text="TEXT"),
+    4: FULL_TRAIL.format(text="TEXT", time="REAL"),
     5: """
     -- Instances sharing one database: who wrote each row and from where ('' for rows
     -- written by people, and for history from before instances had names).
@@ -138,29 +109,15 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-OUTAGE_COLUMNS = (
-    "id, target, start, end, cause, source, excluded, excluded_reason, "
-    "state, parent, end_reason, continues, instance, vantage"
-)
-
-
-COVERAGE_COLUMNS = "target, start, end, all_hours, source, id, instance, vantage"
-
-ISOLATION_COLUMNS = "id, start, end, witnesses, instance, vantage"
-
-Row = tuple[Any, ...]
-
-
-def _plain(table: str, rows: list[Row]) -> list[Row]:
-    """Rows as ``dump`` gives them: SQLite's 0 and 1 as the booleans they mean."""
-    flags = [column in BOOLEANS for column in TABLES[table]]
-    return [
-        tuple(bool(v) if flag else v for flag, v in zip(flags, row, strict=True)) for row in rows
-    ]
-
-
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """One SQLite database file, a ``Store``. Thread-safe: one connection behind a lock."""
+
+    OPEN = "open = 1"
+    FALSE = "0"
+    GREATEST = "max"
+    LOCK_ROW = ""  # BEGIN IMMEDIATE has locked the whole database already
+    CHANGE_TOKEN = "SELECT coalesce(max(id), 0) FROM corrections"  # grows with corrections only
+    CHANGED = ()
 
     def __init__(
         self,
@@ -171,7 +128,7 @@ class SQLiteStore:
         instance: str = "",
         vantage: str = "",
     ) -> None:
-        self.path = str(path)
+        self.path = self.name = str(path)
         self.instance, self.vantage = instance, vantage
         if not create and not Path(self.path).exists():
             raise StoreError(
@@ -240,14 +197,9 @@ class SQLiteStore:
             ).fetchone()[0]
         finally:
             self._db.execute("COMMIT")
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: database schema version {version} is newer than this availmon "
-                f"understands ({SCHEMA_VERSION}); upgrade availmon"
-            )
-        if version == 0 and tables:
-            raise StoreError(f"{self.path}: not an availmon database (it has other tables)")
-        return int(version)
+        return known_version(
+            self.path, int(version), SCHEMA_VERSION, foreign=version == 0 and tables > 0
+        )
 
     def _hold(self, suffix: str, how: int, refusal: str) -> None:
         """Hold an OS lock on the file beside the database named ``suffix`` (released
@@ -267,14 +219,7 @@ class SQLiteStore:
         self._hold(
             f".{quote(self.instance, safe='')}.lock", fcntl.LOCK_EX, same_instance(self.instance)
         )
-        with self._transaction() as db:
-            return sum(
-                db.execute(
-                    f"UPDATE {table} SET instance = ?, vantage = ? WHERE instance = '' AND {rows}",
-                    (self.instance, self.vantage),
-                ).rowcount
-                for table, rows in DAEMON_ROWS.items()
-            )
+        return self._adopt_history()
 
     def lock_exclusive(self) -> None:
         self._hold(".lock", fcntl.LOCK_EX, DAEMON_BUSY)
@@ -287,408 +232,33 @@ class SQLiteStore:
             self._lockfiles.clear()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, rolled back on any error; SQLite's errors become StoreError."""
+    def _begun(self, begin: str, doing: str) -> Iterator[sqlite3.Cursor]:
+        """A transaction begun by ``begin``, committed on leaving and rolled back on any
+        error; SQLite's errors become StoreError."""
         try:
             with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(begin)
                 try:
-                    yield self._db
+                    yield self._db.cursor()
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+            raise StoreError(f"{self.path}: {doing} failed: {exc}") from None
 
-    def _write(self, sql: str, args: tuple[object, ...] = ()) -> None:
-        with self._transaction() as db:
-            db.execute(sql, args)
+    def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return self._begun("BEGIN IMMEDIATE", "write")
 
-    def _insert(self, sql: str, args: tuple[object, ...]) -> int:
-        """Run an INSERT ... RETURNING id; the new (or, on a retry, existing) row's id."""
-        with self._transaction() as db:
-            return int(db.execute(sql, args).fetchone()[0])
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return self._begun("BEGIN", "read")  # a daemon's write lands wholly or not
 
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Row]:
+    def _ids_given(self, cursor: Cursor, table: str) -> None:
+        """Nothing to do: SQLite's next rowid already follows the highest."""
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         try:
             with self._lock:
                 return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: read failed: {exc}") from None
-
-    # -- coverage --------------------------------------------------------
-
-    def close_stale_coverage(self) -> None:
-        """Spans this instance left open when it died end at their last heartbeat."""
-        self._write(
-            "UPDATE coverage SET open = 0 WHERE open = 1 AND instance = ?", (self.instance,)
-        )
-
-    def begin_coverage(self, targets: Iterable[tuple[str, bool]], at: float) -> None:
-        rows = [
-            (name, at, at, int(all_hours), self.instance, self.vantage)
-            for name, all_hours in targets
-        ]
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO coverage (target, start, end, all_hours, instance, vantage) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (instance, target) WHERE open = 1 AND source IS NULL DO NOTHING",
-                rows,
-            )
-
-    def extend_coverage(self, at: float) -> None:
-        """Heartbeat: every span this instance has open now reaches ``at``."""
-        self._write(
-            "UPDATE coverage SET end = max(end, ?) WHERE open = 1 AND instance = ?",
-            (at, self.instance),
-        )
-
-    def end_coverage(self, targets: Iterable[str] | None, at: float) -> None:
-        """Close this instance's open spans of ``targets`` (all when None) at ``at``."""
-        names = None if targets is None else list(targets)
-        close = "UPDATE coverage SET end = max(end, ?), open = 0 WHERE open = 1 AND instance = ?"
-        with self._transaction() as db:
-            if names is None:
-                db.execute(close, (at, self.instance))
-            else:
-                db.executemany(close + " AND target = ?", [(at, self.instance, n) for n in names])
-
-    def last_coverage_end(self, target: str) -> float | None:
-        [(end,)] = self._read(
-            "SELECT max(end) FROM coverage WHERE target = ? AND source IS NULL AND instance = ?",
-            (target, self.instance),
-        )
-        return float(end) if end is not None else None
-
-    def coverage(self, target: str, start: float, end: float) -> list[CoverageSpan]:
-        rows = self._read(
-            f"SELECT {COVERAGE_COLUMNS} FROM coverage "
-            "WHERE target = ? AND end > ? AND start < ? ORDER BY start, id",
-            (target, start, end),
-        )
-        return [CoverageSpan.from_row(r) for r in rows]
-
-    def add_coverage(
-        self, targets: Iterable[str], start: float, end: float, source: str, user: str, at: float
-    ) -> list[int]:
-        ids = []
-        with self._transaction() as db:
-            for target in targets:
-                span_id = db.execute(
-                    "INSERT INTO coverage (target, start, end, all_hours, open, source) "
-                    "VALUES (?, ?, ?, 0, 0, ?)",
-                    (target, start, end, source),
-                ).lastrowid
-                assert span_id is not None
-                self._audit(db, at, user, "coverage-add", span_id, source)
-                ids.append(span_id)
-        return ids
-
-    def remove_coverage(self, span_id: int, user: str, at: float) -> None:
-        with self._transaction() as db:
-            if not db.execute(
-                "DELETE FROM coverage WHERE id = ? AND source IS NOT NULL", (span_id,)
-            ).rowcount:
-                raise StoreError(f"no declared coverage span with id {span_id}")
-            self._audit(db, at, user, "coverage-remove", span_id, None)
-
-    def added_coverage(self) -> list[CoverageSpan]:
-        return [
-            CoverageSpan.from_row(r)
-            for r in self._read(
-                f"SELECT {COVERAGE_COLUMNS} FROM coverage WHERE source IS NOT NULL "
-                "ORDER BY start, id"
-            )
-        ]
-
-    # -- outages ---------------------------------------------------------
-
-    def insert_outage(
-        self,
-        target: str,
-        start: float,
-        cause: str,
-        at: float,
-        *,
-        parent: str | None = None,
-        continues: int | None = None,
-    ) -> int:
-        return self._insert(
-            "INSERT INTO outages (target, start, cause, created_at, state, parent, continues, "
-            "instance, vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (instance, target, start) WHERE source = 'detected' "
-            "DO UPDATE SET target = excluded.target RETURNING id",
-            (
-                target,
-                start,
-                cause,
-                at,
-                "down" if parent is None else "unreachable",
-                parent,
-                continues,
-                self.instance,
-                self.vantage,
-            ),
-        )
-
-    def close_outage(self, outage_id: int, end: float, reason: str | None = None) -> None:
-        self._write(
-            "UPDATE outages SET end = ?, end_reason = ? WHERE id = ? AND end IS NULL",
-            (end, reason, outage_id),
-        )
-
-    def open_outages(self) -> list[Outage]:
-        return [
-            outage_from_row(r)
-            for r in self._read(
-                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL AND source = 'detected' "
-                "AND instance = ? ORDER BY start, id",
-                (self.instance,),
-            )
-        ]
-
-    def outages(
-        self, target: str | None = None, since: float | None = None, until: float | None = None
-    ) -> list[Outage]:
-        """Outages overlapping [since, until), oldest first."""
-        where = ["1"]
-        args: list[str | float] = []
-        if target is not None:
-            where.append("target = ?")
-            args.append(target)
-        if since is not None:
-            where.append("(end IS NULL OR end > ?)")
-            args.append(since)
-        if until is not None:
-            where.append("start < ?")
-            args.append(until)
-        return [
-            outage_from_row(r)
-            for r in self._read(
-                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE {' AND '.join(where)} "
-                "ORDER BY start, id",
-                tuple(args),
-            )
-        ]
-
-    def outage_counts(self) -> dict[str, int]:
-        """Detected outages per target, all time (seeds ``availmon_outages_total``)."""
-        return dict(
-            self._read(
-                "SELECT target, count(*) FROM outages WHERE source = 'detected' GROUP BY target"
-            )
-        )
-
-    def outages_since(self, since: float) -> list[Outage]:
-        """Outages still open or ended after ``since``, all targets: the live tail's input."""
-        return [
-            outage_from_row(r)
-            for r in self._read(
-                f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE end IS NULL OR end > ? "
-                "ORDER BY start, id",
-                (since,),
-            )
-        ]
-
-    def add_manual_outage(
-        self, target: str, start: float, end: float, cause: str, user: str, at: float
-    ) -> int:
-        """An outage known from elsewhere; counts over its whole span."""
-        with self._transaction() as db:
-            outage_id = db.execute(
-                "INSERT INTO outages (target, start, end, cause, source, created_at, "
-                "created_by) VALUES (?, ?, ?, ?, 'manual', ?, ?)",
-                (target, start, end, cause, at, user),
-            ).lastrowid
-            self._audit(db, at, user, "outage-add", outage_id, cause)
-            return outage_id or 0
-
-    @staticmethod
-    def _outage_row(db: sqlite3.Connection, outage_id: int) -> Outage:
-        row = db.execute(
-            f"SELECT {OUTAGE_COLUMNS} FROM outages WHERE id = ?", (outage_id,)
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"no outage with id {outage_id}")
-        return outage_from_row(row)
-
-    def _manual_outage(self, db: sqlite3.Connection, outage_id: int) -> Outage:
-        outage = self._outage_row(db, outage_id)
-        if outage.source != "manual":
-            raise StoreError(DETECTED_IS_EVIDENCE)
-        return outage
-
-    def edit_manual_outage(
-        self,
-        outage_id: int,
-        start: float,
-        end: float,
-        cause: str,
-        reason: str,
-        user: str,
-        at: float,
-    ) -> Outage:
-        with self._transaction() as db:
-            was = self._manual_outage(db, outage_id)
-            db.execute(
-                "UPDATE outages SET start = ?, end = ?, cause = ? WHERE id = ?",
-                (start, end, cause, outage_id),
-            )
-            self._audit(db, at, user, "outage-edit", outage_id, reason, as_was(was))
-            return self._outage_row(db, outage_id)
-
-    def delete_manual_outage(self, outage_id: int, reason: str, user: str, at: float) -> Outage:
-        with self._transaction() as db:
-            was = self._manual_outage(db, outage_id)
-            db.execute("DELETE FROM outages WHERE id = ?", (outage_id,))
-            self._audit(db, at, user, "outage-delete", outage_id, reason, as_was(was))
-            return was
-
-    def set_excluded(
-        self, outage_id: int, excluded: bool, reason: str | None, user: str, at: float
-    ) -> Outage:
-        """Mark an outage as a false positive (or undo it), keeping the reason for audit."""
-        with self._transaction() as db:
-            self._outage_row(db, outage_id)
-            db.execute(
-                "UPDATE outages SET excluded = ?, excluded_reason = ? WHERE id = ?",
-                (int(excluded), reason if excluded else None, outage_id),
-            )
-            self._audit(db, at, user, "exclude" if excluded else "include", outage_id, reason)
-            return self._outage_row(db, outage_id)
-
-    # -- isolation -------------------------------------------------------
-
-    def insert_isolation(self, start: float, witnesses: Iterable[str], at: float) -> int:
-        return self._insert(
-            "INSERT INTO isolations (start, witnesses, created_at, instance, vantage) "
-            "VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (instance, start) DO UPDATE SET start = excluded.start RETURNING id",
-            (start, Isolation.witnesses_text(witnesses), at, self.instance, self.vantage),
-        )
-
-    def close_isolation(self, isolation_id: int, end: float) -> None:
-        self._write(
-            "UPDATE isolations SET end = ? WHERE id = ? AND end IS NULL", (end, isolation_id)
-        )
-
-    def isolations(self, since: float | None = None, until: float | None = None) -> list[Isolation]:
-        rows = self._read(
-            f"SELECT {ISOLATION_COLUMNS} FROM isolations "
-            "WHERE (? IS NULL OR end IS NULL OR end > ?) AND (? IS NULL OR start < ?) "
-            "ORDER BY start, id",
-            (since, since, until, until),
-        )
-        return [Isolation.from_row(r) for r in rows]
-
-    # -- maintenance -----------------------------------------------------
-
-    def add_maintenance(
-        self,
-        scope: str,
-        name: str | None,
-        start: float,
-        end: float,
-        reason: str,
-        user: str,
-        at: float,
-        weekly: str | None = None,
-    ) -> int:
-        with self._transaction() as db:
-            window_id = db.execute(
-                "INSERT INTO maintenance (scope, name, start, end, reason, created_at, "
-                "created_by, weekly) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (scope, name, start, end, reason, at, user, weekly),
-            ).lastrowid
-            self._audit(db, at, user, "maintenance-add", window_id, reason)
-            return window_id or 0
-
-    def remove_maintenance(
-        self, window_id: int, user: str, at: float, reason: str | None = None
-    ) -> None:
-        with self._transaction() as db:
-            if not db.execute(
-                "UPDATE maintenance SET removed_at = ?, removed_by = ? "
-                "WHERE id = ? AND removed_at IS NULL",
-                (at, user, window_id),
-            ).rowcount:
-                raise StoreError(f"no maintenance window with id {window_id}")
-            self._audit(db, at, user, "maintenance-remove", window_id, reason)
-
-    def maintenance(self, include_removed: bool = False) -> list[Maintenance]:
-        return [
-            Maintenance(*r)
-            for r in self._read(
-                "SELECT id, scope, name, start, end, reason, weekly, removed_at, removed_by "
-                "FROM maintenance WHERE ? OR removed_at IS NULL ORDER BY start, id",
-                (include_removed,),
-            )
-        ]
-
-    # -- corrections -----------------------------------------------------
-
-    @staticmethod
-    def _audit(
-        db: sqlite3.Connection,
-        at: float,
-        user: str,
-        action: str,
-        subject_id: int | None,
-        reason: str | None,
-        detail: str | None = None,
-    ) -> None:
-        db.execute(
-            "INSERT INTO corrections (at, user, action, subject_id, reason, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (at, user, action, subject_id, reason, detail),
-        )
-
-    def corrections(self) -> list[Correction]:
-        return [
-            Correction(*r)
-            for r in self._read(
-                "SELECT id, at, user, action, subject_id, reason, detail FROM corrections "
-                "ORDER BY id"
-            )
-        ]
-
-    def change_token(self) -> int:
-        """The trail's last id: it grows with every correction, and with nothing else."""
-        [(last,)] = self._read("SELECT coalesce(max(id), 0) FROM corrections")
-        return int(last)
-
-    # -- moving the whole history ----------------------------------------
-
-    def dump(self) -> Dump:
-        try:
-            with self._lock:
-                self._db.execute("BEGIN")  # one snapshot: a daemon's write lands wholly or not
-                try:
-                    return {
-                        table: _plain(
-                            table,
-                            self._db.execute(
-                                f"SELECT {column_list(table)} FROM {table} ORDER BY id"
-                            ).fetchall(),
-                        )
-                        for table in TABLES
-                    }
-                finally:
-                    self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: read failed: {exc}") from None
-
-    def load(self, dump: Dump, *, replace: bool = False) -> None:
-        with self._transaction() as db:
-            if not replace:
-                [(rows,)] = db.execute(COUNT_ROWS).fetchall()
-                refuse_rows(self.path, rows)
-            for table, columns in TABLES.items():
-                db.execute(f"DELETE FROM {table}")
-                db.executemany(
-                    f"INSERT INTO {table} ({column_list(table)}) "
-                    f"VALUES ({', '.join('?' * len(columns))})",
-                    dump[table],
-                )
