@@ -278,6 +278,10 @@ class Recorder:
         at: float,
     ) -> None:
         """Persist ``transition`` of target ``name`` and publish its new state."""
+        if transition is None and state is status.state and state.carry_from is None:
+            self._status[name] = status  # most results: up before, up now (tracker.UP)
+            self._carried.pop(name, None)
+            return
         outage = self._outages.get(name)
         outages_total = status.outages_total
         if isinstance(transition, Opened):

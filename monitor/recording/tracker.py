@@ -44,6 +44,8 @@ class Closed:
 
 Transition = Opened | Closed
 
+UP = TargetState()  # up, no streak: shared, so an unchanged state is the same object
+
 
 def resumed(outage_start: float, last_monitored: float | None) -> TargetState:
     """State for an outage found open at start-up."""
@@ -64,9 +66,9 @@ def observe(
         if not success:
             return replace(state, resume_end=None), None
         end = state.resume_end if state.resume_end is not None else at
-        return TargetState(), Closed(state.outage_start, max(end, state.outage_start))
+        return UP, Closed(state.outage_start, max(end, state.outage_start))
     if success:
-        return TargetState(), None
+        return UP, None
     if state.carry_from is not None:
         if at < state.carry_from:
             # Begun inside the cut, reported after it: it says nothing about afterwards.
