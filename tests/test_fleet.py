@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -27,6 +26,8 @@ from monitor import config as config_mod
 from monitor.shard import owned_targets
 from tests.support import (
     SwitchableServer,
+    availmon,
+    availmon_argv,
     fleet_targets_yaml,
     free_port,
     http_server,
@@ -55,21 +56,8 @@ class Instance:
 
     def __init__(self, folder: Path, config: Path, db: str, name: str, *flags: str) -> None:
         self.port = free_port()
-        self.command = [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "-c",
-            str(config),
-            "--db",
-            db,
-            "--instance",
-            name,
-            "--listen",
-            f"127.0.0.1:{self.port}",
-            *flags,
-        ]
+        self.command = availmon_argv("run", "-c", config, "--db", db, "--instance", name)
+        self.command += ["--listen", f"127.0.0.1:{self.port}", *flags]
         self.log = folder / f"{name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -141,14 +129,9 @@ def outages(url: str) -> list[tuple]:
 def report(config: Path, db: str) -> dict:
     """`availmon report --format json` over yesterday and today (a run near midnight)."""
     today = datetime.now(ZoneInfo("Europe/London")).date()
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "monitor", "report", "-c", str(config), "--db", db),
-            *("--from", str(today - timedelta(days=1)), "--to", str(today), "--format", "json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = availmon(
+        *("report", "-c", config, "--db", db),
+        *("--from", str(today - timedelta(days=1)), "--to", str(today), "--format", "json"),
     )
     assert done.returncode == 0, done.stderr
     return {t["name"]: t for t in json.loads(done.stdout)["targets"]}
