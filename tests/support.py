@@ -5,6 +5,7 @@ for figures worked out by hand."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,7 +16,7 @@ import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NoReturn
@@ -210,6 +211,18 @@ def tcp_server(
         stop.set()
         thread.join(timeout=10)
         lsock.close()
+
+
+def recent_report(config: Path, db: str, tz: ZoneInfo) -> dict:
+    """`availmon report --format json` over yesterday and today in ``tz``, the config's
+    time zone (so a run near midnight is in)."""
+    today = datetime.now(tz).date()
+    done = availmon(
+        *("report", "-c", config, "--db", db),
+        *("--from", str(today - timedelta(days=1)), "--to", str(today), "--format", "json"),
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def free_port() -> int:
