@@ -145,17 +145,22 @@ def test_redirect_to_another_scheme(location: str, cause: str) -> None:
         assert r.details == {"http_status_code": 302.0}
 
 
-def test_redirect_from_http_to_https_is_followed_and_verified() -> None:
-    """http -> https on a server with an untrusted certificate: a TLS failure, not success."""
-    ca = trustme.CA()
+def _tls_ok_server(ca: trustme.CA, name: str) -> Iterator[str]:
+    """A TLS server answering 200 with a certificate from ``ca`` for ``name``; yields its
+    host:port."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ca.issue_cert(name).configure_cert(ctx)
 
     def behaviour(conn: socket.socket) -> None:
         conn.recv(65536)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    for addr in tcp_server(behaviour, wrap=ctx):
+    yield from tcp_server(behaviour, wrap=ctx)
+
+
+def test_redirect_from_http_to_https_is_followed_and_verified() -> None:
+    """http -> https on a server with an untrusted certificate: a TLS failure, not success."""
+    for addr in _tls_ok_server(trustme.CA(), "127.0.0.1"):
         for url in _redirect_server(f"https://{addr}/"):
             r = probe(url, 2.0)
             assert not r.success and r.cause == "TLS certificate not trusted"
@@ -167,14 +172,7 @@ def test_wrong_host_certificate_for_ip_literal(tmp_path: Path) -> None:
     ca = trustme.CA()
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("intranet.example").configure_cert(ctx)
-
-    def behaviour(conn: socket.socket) -> None:
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    for addr in tcp_server(behaviour, wrap=ctx):
+    for addr in _tls_ok_server(ca, "intranet.example"):
         r = probe(f"https://{addr}/", 2.0, ca_file=str(ca_file))
         assert not r.success and r.cause == "TLS hostname mismatch"
         # With verification off the same server is up (and the leaf expiry still read).
