@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from monitor.store import CoverageSpan, Isolation, Outage, Store, StoreError, op
 from tests.support import (
     FakeClock,
     assert_promtool_accepts,
+    availmon_argv,
     fleet_targets_yaml,
     free_port,
     http_server,
@@ -320,7 +320,7 @@ def test_a_shard_run_with_fleet_figures_shows_the_other_shards_targets(tmp_path)
         db, port = str(tmp_path / "fleet.db"), free_port()
         # Created before the two start: two first starts at once race to make the schema.
         open_store(db).close()
-        run = [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", db]
+        run = availmon_argv("run", "-c", config, "--db", db)
         log = (tmp_path / "daemons.log").open("ab")
         shard1 = subprocess.Popen(
             [*run, "--instance", "s1", "--shard", "1/2", "--listen", f"127.0.0.1:{port}",

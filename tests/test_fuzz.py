@@ -19,7 +19,6 @@ import math
 import os
 import resource
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +35,7 @@ from monitor.figures import periods, schedule
 from monitor.figures.periods import PeriodError
 from monitor.figures.schedule import ScheduleError
 from monitor.probes import REGISTRY, probe_type
-from tests.support import FakeClock, examples
+from tests.support import FakeClock, availmon_argv, examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
@@ -566,7 +565,7 @@ def run_cli(
 ) -> tuple[int, str, str, float]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
+        availmon_argv(*args),
         capture_output=True,
         text=True,
         timeout=timeout,
