@@ -465,6 +465,11 @@ def _config_for_reading(args: argparse.Namespace) -> config_mod.Config | None:
         return None
 
 
+def _existing_store(args: argparse.Namespace) -> Store:
+    """The database a correction is made in: it must exist (no new one from a mistyped --db)."""
+    return open_store(db_path(args, _config_for_reading(args)), create=False)
+
+
 def _instant(value: str, flag: str, timezone: str) -> float:
     try:
         return config_mod.parse_local_datetime(value, timezone)
@@ -674,8 +679,7 @@ def outages_edit(args: argparse.Namespace) -> int:
 
 
 def outages_delete(args: argparse.Namespace) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     was = store.delete_manual_outage(args.id, args.reason, _user(), _now())
     print(f"deleted outage {was.id} ({was.target}); outages list shows what it was")
     return 0
@@ -690,8 +694,7 @@ def outages_include(args: argparse.Namespace) -> int:
 
 
 def _set_excluded(args: argparse.Namespace, excluded: bool, reason: str | None) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     outage = store.set_excluded(args.id, excluded, reason, _user(), _now())
     print(
         f"outage {outage.id} ({outage.target}) "
@@ -817,8 +820,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
 
 
 def maintenance_remove(args: argparse.Namespace) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     store.remove_maintenance(args.id, _user(), _now(), args.reason)
     print(f"removed maintenance window {args.id} (maintenance list still shows it, marked)")
     return 0
@@ -898,8 +900,7 @@ def coverage_list(args: argparse.Namespace) -> int:
 
 
 def coverage_remove(args: argparse.Namespace) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     store.remove_coverage(args.id, _user(), _now())
     print(f"removed coverage span {args.id}")
     return 0
