@@ -162,6 +162,18 @@ class Procs:
         self.procs.append(proc)
         return proc
 
+    def start_httpd(self, ports: list[int], log: Path) -> subprocess.Popen[Any]:
+        """bench/httpd.py serving the HTTP targets on ``ports``, once it says it is ready."""
+        httpd = self.start(
+            [str(PYTHON), str(ROOT / "bench" / "httpd.py"), *map(str, ports)],
+            log,
+            stdout=subprocess.PIPE,
+        )
+        assert httpd.stdout is not None
+        if httpd.stdout.readline().strip() != b"ready":
+            raise SystemExit("bench/httpd.py did not start")
+        return httpd
+
     def stop(self, proc: subprocess.Popen[Any], grace: float = 15.0) -> None:
         if proc.poll() is None:
             try:
@@ -992,14 +1004,7 @@ def main() -> None:
                 work = Path(tmp)
                 httpd = None
                 if wl.http_ports:
-                    httpd = procs.start(
-                        [str(PYTHON), str(ROOT / "bench" / "httpd.py"), *map(str, wl.http_ports)],
-                        work / "httpd.log",
-                        stdout=subprocess.PIPE,
-                    )
-                    assert httpd.stdout is not None
-                    if httpd.stdout.readline().strip() != b"ready":
-                        raise SystemExit("bench/httpd.py did not start")
+                    httpd = procs.start_httpd(wl.http_ports, work / "httpd.log")
                     case["httpd_pid"] = httpd.pid
                 try:
                     for part, fn in (("availmon", run_availmon), ("blackbox", run_blackbox)):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -29,6 +30,9 @@ from monitor.metrics import CONTENT_TYPE, DaemonStatus, build_registry, expositi
 from monitor.store import Store, open_store
 from monitor.web import MetricsServer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from store import targets_doc  # bench/store.py: the same targets.yaml
+
 DAY = 86400.0
 
 
@@ -41,21 +45,7 @@ class Clock:
 
 
 def build(n: int, folder: Path, all_series: bool) -> tuple[config_mod.Config, Store, float]:
-    doc: dict[str, object] = {
-        "defaults": {"schedule": "office", "interval": "60s"},
-        "reporting": {"year_start_month": 4},
-        "schedules": {
-            "office": {
-                "hours": {"mon-fri": "08:00-18:00"},
-                "holidays": {"country": "GB", "subdiv": "ENG"},
-            }
-        },
-        "groups": {f"g{i}": {"objective": "99%"} for i in range(20)},
-        "targets": [
-            {"name": f"t{i}", "group": f"g{i % 20}", "type": "tcp", "host": "127.0.0.1", "port": 9}
-            for i in range(n)
-        ],
-    }
+    doc = targets_doc([f"t{i}" for i in range(n)])
     if all_series:  # every figure of every period and every extra, per target
         doc["metrics"] = {
             "target_figures": dict.fromkeys(LIVE_PERIODS, "all"),

@@ -41,7 +41,6 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import (
     AVAILMON,
     PROBES_RE,
-    PYTHON,
-    ROOT,
     Procs,
     Workload,
     assert_loopback,
@@ -281,14 +278,7 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
         "check_after": args.check_after,
         "work": str(work),
     }
-    httpd = procs.start(
-        [str(PYTHON), str(ROOT / "bench" / "httpd.py"), *map(str, wl.http_ports)],
-        work / "httpd.log",
-        stdout=subprocess.PIPE,
-    )
-    assert httpd.stdout is not None
-    if httpd.stdout.readline().strip() != b"ready":
-        raise SystemExit("bench/httpd.py did not start")
+    httpd = procs.start_httpd(wl.http_ports, work / "httpd.log")
     t_launch = time.time()
     proc = procs.start(
         [str(AVAILMON), "run", "-c", str(cfg), "--db", str(db), "--listen", f"127.0.0.1:{port}"],

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
@@ -465,6 +465,11 @@ def _config_for_reading(args: argparse.Namespace) -> config_mod.Config | None:
         return None
 
 
+def _existing_store(args: argparse.Namespace) -> Store:
+    """The database a correction is made in: it must exist (no new one from a mistyped --db)."""
+    return open_store(db_path(args, _config_for_reading(args)), create=False)
+
+
 def _instant(value: str, flag: str, timezone: str) -> float:
     try:
         return config_mod.parse_local_datetime(value, timezone)
@@ -505,6 +510,18 @@ def _now() -> float:
 
 def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
     print("\n".join(table(header, rows)))
+
+
+def _print_listing(
+    header: Sequence[str], rows: list[Sequence[str]], trail: Iterable[str], empty: str
+) -> None:
+    """A list command's text: the table, then the corrections trail indented under it, and
+    ``empty`` when there is nothing to list."""
+    _print_table(header, rows)
+    for line in trail:
+        print(f"  {line}")
+    if not rows:
+        print(empty)
 
 
 def _trail(
@@ -569,7 +586,7 @@ def outages_list(args: argparse.Namespace) -> int:
         return 0
     # A fleet's outages say which daemon saw them, from where; one daemon's need not.
     fleet = len({o.instance for o in shown if o.source == "detected"}) > 1
-    _print_table(
+    _print_listing(
         ("ID", "TARGET", "START", "END", "DURATION", "COUNTED", "SOURCE", "CAUSE", "EXCLUDED")
         + (("INSTANCE", "VANTAGE") if fleet else ()),
         [
@@ -587,12 +604,9 @@ def outages_list(args: argparse.Namespace) -> int:
             + ((r["instance"] or "-", r["vantage"] or "-") if fleet else ())
             for r in records
         ],
+        (trail_line(c) for r in records for c in r["corrections"]),
+        "(no outages)",
     )
-    for r in records:
-        for c in r["corrections"]:
-            print(f"  {trail_line(c)}")
-    if not records:
-        print("(no outages)")
     listed = {r["id"] for r in records}
     for subject, changes in trail.items():
         gone = [c for c in changes if c["action"] == "outage-delete"]
@@ -665,8 +679,7 @@ def outages_edit(args: argparse.Namespace) -> int:
 
 
 def outages_delete(args: argparse.Namespace) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     was = store.delete_manual_outage(args.id, args.reason, _user(), _now())
     print(f"deleted outage {was.id} ({was.target}); outages list shows what it was")
     return 0
@@ -681,8 +694,7 @@ def outages_include(args: argparse.Namespace) -> int:
 
 
 def _set_excluded(args: argparse.Namespace, excluded: bool, reason: str | None) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     outage = store.set_excluded(args.id, excluded, reason, _user(), _now())
     print(
         f"outage {outage.id} ({outage.target}) "
@@ -714,12 +726,18 @@ def _window_bounds(args: argparse.Namespace, timezone: str) -> tuple[float, floa
     return start, end
 
 
-def maintenance_add(args: argparse.Namespace) -> int:
+def _load_for_scope(args: argparse.Namespace) -> config_mod.Config:
+    """The config, which must know the --target or --group a command is scoped to."""
     config = _load(args)
     if args.target and config.target(args.target) is None:
         raise UserError(f"unknown target {args.target!r} (see {args.config})")
     if args.group and args.group not in config.groups:
         raise UserError(f"unknown group {args.group!r} (see {args.config})")
+    return config
+
+
+def maintenance_add(args: argparse.Namespace) -> int:
+    config = _load_for_scope(args)
     scope, name = (
         ("target", args.target)
         if args.target
@@ -783,7 +801,7 @@ def maintenance_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _print_table(
+    _print_listing(
         ("ID", "SCOPE", "WHEN", "REASON", "SOURCE"),
         [
             (
@@ -795,18 +813,14 @@ def maintenance_list(args: argparse.Namespace) -> int:
             )
             for r in records
         ],
+        (trail_line(c) for r in records for c in r["corrections"]),
+        "(no maintenance windows)",
     )
-    for r in records:
-        for c in r["corrections"]:
-            print(f"  {trail_line(c)}")
-    if not records:
-        print("(no maintenance windows)")
     return 0
 
 
 def maintenance_remove(args: argparse.Namespace) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     store.remove_maintenance(args.id, _user(), _now(), args.reason)
     print(f"removed maintenance window {args.id} (maintenance list still shows it, marked)")
     return 0
@@ -820,11 +834,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 def coverage_add(args: argparse.Namespace) -> int:
     """Coverage of the targets named now (a group's or everyone's members at this moment)."""
-    config = _load(args)
-    if args.target and config.target(args.target) is None:
-        raise UserError(f"unknown target {args.target!r} (see {args.config})")
-    if args.group and args.group not in config.groups:
-        raise UserError(f"unknown group {args.group!r} (see {args.config})")
+    config = _load_for_scope(args)
     if not args.source.strip():
         raise UserError("--source must name who watched")
     start, end = _span(args, config.timezone)
@@ -873,24 +883,24 @@ def coverage_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    _print_table(
+    _print_listing(
         ("ID", "TARGET", "START", "END", "SOURCE"),
         [
             (str(r["id"]), str(r["target"]), str(r["start"]), str(r["end"]), str(r["source"]))
             for r in records
         ],
+        (
+            f"#{span.id} {entry['action']} at {entry['at']} by {entry['user']}"
+            for span in spans
+            for entry in trail.get(span.id or 0, [])
+        ),
+        "(no declared coverage)",
     )
-    for span in spans:
-        for entry in trail.get(span.id or 0, []):
-            print(f"  #{span.id} {entry['action']} at {entry['at']} by {entry['user']}")
-    if not records:
-        print("(no declared coverage)")
     return 0
 
 
 def coverage_remove(args: argparse.Namespace) -> int:
-    config = _config_for_reading(args)
-    store = open_store(db_path(args, config), create=False)
+    store = _existing_store(args)
     store.remove_coverage(args.id, _user(), _now())
     print(f"removed coverage span {args.id}")
     return 0

@@ -39,6 +39,16 @@ def server() -> Iterator[SwitchableServer]:
         yield srv
 
 
+@pytest.fixture
+def alice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run as user alice, not through sudo and outside systemd (no
+    STATE_DIRECTORY), so trails name her and the database is the one the test gives."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    for variable in ("LOGNAME", "USER"):  # getpass.getuser reads these first
+        monkeypatch.setenv(variable, "alice")
+    monkeypatch.delenv("SUDO_USER", raising=False)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the session (``database()`` gives each test its own)."""

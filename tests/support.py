@@ -1,20 +1,40 @@
-"""Shared test helpers: an injectable clock, a switchable HTTP server on loopback, a
-daemon's /metrics as a dict and interval arithmetic for figures worked out by hand."""
+"""Shared test helpers: an injectable clock, London wall-clock instants, a switchable HTTP
+server and a raw TCP server on loopback, a daemon's /metrics as a dict, availmon run as a
+command or in-process, missing prerequisites (skip, or fail in CI) and interval arithmetic
+for figures worked out by hand."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import sys
 import threading
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import NoReturn
+from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.cli import main
+from monitor.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+LONDON = ZoneInfo("Europe/London")
+
+
+def at(text: str) -> float:
+    """Epoch seconds of an ISO date-time without an offset, read as London wall-clock time."""
+    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
 class FakeClock:
@@ -96,6 +116,113 @@ def samples(text: str) -> dict[str, float]:
             )
             found[f"{s.name}{{{labels}}}"] = s.value
     return found
+
+
+def unavailable(message: str) -> NoReturn:
+    """A missing prerequisite: fails the test in CI (scripts/test.sh installs every one),
+    skips it elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need(binary: str, package: str) -> str:
+    """The path of ``binary`` from Debian ``package`` (see :func:`unavailable`)."""
+    path = shutil.which(binary)
+    if path is None:
+        unavailable(
+            f"{binary} not installed (Debian package: {package}; scripts/test.sh installs it)"
+        )
+    return path
+
+
+def assert_promtool_accepts(body: bytes) -> None:
+    """``promtool check metrics`` finds nothing to say about this /metrics body."""
+    result = subprocess.run(
+        [need("promtool", "prometheus"), "check", "metrics"],
+        input=body,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+
+
+def availmon_argv(*args: str | Path) -> list[str]:
+    """The command line of ``availmon ARGS`` from this checkout (PYTHONPATH picks the code)."""
+    return [sys.executable, "-m", "monitor", *map(str, args)]
+
+
+def availmon(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``availmon ARGS`` to the end, its exit code and output captured as text."""
+    return subprocess.run(
+        availmon_argv(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``availmon ARGV`` in this process (``cli.main``): exit code, stdout, stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def config_and_db(folder: Path, config: str) -> list[str]:
+    """``-c FILE --db FILE``: ``config`` as folder/targets.yaml and a new empty database."""
+    path, db = folder / "targets.yaml", folder / "availmon.db"
+    path.write_text(config)
+    open_store(db).close()
+    return ["-c", str(path), "--db", str(db)]
+
+
+def tcp_server(
+    behaviour: Callable[[socket.socket], None],
+    *,
+    wrap: ssl.SSLContext | None = None,
+    limit: float = 10.0,
+) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 running ``behaviour(conn)`` per connection, in threads."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    lsock.settimeout(0.1)
+    stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(limit)
+            try:
+                if wrap is not None:
+                    conn = wrap.wrap_socket(conn, server_side=True)
+                behaviour(conn)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{lsock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        lsock.close()
+
+
+def recent_report(config: Path, db: str, tz: ZoneInfo) -> dict:
+    """`availmon report --format json` over yesterday and today in ``tz``, the config's
+    time zone (so a run near midnight is in)."""
+    today = datetime.now(tz).date()
+    done = availmon(
+        *("report", "-c", config, "--db", db),
+        *("--from", str(today - timedelta(days=1)), "--to", str(today), "--format", "json"),
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def free_port() -> int:

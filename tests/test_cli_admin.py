@@ -10,8 +10,7 @@ import logging
 import pytest
 import yaml
 
-from monitor import cli
-from monitor.store import open_store
+from tests.support import config_and_db, in_process
 
 CONFIG = """
 timezone: Europe/London
@@ -25,28 +24,17 @@ WRITE = "write dates as 2024-05-15 (or 15/05/2024, day first)"
 
 
 @pytest.fixture
-def files(tmp_path, monkeypatch):
-    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    config = tmp_path / "targets.yaml"
-    config.write_text(CONFIG)
-    db = tmp_path / "availmon.db"
-    open_store(db).close()
-    return ["-c", str(config), "--db", str(db)]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+def files(tmp_path, alice):
+    return config_and_db(tmp_path, CONFIG)
 
 
 def test_day_first_dates_are_read_as_uk_dates(files, capsys):
-    code, out, err = run(
+    code, out, err = in_process(
         capsys, "outages", "add", *files, "--target", "web",
         "--start", "15/05/2024 09:00", "--end", "15/05/2024T10:30", "--cause", "power",
     )  # fmt: skip
     assert (code, err) == (0, "")
-    code, out, _ = run(
+    code, out, _ = in_process(
         capsys, "outages", "list", *files, "--since", "15/05/2024", "--format", "json"
     )
     (outage,) = json.loads(out)
@@ -54,7 +42,7 @@ def test_day_first_dates_are_read_as_uk_dates(files, capsys):
         "2024-05-15T09:00:00+01:00",
         "2024-05-15T10:30:00+01:00",
     )
-    code, out, err = run(
+    code, out, err = in_process(
         capsys, "report", *files, "--from", "01/04/2024", "--to", "30/06/2024", "--format", "json"
     )
     assert (code, err) == (0, "")
@@ -91,7 +79,7 @@ def test_day_first_dates_are_read_as_uk_dates(files, capsys):
 )  # fmt: skip
 def test_bad_dates_name_the_flag_and_what_was_typed(files, capsys, argv, line):
     command = argv[:2] if argv[0] == "outages" else argv[:1]
-    code, out, err = run(capsys, *command, *files, *argv[len(command) :])
+    code, out, err = in_process(capsys, *command, *files, *argv[len(command) :])
     assert (code, out, err) == (2, "", f"availmon: error: {line}\n")
 
 
@@ -112,7 +100,7 @@ WRITES = [
 def test_a_mistyped_db_is_refused_not_created(files, capsys, tmp_path, argv):
     typo = tmp_path / "availmon.bd"
     config = files[:2]
-    code, out, err = run(capsys, *argv[:2], *config, "--db", str(typo), *argv[2:])
+    code, out, err = in_process(capsys, *argv[:2], *config, "--db", str(typo), *argv[2:])
     assert (code, out) == (2, "")
     assert err == (
         f"availmon: error: no database at {typo} (availmon run creates it on first start; "
@@ -125,14 +113,16 @@ def test_the_default_path_is_named_absolute(files, capsys, tmp_path, monkeypatch
     """Without --db under systemd: $STATE_DIRECTORY/availmon.db, named in full."""
     state = tmp_path / "state"
     monkeypatch.setenv("STATE_DIRECTORY", str(state))
-    code, _, err = run(capsys, *WRITES[0][:2], *files[:2], *WRITES[0][2:])
+    code, _, err = in_process(capsys, *WRITES[0][:2], *files[:2], *WRITES[0][2:])
     assert code == 2 and f"no database at {state}/availmon.db (" in err
 
 
 @pytest.mark.parametrize("argv", WRITES[:2], ids=["outages add", "maintenance add"])
 def test_create_starts_a_new_database(files, capsys, tmp_path, monkeypatch, argv):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, *argv[:2], *files[:2], "--db", "new/a.db", "--create", *argv[2:])
+    code, out, err = in_process(
+        capsys, *argv[:2], *files[:2], "--db", "new/a.db", "--create", *argv[2:]
+    )
     assert (code, err) == (0, "")
     assert out.startswith("recorded outage 1 for web" if argv[0] == "outages" else "added")
     assert (tmp_path / "new" / "a.db").exists()
@@ -161,6 +151,6 @@ def test_run_creates_the_database_and_logs_its_absolute_path(tmp_path, monkeypat
 
 @pytest.mark.parametrize("flag", ["--instance", "--vantage"])
 def test_a_blank_instance_or_vantage_name_is_one_line(files, capsys, flag):
-    code, out, err = run(capsys, "run", *files, flag, " ")
+    code, out, err = in_process(capsys, "run", *files, flag, " ")
     assert (code, out) == (2, "")
     assert err == f"availmon: error: {flag} ' ': give a name, e.g. {flag} monitor-a\n"

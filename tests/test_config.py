@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import yaml
 from monitor import config as config_mod
 from monitor.cli import db_path
 from monitor.config import ConfigError, Objective, load, parse_duration, parse_ratio
+from tests.support import availmon
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -218,23 +217,13 @@ def test_local_datetime_without_offset_is_configured_zone():
     assert config_mod.parse_local_datetime("2024-07-01T09:00+00:00", "Europe/London") == 1719824400
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-    )
-
-
 @pytest.mark.slow
 def test_check_command_summary_and_exit_codes(tmp_path):
-    ok = run_cli("check", "-c", str(write(tmp_path, BASE)))
+    ok = availmon("check", "-c", str(write(tmp_path, BASE)))
     assert ok.returncode == 0, ok.stderr
     assert "3 targets (network: 1, systems: 2; http: 1, icmp: 1, tcp: 1)" in ok.stdout
 
-    bad = run_cli("check", "-c", str(write(tmp_path, with_change({"targets.0.timeout": "1h"}))))
+    bad = availmon("check", "-c", str(write(tmp_path, with_change({"targets.0.timeout": "1h"}))))
     assert bad.returncode == 2
     assert bad.stderr.startswith("availmon: error: ")
     assert "targets[0] (sw1).timeout" in bad.stderr
@@ -252,11 +241,11 @@ def test_check_command_summary_and_exit_codes(tmp_path):
     ],
 )
 def test_cli_user_mistakes_never_traceback(tmp_path, content):
-    result = run_cli("check", "-c", str(write(tmp_path, content)))
+    result = availmon("check", "-c", str(write(tmp_path, content)))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") >= 1 and result.stderr.startswith("availmon: error:")
-    missing = run_cli("check", "-c", str(tmp_path / "missing.yaml"))
+    missing = availmon("check", "-c", str(tmp_path / "missing.yaml"))
     assert missing.returncode == 2 and "file not found" in missing.stderr
 
 

@@ -6,13 +6,11 @@ counted working-hours time beside its wall-clock duration."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor import cli
 from monitor.store import open_store
+from tests.support import at, config_and_db, in_process
 
 CONFIG = """
 timezone: Europe/London
@@ -24,40 +22,21 @@ defaults: {schedule: office}
 targets:
   - {name: web, type: http, url: "http://127.0.0.1:9/"}
 """
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
 @pytest.fixture
-def files(tmp_path, monkeypatch):
-    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    for variable in ("LOGNAME", "USER"):  # getpass.getuser reads these first
-        monkeypatch.setenv(variable, "alice")
-    monkeypatch.delenv("SUDO_USER", raising=False)
-    config = tmp_path / "targets.yaml"
-    config.write_text(CONFIG)
-    db = tmp_path / "availmon.db"
-    open_store(db).close()
-    return ["-c", str(config), "--db", str(db)]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+def files(tmp_path, alice):
+    return config_and_db(tmp_path, CONFIG)
 
 
 def listed(capsys, files) -> list[dict]:
-    code, out, err = run(capsys, "outages", "list", *files, "--format", "json")
+    code, out, err = in_process(capsys, "outages", "list", *files, "--format", "json")
     assert (code, err) == (0, "")
     return json.loads(out)
 
 
 def add_outage(capsys, files, start: str, end: str, cause: str = "power") -> tuple[int, str, str]:
-    return run(
+    return in_process(
         capsys, "outages", "add", *files, "--target", "web", "--start", start, "--end", end,
         "--cause", cause,
     )  # fmt: skip
@@ -74,7 +53,7 @@ def test_a_bank_holiday_outage_is_accepted_with_a_warning_and_counts_nothing(fil
     )
     [outage] = listed(capsys, files)
     assert (outage["duration_seconds"], outage["counted_seconds"]) == (10_800, 0)
-    code, out, _ = run(capsys, "outages", "list", *files)
+    code, out, _ = in_process(capsys, "outages", "list", *files)
     assert "3:00:00" in out and "0:00:00" in out
 
 
@@ -91,24 +70,26 @@ def test_counted_time_is_working_hours_less_weekly_maintenance(files, capsys):
     code, _, err = add_outage(capsys, files, "2024-05-07T09:00", "2024-05-07T10:30")
     assert (code, err) == (0, "")
     assert listed(capsys, files)[0]["counted_seconds"] == 5_400
-    code, out, err = run(
+    code, out, err = in_process(
         capsys, "maintenance", "add", *files, "--target", "web", "--weekly", "tue 09:00-10:00",
         "--reason", "patching",
     )  # fmt: skip
     assert (code, out, err) == (0, "added maintenance window 1\n", "")
     # Less the weekly hour of maintenance: 30 min, as the report counts it.
     assert listed(capsys, files)[0]["counted_seconds"] == 1_800
-    code, out, _ = run(
+    code, out, _ = in_process(
         capsys, "report", *files, "--from", "07/05/2024", "--to", "07/05/2024", "--format", "json"
     )
     doc = json.loads(out)
     assert [(m["id"], m["start"]) for m in doc["maintenance"]] == [(1, "2024-05-07T09:00:00+01:00")]
     assert [o["downtime_seconds"] for o in doc["outages"]] == [1_800]
 
-    code, out, err = run(capsys, "maintenance", "remove", "1", *files, "--reason", "cancelled")
+    code, out, err = in_process(
+        capsys, "maintenance", "remove", "1", *files, "--reason", "cancelled"
+    )
     assert (code, err) == (0, "")
     assert listed(capsys, files)[0]["counted_seconds"] == 5_400
-    code, out, _ = run(
+    code, out, _ = in_process(
         capsys, "report", *files, "--from", "07/05/2024", "--to", "07/05/2024", "--format", "json"
     )
     doc = json.loads(out)
@@ -118,7 +99,7 @@ def test_counted_time_is_working_hours_less_weekly_maintenance(files, capsys):
         (1, "maintenance-add", "patching"),
         (1, "maintenance-remove", "cancelled"),
     ]
-    code, out, _ = run(capsys, "maintenance", "list", *files, "--format", "json")
+    code, out, _ = in_process(capsys, "maintenance", "list", *files, "--format", "json")
     [window] = json.loads(out)
     assert (window["weekly"], window["start"], window["end"], window["removed"]) == (
         "tue 09:00-10:00",
@@ -131,14 +112,14 @@ def test_counted_time_is_working_hours_less_weekly_maintenance(files, capsys):
         ("maintenance-add", "alice", "patching"),
         ("maintenance-remove", "alice", "cancelled"),
     ]
-    code, out, _ = run(capsys, "maintenance", "list", *files)
+    code, out, _ = in_process(capsys, "maintenance", "list", *files)
     assert "weekly tue 09:00-10:00" in out and "database (removed)" in out
     assert "  #1 maintenance-remove at " in out and " by alice: cancelled" in out
 
 
 def test_a_manual_outage_is_edited_and_deleted_with_a_trail(files, capsys):
     add_outage(capsys, files, "2024-05-07T09:00", "2024-05-07T10:30", cause="power")
-    code, out, err = run(
+    code, out, err = in_process(
         capsys, "outages", "edit", "1", *files, "--end", "2024-05-07T10:00",
         "--reason", "UPS log says 10:00",
     )  # fmt: skip
@@ -149,21 +130,25 @@ def test_a_manual_outage_is_edited_and_deleted_with_a_trail(files, capsys):
     assert (edit["action"], edit["reason"]) == ("outage-edit", "UPS log says 10:00")
     assert edit["was"]["end"] == "2024-05-07T10:30:00+01:00"
 
-    code, out, err = run(capsys, "outages", "delete", "1", *files, "--reason", "duplicate")
+    code, out, err = in_process(capsys, "outages", "delete", "1", *files, "--reason", "duplicate")
     assert (code, err) == (0, "")
     assert listed(capsys, files) == []
-    code, out, _ = run(capsys, "outages", "list", *files)
+    code, out, _ = in_process(capsys, "outages", "list", *files)
     assert "  #1 outage-delete at " in out
     assert (
         " by alice: duplicate (was web 2024-05-07T09:00:00+01:00 to 2024-05-07T10:00:00+01:00, "
         "power)" in out
     )
-    code, out, _ = run(capsys, "report", *files, "--from", "07/05/2024", "--to", "07/05/2024")
+    code, out, _ = in_process(
+        capsys, "report", *files, "--from", "07/05/2024", "--to", "07/05/2024"
+    )
     assert "\nCORRECTIONS\n#1 outage-add at " in out
     assert "#1 outage-delete at " in out and ": duplicate (was web 2024-05-07T09:00:00" in out
-    code, out, _ = run(capsys, "report", *files, "--from", "08/05/2024", "--to", "08/05/2024")
+    code, out, _ = in_process(
+        capsys, "report", *files, "--from", "08/05/2024", "--to", "08/05/2024"
+    )
     assert "CORRECTIONS" not in out  # the deleted outage was not in this period
-    code, out, _ = run(capsys, "outages", "list", *files, "--target", "other")
+    code, out, _ = in_process(capsys, "outages", "list", *files, "--target", "other")
     assert "(no outages)" in out and "outage-delete" not in out
 
 
@@ -172,7 +157,7 @@ def test_a_detected_outage_is_refused_in_one_line(files, capsys):
     store.insert_outage("web", at("2024-05-07T09:00"), "timeout", at("2024-05-07T09:00"))
     store.close()
     for argv in (("edit", "1", "--cause", "x"), ("delete", "1")):
-        code, out, err = run(capsys, "outages", *argv, *files, "--reason", "why")
+        code, out, err = in_process(capsys, "outages", *argv, *files, "--reason", "why")
         assert (code, out) == (2, "")
         assert err == "availmon: error: detected outages can be excluded, not edited\n"
 
@@ -202,6 +187,6 @@ def test_an_open_outage_stops_at_the_last_instant_monitored(files, capsys):
     ],
 )  # fmt: skip
 def test_bad_maintenance_windows_are_one_line(files, capsys, argv, line):
-    code, out, err = run(capsys, "maintenance", "add", *files, *argv)
+    code, out, err = in_process(capsys, "maintenance", "add", *files, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(f"availmon: error: {line}") and err.count("\n") == 1

@@ -7,7 +7,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -15,7 +14,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import free_port, http_server
+from tests.support import availmon, availmon_argv, free_port, http_server
 
 # Kills a real daemon at random instants, over and over.
 pytestmark = pytest.mark.slow
@@ -63,7 +62,7 @@ def test_kill_at_random_instants(tmp_path, seed):
         try:
             for _ in range(ROUNDS):
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", str(db)],
+                    availmon_argv("run", "-c", config, "--db", db),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                 )
@@ -93,25 +92,8 @@ def test_kill_at_random_instants(tmp_path, seed):
             stop.set()
     assert seen_total > 0, "the run never saw an outage: the test proved nothing"
     # It starts again without help, and the figures are consistent.
-    report = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "report",
-            "-c",
-            str(config),
-            "--db",
-            str(db),
-            "--period",
-            time.strftime("%Y-%m-%d"),
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    today = time.strftime("%Y-%m-%d")
+    report = availmon("report", "-c", config, "--db", db, "--period", today, "--format", "json")
     assert report.returncode == 0, report.stderr
     [target] = json.loads(report.stdout)["targets"]
     assert (

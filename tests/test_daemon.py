@@ -6,14 +6,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import SwitchableServer, free_port, scrape
+from tests.support import SwitchableServer, availmon, availmon_argv, free_port, scrape
 
 # Every test runs the daemon as a real process.
 pytestmark = pytest.mark.slow
@@ -40,7 +39,7 @@ class Daemon:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(self.config), "--db", str(self.db)],
+            availmon_argv("run", "-c", self.config, "--db", self.db),
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )
@@ -172,23 +171,8 @@ def test_sighup_reload_good_and_bad(daemon, server):
 def test_second_daemon_on_same_database_refuses(daemon, tmp_path):
     daemon.start()
     daemon.wait_for("first probe", lambda s: s.get(SUCCESS) == 1)
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "-c",
-            str(daemon.config),
-            "--db",
-            str(daemon.db),
-            "--listen",
-            f"127.0.0.1:{free_port()}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    listen = f"127.0.0.1:{free_port()}"
+    second = availmon("run", "-c", daemon.config, "--db", daemon.db, "--listen", listen, timeout=30)
     assert second.returncode == 2
     assert "another availmon daemon is already using this database" in second.stderr
     assert "Traceback" not in second.stderr
@@ -196,25 +180,10 @@ def test_second_daemon_on_same_database_refuses(daemon, tmp_path):
 
 def test_probe_command(tmp_path, server):
     daemon = Daemon(tmp_path, server.url)
-    ok = subprocess.run(
-        [sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config), "web"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    ok = availmon("probe", "-c", str(daemon.config), "web", timeout=30)
     assert ok.returncode == 0 and "web [http" in ok.stdout and "UP" in ok.stdout
     server.status = 503
-    bad = subprocess.run(
-        [sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config), "web"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    bad = availmon("probe", "-c", str(daemon.config), "web", timeout=30)
     assert bad.returncode == 1 and "DOWN (HTTP 503)" in bad.stdout
-    unknown = subprocess.run(
-        [sys.executable, "-m", "monitor", "probe", "-c", str(daemon.config), "nope"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    unknown = availmon("probe", "-c", str(daemon.config), "nope", timeout=30)
     assert unknown.returncode == 2 and "unknown target(s): 'nope'" in unknown.stderr

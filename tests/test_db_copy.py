@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from monitor import cli
 from monitor.store import ISOLATION, PARENT_RECOVERED, open_store
 from monitor.store.base import TABLES
 from tests.postgres import PASSWORD
+from tests.support import at, in_process
 
 CONFIG = """
 timezone: Europe/London
@@ -32,25 +30,10 @@ targets:
   - {name: web, type: http, url: "http://127.0.0.1:9/"}
   - {name: app, type: tcp, host: 127.0.0.1, port: 9, depends_on: [web]}
 """
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
-    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    for variable in ("LOGNAME", "USER"):  # getpass.getuser reads these first
-        monkeypatch.setenv(variable, "alice")
-    monkeypatch.delenv("SUDO_USER", raising=False)
+def config(tmp_path, alice):
     path = tmp_path / "targets.yaml"
     path.write_text(CONFIG)
     return str(path)
@@ -102,7 +85,7 @@ def original(tmp_path, config, capsys) -> str:
          "--end", "2024-03-07T09:00", "--reason", "cancelled"],
         ["maintenance", "remove", "3", "--reason", "change withdrawn"],
     ):  # fmt: skip
-        code, out, err = run(capsys, *argv, *files)
+        code, out, err = in_process(capsys, *argv, *files)
         assert (code, err) == (0, ""), (argv, out, err)
     return db
 
@@ -117,7 +100,7 @@ def sqlite_rows(db: str) -> dict[str, list[str]]:
 
 
 def report(capsys, config: str, db: str) -> dict:
-    code, out, err = run(
+    code, out, err = in_process(
         capsys, "report", "-c", config, "--db", db, "--period", "2024-03", "--format", "json"
     )
     assert (code, err) == (0, "")
@@ -127,7 +110,7 @@ def report(capsys, config: str, db: str) -> dict:
 
 
 def copy(capsys, source: str, destination: str, *flags: str) -> tuple[int, str, str]:
-    return run(capsys, "db", "copy", source, destination, *flags)
+    return in_process(capsys, "db", "copy", source, destination, *flags)
 
 
 def test_the_original_has_every_kind_of_row(original):

@@ -203,12 +203,9 @@ def test_health_stays_failed_while_only_heartbeats_fail(tmp_path, caplog):
     assert [c.end for c in store.coverage("web", 0, T0 + 100)] == [T0 + 60]
 
 
-def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
-    store = FaultSwitch(
-        open_store(tmp_path / "a.db"),
-        "server closed the connection unexpectedly",
-        after_commit=True,
-    )
+def reload_adding_mail_once_failing(store: FaultSwitch) -> tuple[Monitor, FakeClock]:
+    """A monitor of CONFIG on ``store``, which then starts failing; at T0 + 60 a reload adds
+    the target mail."""
     clock = FakeClock(T0)
     monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
     monitor.resume()
@@ -216,6 +213,16 @@ def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
     clock.now = T0 + 60
     added = {"name": "mail", "type": "tcp", "host": "127.0.0.1", "port": 25}
     monitor.reload(config_mod.parse({"targets": [*CONFIG["targets"], added]}, "t.yaml", {}))
+    return monitor, clock
+
+
+def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
+    store = FaultSwitch(
+        open_store(tmp_path / "a.db"),
+        "server closed the connection unexpectedly",
+        after_commit=True,
+    )
+    monitor, clock = reload_adding_mail_once_failing(store)
     assert not monitor.store_health().healthy  # probing goes on; the change is held
     for _ in range(2):  # retried, each time "failing" after its commit
         clock.now += 15
@@ -230,13 +237,7 @@ def test_a_reload_while_replies_are_lost_opens_each_span_once(tmp_path):
 
 def test_a_reload_while_the_database_is_away_goes_on(tmp_path):
     store = FaultSwitch(open_store(tmp_path / "a.db"), "connection refused", calls=None)
-    clock = FakeClock(T0)
-    monitor = Monitor(config_mod.parse(CONFIG, "t.yaml", {}), store, clock)
-    monitor.resume()
-    store.failing = True
-    clock.now = T0 + 60
-    added = {"name": "mail", "type": "tcp", "host": "127.0.0.1", "port": 25}
-    monitor.reload(config_mod.parse({"targets": [*CONFIG["targets"], added]}, "t.yaml", {}))
+    monitor, clock = reload_adding_mail_once_failing(store)
     monitor.recorder.record("mail", UP, T0 + 61)  # probing goes on
     assert monitor.recorder.status["mail"].last is not None
     assert monitor.live_figures(clock.now) is None  # no figures this scrape, no failure

@@ -9,16 +9,12 @@ outage said so while it was watched.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -26,12 +22,15 @@ import pytest
 from monitor import config as config_mod
 from monitor.shard import owned_targets
 from tests.support import (
+    LONDON,
     SwitchableServer,
+    availmon_argv,
     fleet_targets_yaml,
     free_port,
     http_server,
     intersect,
     length,
+    recent_report,
     scrape,
     union,
 )
@@ -55,21 +54,8 @@ class Instance:
 
     def __init__(self, folder: Path, config: Path, db: str, name: str, *flags: str) -> None:
         self.port = free_port()
-        self.command = [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "-c",
-            str(config),
-            "--db",
-            db,
-            "--instance",
-            name,
-            "--listen",
-            f"127.0.0.1:{self.port}",
-            *flags,
-        ]
+        self.command = availmon_argv("run", "-c", config, "--db", db, "--instance", name)
+        self.command += ["--listen", f"127.0.0.1:{self.port}", *flags]
         self.log = folder / f"{name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -139,19 +125,8 @@ def outages(url: str) -> list[tuple]:
 
 
 def report(config: Path, db: str) -> dict:
-    """`availmon report --format json` over yesterday and today (a run near midnight)."""
-    today = datetime.now(ZoneInfo("Europe/London")).date()
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "monitor", "report", "-c", str(config), "--db", db),
-            *("--from", str(today - timedelta(days=1)), "--to", str(today), "--format", "json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return {t["name"]: t for t in json.loads(done.stdout)["targets"]}
+    """The report's targets by name."""
+    return {t["name"]: t for t in recent_report(config, db, LONDON)["targets"]}
 
 
 def by_hand(url: str, target: str) -> tuple[float, float]:
@@ -232,13 +207,21 @@ def test_an_ha_pair_stays_monitored_while_one_is_killed(postgres, instances, tar
     )
 
 
-def test_postgres_stopped_for_30s_mid_outage(restartable, instances, targets):
+@pytest.fixture
+def watching_web(restartable, instances, targets) -> tuple[str, Instance, SwitchableServer]:
+    """Instance a probing web, on a database of the restartable PostgreSQL server: (its
+    URL, the instance, web's server)."""
     url = restartable.database()
     config, servers = targets(["web"])
     daemon = instances(config, url, "a")
     daemon.start()
     daemon.probing(["web"])
-    servers["web"].status = 503
+    return url, daemon, servers["web"]
+
+
+def test_postgres_stopped_for_30s_mid_outage(restartable, watching_web):
+    url, daemon, web = watching_web
+    web.status = 503
     daemon.wait_for("outage open", lambda s: s.get(up("web")) == 0)
     [(outage_id, _, start, end, _, _)] = outages(url)  # exported, therefore committed
     assert end is None
@@ -246,7 +229,7 @@ def test_postgres_stopped_for_30s_mid_outage(restartable, instances, targets):
     stopped = time.monotonic()
     daemon.wait_for("writes failing", lambda s: s.get(HEALTHY) == 0)
     time.sleep(5.0)
-    servers["web"].status = 200
+    web.status = 200
     recovered = time.time()
     # Probing and /metrics go on: the outage ends while the database is away.
     daemon.wait_for("outage over", lambda s: s.get(up("web")) == 1 and s.get(HEALTHY) == 0)
@@ -260,21 +243,17 @@ def test_postgres_stopped_for_30s_mid_outage(restartable, instances, targets):
     assert daemon.stop() == 0
 
 
-def test_a_postgres_failover_loses_no_committed_outage(restartable, instances, targets):
-    url = restartable.database()
-    config, servers = targets(["web"])
-    daemon = instances(config, url, "a")
-    daemon.start()
-    daemon.probing(["web"])
+def test_a_postgres_failover_loses_no_committed_outage(restartable, watching_web):
+    url, daemon, web = watching_web
     for status, state in ((503, 0), (200, 1), (503, 0)):  # one outage ended, one open
-        servers["web"].status = status
+        web.status = status
         daemon.wait_for(f"up = {state}", lambda s, state=state: s.get(up("web")) == state)
     committed = outages(url)
     assert [end is None for _, _, _, end, _, _ in committed] == [False, True]
     restartable.stop()  # immediate: as the primary failing
     restartable.start()  # on the same data
     assert outages(url) == committed
-    servers["web"].status = 200
+    web.status = 200
     daemon.wait_for("recovered", lambda s: s.get(up("web")) == 1 and s.get(HEALTHY) == 1)
     after = outages(url)
     assert [o[:3] for o in after] == [o[:3] for o in committed]

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -34,8 +33,15 @@ from monitor.figures.vantages import failing_now
 from monitor.metrics import render_fleet
 from monitor.shard import owned_targets
 from monitor.store import CoverageSpan, Isolation, Outage, Store, StoreError, open_store
-from tests.support import FakeClock, fleet_targets_yaml, free_port, http_server, scrape
-from tests.test_prometheus import need
+from tests.support import (
+    FakeClock,
+    assert_promtool_accepts,
+    availmon_argv,
+    fleet_targets_yaml,
+    free_port,
+    http_server,
+    scrape,
+)
 
 CONFIG = """
 timezone: Europe/London
@@ -217,10 +223,7 @@ def test_refresh_every_two_intervals_of_the_most_frequent_target():
 @pytest.mark.slow
 def test_promtool_check_metrics_is_clean_on_the_fleet_series(fleet_db):
     body = b"".join(render_fleet(compute_view(config(), fleet_db, NOW)))
-    result = subprocess.run(
-        [need("promtool"), "check", "metrics"], input=body, capture_output=True, timeout=60
-    )
-    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert_promtool_accepts(body)
 
 
 # -- the current-state rule, pure ------------------------------------------------------
@@ -317,7 +320,7 @@ def test_a_shard_run_with_fleet_figures_shows_the_other_shards_targets(tmp_path)
         db, port = str(tmp_path / "fleet.db"), free_port()
         # Created before the two start: two first starts at once race to make the schema.
         open_store(db).close()
-        run = [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", db]
+        run = availmon_argv("run", "-c", config, "--db", db)
         log = (tmp_path / "daemons.log").open("ab")
         shard1 = subprocess.Popen(
             [*run, "--instance", "s1", "--shard", "1/2", "--listen", f"127.0.0.1:{port}",

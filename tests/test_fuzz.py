@@ -19,7 +19,6 @@ import math
 import os
 import resource
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,8 @@ from monitor.config import ConfigError
 from monitor.figures import periods, schedule
 from monitor.figures.periods import PeriodError
 from monitor.figures.schedule import ScheduleError
-from tests.support import FakeClock, examples
+from monitor.probes import REGISTRY, probe_type
+from tests.support import FakeClock, availmon_argv, examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
@@ -342,53 +342,29 @@ def test_instants_outside_the_local_range_are_refused(text: str) -> None:
 
 # --------------------------------------------------------------------------- config.parse
 
-KEY_POOL = [
-    "timezone",
-    "defaults",
-    "reporting",
-    "storage",
-    "listen",
-    "schedules",
-    "groups",
-    "maintenance",
-    "targets",
-    "interval",
-    "timeout",
-    "failures_before_down",
-    "schedule",
-    "objective",
-    "probe_outside_hours",
-    "name",
-    "group",
-    "type",
-    "host",
-    "port",
-    "url",
-    "count",
-    "max_loss",
-    "method",
-    "expect_status",
-    "body_matches",
-    "headers",
-    "basic_auth",
-    "bearer_token_env",
-    "max_redirects",
-    "tls_verify",
-    "hours",
-    "holidays",
-    "closed",
-    "weekly",
-    "start",
-    "end",
-    "reason",
-    "all",
-    "year_start_month",
-    "unmonitored",
-    "path",
-    "heartbeat",
-    "country",
-    "subdiv",
-]
+# Every key the reader checks by name (so drawn documents get past "unknown key"), and the
+# keys of the nested sections (schedules, maintenance, reporting, storage).
+KEY_POOL = sorted(
+    config_mod.TOP_KEYS
+    | config_mod.COMMON_TARGET_KEYS
+    | {key for name in REGISTRY for key in probe_type(name).keys}
+    | {
+        "hours",
+        "holidays",
+        "closed",
+        "weekly",
+        "start",
+        "end",
+        "reason",
+        "all",
+        "year_start_month",
+        "unmonitored",
+        "path",
+        "heartbeat",
+        "country",
+        "subdiv",
+    }
+)
 garbage = st.recursive(
     scalars,
     lambda children: st.one_of(
@@ -428,19 +404,7 @@ document = st.one_of(
     garbage,
     st.fixed_dictionaries(
         {"targets": st.one_of(st.lists(target, max_size=3), garbage)},
-        optional={
-            k: garbage
-            for k in [
-                "timezone",
-                "defaults",
-                "reporting",
-                "storage",
-                "listen",
-                "schedules",
-                "groups",
-                "maintenance",
-            ]
-        },
+        optional={k: garbage for k in sorted(config_mod.TOP_KEYS - {"targets"})},
     ),
     st.fixed_dictionaries(
         {
@@ -601,7 +565,7 @@ def run_cli(
 ) -> tuple[int, str, str, float]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
+        availmon_argv(*args),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -724,6 +688,20 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 C = ["-c", "{d}/t.yaml"]
 DB = [*C, "--db", "{d}/a.db"]
 NEW_DB = [*C, "--db", "{d}/new-{n}.db"]
+
+
+def _outage_add(target: str, start: str, end: str) -> list[str]:
+    """`outages add` of one outage on a fresh database: only the named fields vary."""
+    fields = ["--start", start, "--end", end, "--cause", "x"]
+    return ["outages", "add", *NEW_DB, "--create", "--target", target, *fields]
+
+
+def _maintenance_add(scope: list[str], start: str, end: str, reason: str = "r") -> list[str]:
+    """`maintenance add` of one window on a fresh database: only the named fields vary."""
+    fields = ["--start", start, "--end", end, "--reason", reason]
+    return ["maintenance", "add", *NEW_DB, "--create", *scope, *fields]
+
+
 CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
     # check -c
     (["check", "-c", "{d}/missing.yaml"], (2,)),
@@ -751,108 +729,12 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
     (["report", *DB, "--period", "2024", "--format", "xlsx"], (2,)),
     (["report", *DB, "--period", "2024", "--format", "pdf"], (2,)),
     # outages add --start/--end
-    (
-        [
-            "outages",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "web",
-            "--start",
-            "not a date",
-            "--end",
-            "2024-01-01",
-            "--cause",
-            "x",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "outages",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "web",
-            "--start",
-            "2024-03-02T07:00",
-            "--end",
-            "2024-03-02T06:00",
-            "--cause",
-            "x",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "outages",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "web",
-            "--start",
-            "2024-03-02T25:00",
-            "--end",
-            "2024-03-03",
-            "--cause",
-            "x",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "outages",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "web",
-            "--start",
-            "2024-03-31T01:30",
-            "--end",
-            "2024-03-31T02:30",
-            "--cause",
-            "x",
-        ],
-        (0, 2),
-    ),
-    (
-        [
-            "outages",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "nope",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-            "--cause",
-            "x",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "outages",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "web",
-            "--start",
-            "+inf",
-            "--end",
-            "nan",
-            "--cause",
-            "x",
-        ],
-        (2,),
-    ),
+    (_outage_add("web", "not a date", "2024-01-01"), (2,)),
+    (_outage_add("web", "2024-03-02T07:00", "2024-03-02T06:00"), (2,)),
+    (_outage_add("web", "2024-03-02T25:00", "2024-03-03"), (2,)),
+    (_outage_add("web", "2024-03-31T01:30", "2024-03-31T02:30"), (0, 2)),
+    (_outage_add("nope", "2024-01-01", "2024-01-02"), (2,)),
+    (_outage_add("web", "+inf", "nan"), (2,)),
     (
         [
             "outages",
@@ -880,88 +762,14 @@ CLI_CASES: list[tuple[list[str], tuple[int, ...]]] = [
     (["outages", "list", *C, "--db", "{d}/t.yaml"], (2,)),
     (["outages", "list", *C, "--db", "{d}/missing.db"], (2,)),
     # maintenance add
+    (_maintenance_add(["--group", "nope"], "2024-01-01", "2024-01-02"), (2,)),
+    (_maintenance_add(["--all"], "2024-01-02", "2024-01-01"), (2,)),
+    (_maintenance_add(["--all", "--target", "web"], "2024-01-01", "2024-01-02"), (2,)),
+    (_maintenance_add(["--all"], "\x7f", "2024-01-02"), (2,)),
     (
-        [
-            "maintenance",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--group",
-            "nope",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-            "--reason",
-            "r",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "maintenance",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--all",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-01-01",
-            "--reason",
-            "r",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "maintenance",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--all",
-            "--target",
-            "web",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-            "--reason",
-            "r",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "maintenance",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--all",
-            "--start",
-            "\x7f",
-            "--end",
-            "2024-01-02",
-            "--reason",
-            "r",
-        ],
-        (2,),
-    ),
-    (
-        [
-            "maintenance",
-            "add",
-            *NEW_DB,
-            "--create",
-            "--target",
-            "web",
-            "--start",
-            "2024-01-01T08:00",
-            "--end",
-            "2024-01-01T09:00",
-            "--reason",
-            "patching \u00e9\u4e2d",
-        ],
+        _maintenance_add(
+            ["--target", "web"], "2024-01-01T08:00", "2024-01-01T09:00", "patching \u00e9\u4e2d"
+        ),
         (0,),
     ),
     # probe NAME

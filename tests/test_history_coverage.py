@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from monitor import cli, report
 from monitor import config as config_mod
+from monitor import report
 from monitor.figures.history import History
 from monitor.figures.periods import parse_period
 from monitor.store import CoverageSpan, Outage
+from tests.support import at, in_process
 
 CONFIG = """
 timezone: Europe/London
@@ -36,26 +35,13 @@ targets:
   - {name: core-switch, type: tcp, host: 127.0.0.1, port: 9, group: network}
   - {name: web, type: http, url: "http://127.0.0.1:9/", group: systems}
 """
-TZ = ZoneInfo("Europe/London")
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=TZ).timestamp()
 
 
 @pytest.fixture
-def files(tmp_path, monkeypatch):
-    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    monkeypatch.setenv("USER", "alice")
+def files(tmp_path, alice):
     path = tmp_path / "targets.yaml"
     path.write_text(CONFIG)
     return ["-c", str(path), "--db", str(tmp_path / "availmon.db")]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def back_fill(capsys, files, *, nagios: bool) -> None:
@@ -63,13 +49,13 @@ def back_fill(capsys, files, *, nagios: bool) -> None:
         ("2024-01-10T09:00", "2024-01-10T11:00", "switch reboot (helpdesk 101)"),
         ("2024-02-14T17:00", "2024-02-15T09:00", "fibre cut (helpdesk 202)"),
     ):
-        code, _, err = run(
+        code, _, err = in_process(
             capsys, "outages", "add", *files, "--create", "--target", "core-switch",
             "--start", start, "--end", end, "--cause", cause,
         )  # fmt: skip
         assert (code, err) == (0, "")
     if nagios:
-        code, out, err = run(
+        code, out, err = in_process(
             capsys, "coverage", "add", *files, "--all", "--start", "2024-01-01",
             "--end", "2024-04-01", "--source", "Nagios",
         )  # fmt: skip
@@ -78,7 +64,7 @@ def back_fill(capsys, files, *, nagios: bool) -> None:
 
 
 def quarter(capsys, files, *extra: str) -> dict:
-    code, out, err = run(
+    code, out, err = in_process(
         capsys, "report", *files, "--period", "2024-Q1", "--format", "json", *extra
     )
     assert (code, err) == (0, "")
@@ -98,7 +84,7 @@ def test_a_back_filled_quarter_watched_by_nagios_has_its_exact_uptime(files, cap
     assert (web["uptime_ratio"], web["coverage_ratio"], web["status"]) == (1.0, 1.0, "met")
 
     # The trail: who declared which span, shown by the list command.
-    _, out, _ = run(capsys, "coverage", "list", *files)
+    _, out, _ = in_process(capsys, "coverage", "list", *files)
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "TARGET", "START", "END", "SOURCE"]
     assert lines[1].split() == [
@@ -122,18 +108,21 @@ def test_without_declared_coverage_the_back_filled_quarter_is_insufficient_data(
 
 def test_a_declared_span_can_be_withdrawn_with_a_trail(files, capsys):
     back_fill(capsys, files, nagios=True)
-    assert run(capsys, "coverage", "remove", *files, "1")[:2] == (0, "removed coverage span 1\n")
+    assert in_process(capsys, "coverage", "remove", *files, "1")[:2] == (
+        0,
+        "removed coverage span 1\n",
+    )
     assert quarter(capsys, files)["targets"][0]["status"] == "insufficient data"
-    code, out, _ = run(capsys, "coverage", "list", *files, "--format", "json")
+    code, out, _ = in_process(capsys, "coverage", "list", *files, "--format", "json")
     assert [(r["id"], r["target"], r["source"]) for r in json.loads(out)] == [(2, "web", "Nagios")]
-    code, _, err = run(capsys, "coverage", "remove", *files, "1")
+    code, _, err = in_process(capsys, "coverage", "remove", *files, "1")
     assert (code, err) == (2, "availmon: error: no declared coverage span with id 1\n")
 
 
 def test_the_previous_period_takes_the_baseline_where_nothing_was_recorded(files, capsys):
     back_fill(capsys, files, nagios=True)
     # systems was watched (by the helpdesk log) in 2023-Q4; network was not.
-    code, _, err = run(
+    code, _, err = in_process(
         capsys, "coverage", "add", *files, "--group", "systems", "--start", "2023-10-01",
         "--end", "2024-01-01", "--source", "helpdesk log",
     )  # fmt: skip
@@ -150,7 +139,9 @@ def test_the_previous_period_takes_the_baseline_where_nothing_was_recorded(files
         "met",
         "recorded",
     )
-    code, out, _ = run(capsys, "report", *files, "--period", "2024-Q1", "--compare", "previous")
+    code, out, _ = in_process(
+        capsys, "report", *files, "--period", "2024-Q1", "--compare", "previous"
+    )
     groups = out.split("\nGROUPS\n")[1].split("\n\n")[0].splitlines()
     assert groups[1].startswith("network") and groups[1].endswith("99.60% met (typed in)")
     assert groups[2].startswith("systems") and groups[2].endswith("100.00% met")
@@ -159,12 +150,12 @@ def test_the_previous_period_takes_the_baseline_where_nothing_was_recorded(files
 
 def test_coverage_add_refuses_the_future_and_unknown_names(files, capsys):
     add = ["coverage", "add", *files, "--create", "--source", "Nagios"]
-    code, _, err = run(capsys, *add, "--all", "--start", "2024-01-01", "--end", "2099-01-01")
+    code, _, err = in_process(capsys, *add, "--all", "--start", "2024-01-01", "--end", "2099-01-01")
     assert (code, err) == (
         2,
         "availmon: error: --end is in the future: declare only time that was watched\n",
     )
-    code, _, err = run(capsys, *add, "--group", "netwrk", "--start", "2024-01-01", "--end",
+    code, _, err = in_process(capsys, *add, "--group", "netwrk", "--start", "2024-01-01", "--end",
                        "2024-02-01")  # fmt: skip
     assert err.startswith("availmon: error: unknown group 'netwrk'") and code == 2
 

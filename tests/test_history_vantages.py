@@ -18,8 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import subprocess
-import sys
 from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -34,6 +32,7 @@ from monitor.figures import history
 from monitor.figures.history import History
 from monitor.figures.periods import parse_period
 from monitor.store import CoverageSpan, Isolation, Outage
+from tests.support import availmon
 
 TZ = ZoneInfo("Europe/London")
 CONFIG = """
@@ -197,12 +196,7 @@ def test_check_refuses_a_bad_vantage_quorum(tmp_path):
     raw["reporting"] = {"vantage_quorum": 0}
     path = tmp_path / "targets.yaml"
     path.write_text(yaml.safe_dump(raw))
-    bad = subprocess.run(
-        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = availmon("check", "-c", str(path))
     assert bad.returncode == 2
     assert bad.stderr == (
         f"availmon: error: {path}: reporting.vantage_quorum: expected all or a number 1 or "
@@ -210,12 +204,7 @@ def test_check_refuses_a_bad_vantage_quorum(tmp_path):
     )
     raw["reporting"] = {"vantage_quorum": 2}
     path.write_text(yaml.safe_dump(raw))
-    good = subprocess.run(
-        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    good = availmon("check", "-c", str(path))
     assert good.returncode == 0, good.stderr
 
 

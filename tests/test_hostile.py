@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,48 +23,9 @@ import pytest
 import trustme
 
 from monitor.probes import http, icmp
-from tests.support import silent_namespace
+from tests.support import silent_namespace, tcp_server
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def serve(
-    behaviour: Callable[[socket.socket], None],
-    *,
-    wrap: ssl.SSLContext | None = None,
-    limit: float = 10.0,
-) -> Iterator[str]:
-    """A TCP server on 127.0.0.1 running ``behaviour(conn)`` per connection, in threads."""
-    lsock = socket.create_server(("127.0.0.1", 0))
-    lsock.settimeout(0.1)
-    stop = threading.Event()
-
-    def handle(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(limit)
-            try:
-                if wrap is not None:
-                    conn = wrap.wrap_socket(conn, server_side=True)
-                behaviour(conn)
-            except (OSError, ssl.SSLError):
-                pass
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{lsock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        lsock.close()
 
 
 def probe(url: str, timeout: float, **raw: object):
@@ -92,7 +53,7 @@ def _endless_headers(conn: socket.socket) -> None:
 
 
 def test_server_that_never_answers_fails_at_deadline() -> None:
-    for addr in serve(_silent):
+    for addr in tcp_server(_silent):
         t0 = time.monotonic()
         r = probe(f"http://{addr}/", 0.8)
         took = time.monotonic() - t0
@@ -102,7 +63,7 @@ def test_server_that_never_answers_fails_at_deadline() -> None:
 
 def test_tls_server_that_never_answers_fails_at_deadline() -> None:
     """Accepts TCP but never starts the TLS handshake."""
-    for addr in serve(_silent):
+    for addr in tcp_server(_silent):
         t0 = time.monotonic()
         r = probe(f"https://{addr}/", 0.8, tls_verify=False)
         assert not r.success and r.cause == "timeout after 800ms"
@@ -110,7 +71,7 @@ def test_tls_server_that_never_answers_fails_at_deadline() -> None:
 
 
 def test_endless_headers_fail_within_deadline_with_bounded_memory() -> None:
-    for addr in serve(_endless_headers):
+    for addr in tcp_server(_endless_headers):
         tracemalloc.start()
         try:
             t0 = time.monotonic()
@@ -136,7 +97,7 @@ def test_endless_single_header_line_is_bounded() -> None:
         while time.monotonic() < end:
             conn.sendall(b"z" * 65536)
 
-    for addr in serve(behaviour):
+    for addr in tcp_server(behaviour):
         t0 = time.monotonic()
         r = probe(f"http://{addr}/", 2.0)
         assert not r.success and r.cause in ("invalid HTTP response", "timeout after 2s")
@@ -184,17 +145,22 @@ def test_redirect_to_another_scheme(location: str, cause: str) -> None:
         assert r.details == {"http_status_code": 302.0}
 
 
-def test_redirect_from_http_to_https_is_followed_and_verified() -> None:
-    """http -> https on a server with an untrusted certificate: a TLS failure, not success."""
-    ca = trustme.CA()
+def _tls_ok_server(ca: trustme.CA, name: str) -> Iterator[str]:
+    """A TLS server answering 200 with a certificate from ``ca`` for ``name``; yields its
+    host:port."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ca.issue_cert(name).configure_cert(ctx)
 
     def behaviour(conn: socket.socket) -> None:
         conn.recv(65536)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    for addr in serve(behaviour, wrap=ctx):
+    yield from tcp_server(behaviour, wrap=ctx)
+
+
+def test_redirect_from_http_to_https_is_followed_and_verified() -> None:
+    """http -> https on a server with an untrusted certificate: a TLS failure, not success."""
+    for addr in _tls_ok_server(trustme.CA(), "127.0.0.1"):
         for url in _redirect_server(f"https://{addr}/"):
             r = probe(url, 2.0)
             assert not r.success and r.cause == "TLS certificate not trusted"
@@ -206,14 +172,7 @@ def test_wrong_host_certificate_for_ip_literal(tmp_path: Path) -> None:
     ca = trustme.CA()
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("intranet.example").configure_cert(ctx)
-
-    def behaviour(conn: socket.socket) -> None:
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    for addr in serve(behaviour, wrap=ctx):
+    for addr in _tls_ok_server(ca, "intranet.example"):
         r = probe(f"https://{addr}/", 2.0, ca_file=str(ca_file))
         assert not r.success and r.cause == "TLS hostname mismatch"
         # With verification off the same server is up (and the leaf expiry still read).
@@ -238,8 +197,8 @@ def _healthy(conn: socket.socket) -> None:
 
 def test_trickling_targets_do_not_delay_a_healthy_one() -> None:
     """20 probes stuck on a trickling server; a probe of a healthy server is still quick."""
-    for slow in serve(_trickle):
-        for fast in serve(_healthy):
+    for slow in tcp_server(_trickle):
+        for fast in tcp_server(_healthy):
             with ThreadPoolExecutor(max_workers=21) as pool:
                 stuck = [pool.submit(probe, f"http://{slow}/", 2.0) for _ in range(20)]
                 time.sleep(0.3)  # let them all connect and start trickling

@@ -12,10 +12,8 @@ against figures worked out here by hand from the store's own rows.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,12 +23,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.store import ISOLATION, Isolation, Outage, open_store
-from tests.support import Spans, intersect, length, minus
+from tests.support import Spans, availmon, intersect, length, minus
 from tests.topology import Topology, topology
 
 pytestmark = pytest.mark.slow
 
-REPO = str(Path(__file__).resolve().parent.parent)
 DEADLINE = 15.0  # bound on every wait for the daemon (it probes every second)
 POLL = 0.25  # seconds between scrapes while waiting
 # MON is a fresh network namespace: nothing else listens there, so any port is free.
@@ -73,17 +70,7 @@ class Monitor:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        # PYTHONPATH: the code under test is this checkout's, whatever the venv installed.
-        run = ("env", f"PYTHONPATH={REPO}", sys.executable, "-m", "monitor", "run")
-        self.proc = self.topo.popen(
-            *run,
-            "-c",
-            str(self.config),
-            "--db",
-            str(self.db),
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-        )
+        self.proc = self.topo.availmon("run", "-c", self.config, "--db", self.db, log=self.log)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
@@ -131,13 +118,7 @@ class Monitor:
     def cli(self, *args: str) -> object:
         """An ``availmon`` reading command, run in the root namespace (the database file
         is the same), its JSON output parsed."""
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor", *args, "-c", str(self.config), "--db", str(self.db)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env={**os.environ, "PYTHONPATH": REPO},
-        )
+        done = availmon(*args, "-c", self.config, "--db", self.db, timeout=30)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 

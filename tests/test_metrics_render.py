@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import subprocess
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from monitor.metrics import DaemonStatus, _Reprs, build_registry, exposition, re
 from monitor.probes.base import ProbeResult
 from monitor.scheduling import in_hours
 from monitor.store import open_store
-from tests.test_prometheus import need
+from tests.support import assert_promtool_accepts
 
 
 def utc(*args: int) -> float:
@@ -284,10 +283,7 @@ def test_everything_per_target_is_what_it_was_before_the_budget(tmp_path, clock)
 def test_promtool_check_metrics_is_clean(monitor):
     """Every name and unit follows Prometheus' conventions, as promtool checks them."""
     body = b"".join(exposition(monitor, build_registry(monitor, DaemonStatus())))
-    result = subprocess.run(
-        [need("promtool"), "check", "metrics"], input=body, capture_output=True, timeout=60
-    )
-    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert_promtool_accepts(body)
 
 
 def test_group_sums_add_members_in_configuration_order(monitor):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.support import free_port
+from tests.support import availmon_argv, free_port
 
 # Runs the CLI as real processes with capabilities taken away.
 pytestmark = pytest.mark.slow
@@ -18,15 +17,7 @@ pytestmark = pytest.mark.slow
 def capped(caps: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run availmon with only ``caps`` in its capability bounding set (uid stays 0)."""
     return subprocess.run(
-        [
-            "setpriv",
-            f"--bounding-set=-all{caps}",
-            f"--inh-caps=-all{caps}",
-            sys.executable,
-            "-m",
-            "monitor",
-            *args,
-        ],
+        ["setpriv", f"--bounding-set=-all{caps}", f"--inh-caps=-all{caps}", *availmon_argv(*args)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ import pytest
 from monitor import config as config_mod
 from monitor.probes import dns as dns_probe
 from monitor.probes import probe_once
+from tests.support import availmon
 
 ZONE: dict[tuple[str, str], list[str]] = {
     ("www.test.", "A"): ["10.0.0.5"],
@@ -341,12 +340,7 @@ def test_check_command_shows_a_dns_setting_error(tmp_path: Path) -> None:
         "targets:\n"
         "  - {name: ns, type: dns, server: 10.0.0.53, query_name: www.test, query_type: AAA}\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = availmon("check", "-c", str(path))
     assert result.returncode == 2
     assert "targets[0] (ns).query_type: 'query_type' must be a record type" in result.stderr
     assert "Traceback" not in result.stderr

@@ -18,6 +18,7 @@ import trustme
 from monitor.probes import http
 from monitor.probes._tls import cert_not_after
 from monitor.probes.base import SettingError
+from tests.support import tcp_server
 
 SECRET = "s3cr3t-pa55"
 
@@ -169,33 +170,15 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
 
 
 def raw_server(behaviour: Callable[[socket.socket], None]) -> Iterator[str]:
-    """A one-behaviour TCP server on 127.0.0.1; yields its http:// base URL."""
-    lsock = socket.create_server(("127.0.0.1", 0))
-    lsock.settimeout(0.1)
-    stop = threading.Event()
+    """A one-behaviour TCP server on 127.0.0.1, run once the request is read; yields its
+    http:// base URL."""
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(5)
-                try:
-                    conn.recv(65536)
-                    behaviour(conn)
-                except OSError:
-                    pass
+    def after_request(conn: socket.socket) -> None:
+        conn.recv(65536)
+        behaviour(conn)
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{lsock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        lsock.close()
+    for address in tcp_server(after_request, limit=5):
+        yield f"http://{address}"
 
 
 def _trickle_headers(conn: socket.socket) -> None:

@@ -5,13 +5,10 @@ real availmon (loopback only)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,7 +24,7 @@ import pytest
 import trustme
 import yaml
 
-from tests.support import free_port, http_server
+from tests.support import availmon_argv, free_port, http_server, need, unavailable
 
 # A real Prometheus scraping a real daemon, and promtool.
 pytestmark = pytest.mark.slow
@@ -41,20 +38,13 @@ DEADLINE = 45.0  # bound on every wait in this file
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
 
-def need(binary: str, package: str = "prometheus") -> str:
-    """The binary's path; in CI a missing binary fails the test, locally it skips."""
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} not installed (Debian package: {package}; scripts/test.sh installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [need("promtool"), *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+        [need("promtool", "prometheus"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
 
 
@@ -185,19 +175,25 @@ class Stack:
     def log_text(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in self.logs if p.exists())
 
-    def wait_for(self, what: str, expr: str, procs: list[subprocess.Popen[bytes]]) -> None:
-        end = time.monotonic() + DEADLINE
-        while time.monotonic() < end:
+    def wait_for(
+        self, what: str, expr: str, procs: list[subprocess.Popen[bytes]], end: float | None = None
+    ) -> None:
+        """Until ``expr`` has a result (asked at least once): by ``end`` (a monotonic
+        instant), else within DEADLINE."""
+        end = time.monotonic() + DEADLINE if end is None else end
+        while True:
             for proc in procs:
-                assert proc.poll() is None, f"{proc.args[0]} exited\n{self.log_text()}"
+                assert proc.poll() is None, f"{proc.args} exited\n{self.log_text()}"
             try:
                 body = self.query(expr)
                 if body["status"] == "success" and body["data"]["result"]:
                     return
             except OSError:
                 pass
+            assert time.monotonic() < end, (
+                f"timed out waiting for {what} ({expr})\n{self.log_text()}"
+            )
             time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what} ({expr})\n{self.log_text()}")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -210,14 +206,47 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+def daemon(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """``availmon run`` in the background, its log appended to ``log``."""
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+
+
+def start_prometheus(
+    tmp: Path, port: int, availmon_ports: list[int], log: Path
+) -> subprocess.Popen[bytes]:
+    """A Prometheus on ``port`` loading the shipped rules and scraping every availmon
+    /metrics port each second, its data in ``tmp`` and its log appended to ``log``."""
+    scrape = {
+        "job_name": "availmon",
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in availmon_ports]}],
+    }
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [scrape],
+            }
+        )
+    )
+    command = [
+        need("prometheus", "prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    return subprocess.Popen(command, cwd=tmp, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prometheus = need("prometheus")
+    need("prometheus", "prometheus")  # skipped (failed in CI) before anything starts
     if not icmp_possible():
-        message = "no ICMP socket here (root, CAP_NET_RAW or net.ipv4.ping_group_range)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("no ICMP socket here (root, CAP_NET_RAW or net.ipv4.ping_group_range)")
     tmp = tmp_path_factory.mktemp("prometheus-e2e")
     tls_server, tls_url, ca_file = https_server(tmp)
     procs: list[subprocess.Popen[bytes]] = []
@@ -239,54 +268,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"port: {dead_port}, depends_on: [dead]}}\n"
                 "  - {name: loop, group: network, type: icmp, host: 127.0.0.1}\n"
             )
-            (tmp / "prometheus.yml").write_text(
-                yaml.safe_dump(
-                    {
-                        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                        "rule_files": [str(RULES)],
-                        "scrape_configs": [
-                            {
-                                "job_name": "availmon",
-                                "scrape_interval": "1s",
-                                "scrape_timeout": "1s",
-                                "static_configs": [{"targets": [f"127.0.0.1:{availmon_port}"]}],
-                            }
-                        ],
-                    }
-                )
-            )
             logs = [tmp / "availmon.log", tmp / "prometheus.log"]
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "monitor",
-                        "run",
-                        "-c",
-                        str(tmp / "targets.yaml"),
-                        "--db",
-                        str(tmp / "availmon.db"),
-                    ],
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=logs[0].open("ab"),
-                )
-            )
-            procs.append(
-                subprocess.Popen(
-                    [
-                        prometheus,
-                        f"--config.file={tmp / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={tmp / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--log.level=warn",
-                    ],
-                    cwd=tmp,
-                    stdout=subprocess.DEVNULL,
-                    stderr=logs[1].open("ab"),
-                )
-            )
+            run = availmon_argv("run", "-c", tmp / "targets.yaml", "--db", tmp / "availmon.db")
+            procs.append(daemon(run, logs[0]))
+            procs.append(start_prometheus(tmp, prom_port, [availmon_port], logs[1]))
             s = Stack(
                 f"http://127.0.0.1:{prom_port}", ["web", "secure", "dead", "behind", "loop"], logs
             )

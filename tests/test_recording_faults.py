@@ -9,6 +9,7 @@ import dataclasses
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -231,16 +232,28 @@ def test_unreachable_behind_a_failed_parent(monitor, events, expected):
     assert sorted(outages(monitor), key=lambda o: (o[0], o[1])) == expected
 
 
-def test_restart_mid_isolation_resumes_it_then_ends_by_the_restart_rule(tmp_path):
-    db = tmp_path / "a.db"
+def cut_off_from_0_to_90(db: Path) -> Monitor:
+    """A monitor on ``db`` whose witnesses all fail every probe from 0 to 90."""
     first = Monitor(config(), open_store(db), FakeClock(T0))
     first.resume()
     for t in (0, 30, 60, 90):
         probe(first, T0 + t, **everyone(DOWN))
-    assert isolations(first) == [(0, None)]
-    first.store.close()  # killed: nothing more written; last heartbeat at 90
+    return first
+
+
+def restarted_at_600(db: Path) -> Monitor:
+    """A new monitor on ``db``, started at 600."""
     second = Monitor(config(), open_store(db), FakeClock(T0 + 600))
     second.resume()
+    return second
+
+
+def test_restart_mid_isolation_resumes_it_then_ends_by_the_restart_rule(tmp_path):
+    db = tmp_path / "a.db"
+    first = cut_off_from_0_to_90(db)
+    assert isolations(first) == [(0, None)]
+    first.store.close()  # killed: nothing more written; last heartbeat at 90
+    second = restarted_at_600(db)
     assert second.isolation().since == T0
     probe(second, T0 + 600, **everyone(DOWN))  # still cut off
     assert isolations(second) == [(0, None)]
@@ -256,13 +269,9 @@ def test_restart_mid_isolation_resumes_it_then_ends_by_the_restart_rule(tmp_path
 
 def test_restart_after_the_isolation_ended_meanwhile_ends_it_at_the_last_heartbeat(tmp_path):
     db = tmp_path / "a.db"
-    first = Monitor(config(), open_store(db), FakeClock(T0))
-    first.resume()
-    for t in (0, 30, 60, 90):
-        probe(first, T0 + t, **everyone(DOWN))
+    first = cut_off_from_0_to_90(db)
     first.store.close()  # killed at 90, cut off
-    second = Monitor(config(), open_store(db), FakeClock(T0 + 600))
-    second.resume()
+    second = restarted_at_600(db)
     probe(second, T0 + 600, **everyone(UP))  # the witnesses answer at once
     assert isolations(second) == [(0, 90)]  # ends where monitoring was last known
     second.store.close()

@@ -31,12 +31,9 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import holidays
 import openpyxl
@@ -48,15 +45,11 @@ from monitor import report
 from monitor.figures import history
 from monitor.figures.periods import parse_period, previous_period
 from monitor.store import Store, open_store
+from tests.support import at, availmon
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "report.txt"
-LONDON = ZoneInfo("Europe/London")
 DAY = 36_000  # one working day, seconds
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
 NOW = at("2024-04-10T12:00")  # after the financial year 2023/24 has ended
@@ -627,20 +620,11 @@ def files(tmp_path):
     return config_file, db
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "report", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.slow
 def test_cli_json_matches_in_process(files, config, store):
     config_file, db = files
-    result = run_cli(
+    result = availmon(
+        "report",
         "--period",
         "2024-Q1",
         "-c",
@@ -676,15 +660,11 @@ def test_maintenance_list_scope_reads_as_in_reports(tmp_path):
     db = tmp_path / "availmon.db"
     build_store(db).close()
     command = ("maintenance", "list", "--format", "json", "-c", config_file, "--db", db)
-    listed = subprocess.run(
-        [sys.executable, "-m", "monitor", *map(str, command)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = availmon(*command)
     assert listed.returncode == 0, listed.stderr
-    result = run_cli("--period", "2024-03", "-c", config_file, "--db", db, "--format", "json")
+    result = availmon(
+        "report", "--period", "2024-03", "-c", config_file, "--db", db, "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     reported = {m["reason"]: m["scope"] for m in json.loads(result.stdout)["maintenance"]}
     assert reported["Core upgrade"] == "target:web,mail group:network"
@@ -699,22 +679,24 @@ def test_cli_formats_to_files(files, tmp_path):
     config_file, db = files
     common = ("--from", "2024-01-01", "--to", "2024-03-31", "-c", config_file, "--db", db)
     out = tmp_path / "r.xlsx"
-    result = run_cli(*common, "--format", "xlsx", "-o", out, "--target", "web")
+    result = availmon("report", *common, "--format", "xlsx", "-o", out, "--target", "web")
     assert result.returncode == 0, result.stderr
     book = openpyxl.load_workbook(out)
     assert [r[2] for r in book["Targets"].iter_rows(min_row=2, values_only=True)] == [
         "systems",
         "web",
     ]
-    result = run_cli(*common, "--format", "csv", "--section", "outages", "--group", "network")
+    result = availmon(
+        "report", *common, "--format", "csv", "--section", "outages", "--group", "network"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("\ufeffperiod,id,target")
     assert {r["target"] for r in csv.DictReader(io.StringIO(result.stdout.lstrip("\ufeff")))} == {
         "core-switch"
     }
-    result = run_cli(*common, "--format", "html", "-o", tmp_path / "r.html")
+    result = availmon("report", *common, "--format", "html", "-o", tmp_path / "r.html")
     assert result.returncode == 0 and "<svg" in (tmp_path / "r.html").read_text("utf-8")
-    result = run_cli(*common)
+    result = availmon("report", *common)
     assert result.returncode == 0 and "2024-01-01..2024-03-31" in result.stdout
 
 
@@ -737,7 +719,7 @@ def test_cli_formats_to_files(files, tmp_path):
 )
 def test_cli_user_errors(files, args, message):
     config_file, db = files
-    result = run_cli(*args, "-c", config_file, "--db", db)
+    result = availmon("report", *args, "-c", config_file, "--db", db)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("availmon: error: ")
@@ -748,7 +730,7 @@ def test_cli_user_errors(files, args, message):
 def test_cli_missing_database(files, tmp_path):
     config_file, _ = files
     missing = tmp_path / "nowhere" / "none.db"
-    result = run_cli("--period", "2024-Q1", "-c", config_file, "--db", missing)
+    result = availmon("report", "--period", "2024-Q1", "-c", config_file, "--db", missing)
     assert result.returncode == 2
     assert result.stderr.startswith("availmon: error: ") and result.stderr.count("\n") == 1
     assert "no database at /" in result.stderr and "Traceback" not in result.stderr

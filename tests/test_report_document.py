@@ -9,9 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 import holidays
 import openpyxl
@@ -22,13 +20,7 @@ from monitor.figures.history import History
 from monitor.figures.periods import parse_period
 from monitor.report.xlsx import percent_format
 from monitor.store import CoverageSpan, Maintenance, Outage
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
-
+from tests.support import at
 
 CONFIG_RAW = {
     "timezone": "Europe/London",

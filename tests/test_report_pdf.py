@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,9 +21,8 @@ from monitor.figures.history import History
 from monitor.figures.periods import parse_period
 from monitor.report.formatting import brief, local
 from monitor.store import CoverageSpan, Maintenance, Outage
-from tests.test_prometheus import need
+from tests.support import at, need
 
-LONDON = ZoneInfo("Europe/London")
 TITLE = "Borsetshire County Council ICT Services"
 
 NAMES = {
@@ -80,10 +77,6 @@ CONFIG = config_mod.parse(
     {},
 )
 MAY = parse_period("2024-05", CONFIG.timezone, CONFIG.year_start_month)  # holidays 6, 27 May
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
 def _outage(n: int, target: str, start: str, end: str, cause: str, excluded: bool = False):

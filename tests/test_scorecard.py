@@ -30,8 +30,6 @@ import html
 import io
 import json
 import re
-import subprocess
-import sys
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -52,15 +50,11 @@ from monitor.metrics import DaemonStatus, build_registry, exposition
 from monitor.probes.base import ProbeResult
 from monitor.scheduling import in_hours
 from monitor.store import Store, open_store
-from tests.support import FakeClock
+from tests.support import FakeClock, at, availmon
 
 ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
 DAY = 36_000
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON).timestamp()
 
 
 LOADED = at("2024-06-15T12:00")  # when the config was checked: in 2024/25
@@ -239,13 +233,7 @@ def test_check_command_one_line_exit_2(tmp_path):
     raw["targets"][1]["objective"] = "99.9%"
     path = tmp_path / "targets.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = availmon("check", "-c", str(path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(
@@ -740,20 +728,11 @@ def files(tmp_path):
     return config_file, db, make_config(raw)
 
 
-def run_cli(*args) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "report", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.slow
 def test_cli_several_periods_json(files, tmp_path):
     config_file, db, config = files
-    result = run_cli(
+    result = availmon(
+        "report",
         "-c",
         config_file,
         "--db",
@@ -783,7 +762,7 @@ def test_cli_several_periods_json(files, tmp_path):
 @pytest.mark.slow
 def test_cli_years(files):
     config_file, db, _ = files
-    result = run_cli("-c", config_file, "--db", db, "--years", "2", "--format", "json")
+    result = availmon("report", "-c", config_file, "--db", db, "--years", "2", "--format", "json")
     assert result.returncode == 0, result.stderr
     labels = [d["period"]["label"] for d in json.loads(result.stdout)["reports"]]
     now = datetime.now(LONDON).timestamp()
@@ -794,7 +773,7 @@ def test_cli_years(files):
         before.label,
         current.label,
     ]
-    result = run_cli("-c", config_file, "--db", db, "--years", "1")
+    result = availmon("report", "-c", config_file, "--db", db, "--years", "1")
     assert result.returncode == 0 and result.stdout.startswith(
         f"Availability scorecard {before.label}, {current.label}"
     )
@@ -819,7 +798,7 @@ def test_cli_years(files):
 )
 def test_cli_errors_one_line(files, args, message):
     config_file, db, _ = files
-    result = run_cli(*args, "-c", config_file, "--db", db)
+    result = availmon("report", *args, "-c", config_file, "--db", db)
     assert result.returncode == 2
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr

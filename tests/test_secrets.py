@@ -14,7 +14,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import availmon_argv, free_port
 
 # Runs the CLI and the daemon as real processes.
 pytestmark = pytest.mark.slow
@@ -116,7 +115,7 @@ def test_secrets_never_leave(tmp_path: Path, server: ThreadingHTTPServer) -> Non
 
     def cli(label: str, *args: str, rc: tuple[int, ...] = (0,)) -> None:
         proc = subprocess.run(
-            [sys.executable, "-m", "monitor", *args],
+            availmon_argv(*args),
             capture_output=True,
             timeout=60,
             env=env,
@@ -148,7 +147,7 @@ def test_secrets_never_leave(tmp_path: Path, server: ThreadingHTTPServer) -> Non
     log = tmp_path / "daemon.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config), "--db", str(db)],
+            availmon_argv("run", "-c", config, "--db", db),
             stdout=err,
             stderr=err,
             env=env,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from monitor import config as config_mod
 from monitor.shard import owned_targets, owner, parse_shard
+from tests.support import availmon
 
 NAMES = [f"switch-{i}" for i in range(6000)]
 
@@ -46,23 +44,13 @@ def test_check_lists_what_a_shard_owns(tmp_path):
     )
     owned = []
     for k in (1, 2):
-        result = subprocess.run(
-            [sys.executable, "-m", "monitor", "check", "-c", str(config), "--shard", f"{k}/2"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = availmon("check", "-c", str(config), "--shard", f"{k}/2", timeout=30)
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert f"shard {k}/2" in lines[0]
         owned.append(set(lines[1:]))
     assert owned[0] | owned[1] == {f"t{i}" for i in range(30)} and not owned[0] & owned[1]
-    bad = subprocess.run(
-        [sys.executable, "-m", "monitor", "check", "-c", str(config), "--shard", "3/2"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    bad = availmon("check", "-c", str(config), "--shard", "3/2", timeout=30)
     assert bad.returncode == 2 and bad.stderr.startswith("availmon: error: --shard:")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, http_server
+from tests.support import availmon_argv, free_port, http_server, need
 
 # systemd-analyze on the unit, and the daemon as a real process.
 pytestmark = pytest.mark.slow
@@ -24,17 +23,6 @@ UNIT = ROOT / "systemd" / "availmon.service"
 SHIPPED_EXEC = "/opt/availmon/.venv/bin/availmon"
 MAX_EXPOSURE = 2.0
 DEADLINE = 20.0  # bound on every wait in this file
-
-
-def need(binary: str) -> str:
-    """The binary's path; in CI a missing binary fails the test, locally it skips."""
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} not installed (Debian package: systemd; scripts/test.sh installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def unit_with_existing_exec(tmp_path: Path) -> Path:
@@ -78,7 +66,7 @@ def test_unit_has_the_required_settings():
 
 
 def test_systemd_analyze_verify(tmp_path):
-    analyze = need("systemd-analyze")
+    analyze = need("systemd-analyze", "systemd")
     unit = unit_with_existing_exec(tmp_path)
     result = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
@@ -89,7 +77,7 @@ def test_systemd_analyze_verify(tmp_path):
 
 
 def test_security_exposure_is_low():
-    analyze = need("systemd-analyze")
+    analyze = need("systemd-analyze", "systemd")
     result = subprocess.run(
         [analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
         capture_output=True,
@@ -143,16 +131,7 @@ def test_sd_notify_ready_watchdog_reload_stop(tmp_path):
         env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"}
         env.pop("JOURNAL_STREAM", None)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "run",
-                "-c",
-                str(config),
-                "--db",
-                str(tmp_path / "availmon.db"),
-            ],
+            availmon_argv("run", "-c", config, "--db", tmp_path / "availmon.db"),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -5,12 +5,12 @@ availmon's own probes, run inside MON, see the same."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.support import ROOT, availmon_argv
 from tests.topology import Topology, topology
 
 pytestmark = pytest.mark.slow
@@ -83,12 +83,11 @@ def test_availmon_probe_inside_mon_sees_the_core_fall_and_return(net, tmp_path: 
         f"  - {{name: core-router, type: icmp, host: {net.core}, count: 1, timeout: 1s}}\n"
         f"  - {{name: web-a, type: http, url: '{net.url_a}', timeout: 1s}}\n"
     )
-    repo = str(Path(__file__).resolve().parent.parent)
 
     def probe(name: str) -> subprocess.CompletedProcess[str]:
         # PYTHONPATH: the code under test is this checkout's, whatever the venv installed.
-        run = ("env", f"PYTHONPATH={repo}", sys.executable, "-m", "monitor", "probe")
-        return net.exec(*run, "-c", str(config), name, timeout=30)
+        run = ("env", f"PYTHONPATH={ROOT}", *availmon_argv("probe", "-c", config, name))
+        return net.exec(*run, timeout=30)
 
     for name in ("core-router", "web-a"):
         done = probe(name)

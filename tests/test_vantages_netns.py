@@ -17,26 +17,22 @@ points") worked out here by hand from the rows the daemons stored.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.store import Outage, open_store
 from tests.postgres import PostgresServer
-from tests.support import Spans, intersect, length, minus, samples, union
+from tests.support import Spans, intersect, length, minus, recent_report, samples, union
 from tests.topology import Topology, topology
 
 pytestmark = pytest.mark.slow  # real daemons in network namespaces, a real PostgreSQL
 
-REPO = str(Path(__file__).resolve().parent.parent)
 DEADLINE = 20.0  # bound on every wait for a daemon (each probes every second)
 POLL = 0.25  # seconds between scrapes while waiting
 FAILING = 5.0  # how long each fault lasts
@@ -64,16 +60,12 @@ class Vantage:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        # PYTHONPATH: the code under test is this checkout's, whatever the venv installed.
-        run = ("env", f"PYTHONPATH={REPO}", sys.executable, "-m", "monitor", "run")
-        self.proc = self.topo.popen(
-            *run,
-            *("-c", str(self.config), "--db", self.db),
+        self.proc = self.topo.availmon(
+            *("run", "-c", self.config, "--db", self.db),
             *("--instance", self.role, "--vantage", self.role),
             *("--listen", f"127.0.0.1:{METRICS_PORT}"),
             role=self.role,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
+            log=self.log,
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -180,28 +172,11 @@ def down_by_hand(seen: dict[str, View], quorum: str) -> Spans:
     return minus(watched, answering)
 
 
-def report(config: Path, db: str) -> dict:
-    """`availmon report --format json` over yesterday and today (a run near midnight)."""
-    today = datetime.now(UTC).date()
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "monitor", "report", "-c", str(config), "--db", db),
-            *("--from", str(today - timedelta(days=1)), "--to", str(today), "--format", "json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": REPO},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def assert_report_follows_the_rule(mon: Vantage, quorum: str) -> dict[str, dict]:
     """Every target's monitored and down seconds, its outage count and each listed
     outage's counted seconds, as the rows and the rule give them. Returns each target's
     figures and its stored views (``target -> {"report": ..., "views": ...}``)."""
-    document = report(mon.config, mon.db)
+    document = recent_report(mon.config, mon.db, ZoneInfo("UTC"))
     assert document["basis"]["vantages"] == ["gw", "mon"]
     listed = {o["id"]: o for o in document["outages"]}
     found = {}

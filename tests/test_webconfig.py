@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import subprocess
-import sys
 
 import bcrypt
 import pytest
@@ -14,7 +12,7 @@ import trustme
 
 from monitor import webconfig
 from monitor.web import MetricsServer
-from tests.support import free_port
+from tests.support import availmon, free_port
 
 BODY = b"availmon_build_info 1.0\n"
 
@@ -128,21 +126,9 @@ def test_bad_web_config_is_one_line_exit_2(tmp_path, content, message):
         f"listen: 127.0.0.1:{free_port()}\ntargets: "
         "[{name: t, type: tcp, host: 127.0.0.1, port: 9}]\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "-c",
-            str(tmp_path / "targets.yaml"),
-            "--db",
-            str(tmp_path / "a.db"),
-            "--web-config",
-            str(tmp_path / "web.yml"),
-        ],
-        capture_output=True,
-        text=True,
+    result = availmon(
+        *("run", "-c", tmp_path / "targets.yaml", "--db", tmp_path / "a.db"),
+        *("--web-config", tmp_path / "web.yml"),
         timeout=30,
     )
     assert result.returncode == 2

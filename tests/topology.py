@@ -25,9 +25,12 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import ROOT, availmon_argv
 
 COMMAND_TIMEOUT = 10.0  # seconds any one ip/sysctl call may take
 HTTP_PORT = 8080
@@ -134,6 +137,16 @@ class Topology:
         """Start ``cmd`` inside MON (or the namespace of ``role``: a second monitor in GW);
         ``kwargs`` as for Popen. Teardown stops it if it is still running."""
         return self._start(role, list(cmd), **kwargs)
+
+    def availmon(self, *args: str | Path, log: Path, role: str = "mon") -> subprocess.Popen[Any]:
+        """``availmon ARGS`` inside MON (or the namespace of ``role``), this checkout's code
+        whatever the venv installed; its stderr appended to ``log``."""
+        return self.popen(
+            *("env", f"PYTHONPATH={ROOT}", *availmon_argv(*args)),
+            role=role,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("ab"),
+        )
 
     def pings(self, address: str) -> bool:
         """One real ICMP echo from MON, waiting at most a second for the reply."""

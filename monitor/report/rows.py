@@ -12,11 +12,8 @@ from typing import Any
 from monitor.report.document import singles, with_previous
 from monitor.report.formatting import Doc, labels
 
-TARGET_COLUMNS = (
-    "period",
-    "kind",
-    "name",
-    "group",
+# The figures a group row and a target row both carry, in this order.
+FIGURE_COLUMNS = (
     "objective",
     "uptime_ratio",
     "coverage_ratio",
@@ -25,6 +22,13 @@ TARGET_COLUMNS = (
     "figures_from",
     "scheduled_seconds",
     "monitored_seconds",
+)
+TARGET_COLUMNS = (
+    "period",
+    "kind",
+    "name",
+    "group",
+    *FIGURE_COLUMNS,
     "unmonitored_seconds",
     "downtime_seconds",
     "maintenance_seconds",
@@ -58,14 +62,7 @@ MAINTENANCE_COLUMNS = ("period", "id", "scope", "start", "end", "reason")
 GROUP_COLUMNS = (
     "period",
     "name",
-    "objective",
-    "uptime_ratio",
-    "coverage_ratio",
-    "met",
-    "status",
-    "figures_from",
-    "scheduled_seconds",
-    "monitored_seconds",
+    *FIGURE_COLUMNS,
     "downtime_seconds",
     "isolated_seconds",
     "unreachable_seconds",

@@ -23,6 +23,20 @@ from monitor.report.formatting import (
 )
 from monitor.report.rows import previous_by_name, scorecard_rows
 
+# The figures every group and target row shows, in this order (_figures).
+FIGURES = ["OBJECTIVE", "UPTIME", "COVERAGE", "STATUS", "SCHEDULED", "MONITORED"]
+
+
+def _figures(item: Doc) -> list[str]:
+    return [
+        percent(item["objective"]),
+        percent(item["uptime_ratio"]),
+        percent(item["coverage_ratio"]),
+        status(item),
+        duration(item["scheduled_seconds"]),
+        duration(item["monitored_seconds"]),
+    ]
+
 
 def render_text(doc: Doc) -> str:
     return _many(doc) if is_many(doc) else _single(doc)
@@ -46,26 +60,11 @@ def _single(doc: Doc) -> str:
         rows = [[*row, brief(before.get(i["name"]))] for row, i in zip(rows, items, strict=True)]
         return header, rows
 
-    header = [
-        "GROUP",
-        "OBJECTIVE",
-        "UPTIME",
-        "COVERAGE",
-        "STATUS",
-        "SCHEDULED",
-        "MONITORED",
-        "DOWNTIME",
-        "BUDGET LEFT",
-    ]
+    header = ["GROUP", *FIGURES, "DOWNTIME", "BUDGET LEFT"]
     rows = [
         [
             g["name"],
-            percent(g["objective"]),
-            percent(g["uptime_ratio"]),
-            percent(g["coverage_ratio"]),
-            status(g),
-            duration(g["scheduled_seconds"]),
-            duration(g["monitored_seconds"]),
+            *_figures(g),
             duration(g["downtime_seconds"]),
             duration(g["error_budget_remaining_seconds"]),
         ]
@@ -86,12 +85,7 @@ def _single(doc: Doc) -> str:
         "TARGET",
         "GROUP",
         *(["LABELS"] if with_labels else []),
-        "OBJECTIVE",
-        "UPTIME",
-        "COVERAGE",
-        "STATUS",
-        "SCHEDULED",
-        "MONITORED",
+        *FIGURES,
         "UNMONITORED",
         "DOWNTIME",
         *(title for title, _ in faults),
@@ -105,12 +99,7 @@ def _single(doc: Doc) -> str:
             t["name"],
             t["group"],
             *([labels(t)] if with_labels else []),
-            percent(t["objective"]),
-            percent(t["uptime_ratio"]),
-            percent(t["coverage_ratio"]),
-            status(t),
-            duration(t["scheduled_seconds"]),
-            duration(t["monitored_seconds"]),
+            *_figures(t),
             duration(t["unmonitored_seconds"]),
             duration(t["downtime_seconds"]),
             *(duration(t[key]) for _, key in faults),
