@@ -50,8 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import (
-    AVAILMON,
-    PROBES_RE,
+    PYTHON,
     Procs,
     Workload,
     assert_loopback,
@@ -63,6 +62,7 @@ from load import (
     wait_http,
 )
 
+PROBES_RE = re.compile(r'^availmon_probes_total\{[^}]*result="(success|failure)"\}\s+(\S+)', re.M)
 OUTAGES_RE = re.compile(r"^availmon_outages_total\{[^}]*\}\s+(\S+)", re.M)
 GOLDEN = 0.6180339887498949
 MB = 1024 * 1024
@@ -111,7 +111,9 @@ def soak_yaml(wl: Workload, port: int) -> str:
     text = wl.availmon_yaml(port)
     marker = "  schedule: always\n"
     assert marker in text
-    return text.replace(marker, marker + "  failures_before_down: 2\n", 1)
+    text = text.replace(marker, marker + "  failures_before_down: 2\n", 1)
+    # availmon_probes_total is opt-in (the series budget): the soak counts probes by it
+    return text.replace("targets:\n", "metrics: {target_extras: [probes_total]}\ntargets:\n", 1)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -281,7 +283,18 @@ def run(args: argparse.Namespace, procs: Procs, work: Path) -> dict[str, Any]:
     httpd = procs.start_httpd(wl.http_ports, work / "httpd.log")
     t_launch = time.time()
     proc = procs.start(
-        [str(AVAILMON), "run", "-c", str(cfg), "--db", str(db), "--listen", f"127.0.0.1:{port}"],
+        [
+            str(PYTHON),
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(cfg),
+            "--db",
+            str(db),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
         log,
         cwd=work,
     )
