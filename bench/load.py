@@ -906,13 +906,15 @@ def goals(case: dict) -> list[tuple[str, Any, bool]]:
     out.append(("availmon total CPU < 1 core", f"{cores:.2f} cores", cores < 1))
     rss = max(am["rss_shard_mb"])
     out.append(("RSS per shard < 1 GB", f"{rss:.0f} MB at most", rss < 1024))
-    ok = am["scrapes_failed"] == 0 and am["scrape_dur_max"] < am["scrape_timeout"]
+    # Prometheus' timeout bounds the fetch; a fetch past it is `up` 0. Its
+    # scrape_duration_seconds also counts its own TSDB append afterwards (scrape.go).
     out.append(
         (
             "every scrape succeeds within its timeout",
-            f"{am['scrapes']} up, {am['scrapes_failed']} failed, max {am['scrape_dur_max']:.2f} s"
-            f" < {am['scrape_timeout']:g} s",
-            ok,
+            f"{am['scrapes']} scrapes, {am['scrapes_failed']} not up (timeout"
+            f" {am['scrape_timeout']:g} s; scrape_duration_seconds, with Prometheus' append,"
+            f" max {am['scrape_dur_max']:.2f} s)",
+            am["scrapes"] > 0 and am["scrapes_failed"] == 0,
         )
     )
     out.append(
