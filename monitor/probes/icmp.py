@@ -13,10 +13,11 @@ of CPU per probe alone, 14 ms with 64 in flight; BENCHMARKS.md). Instead one soc
 (address family, mode) is shared by all probes, and one engine thread sends every
 probe's echoes on time, parses each packet once and matches it to its probe by sequence
 number: no thread waits per probe (``begin`` returns at once; ``run`` waits for the
-result, for the CLI and tests). Sequence numbers are allocated process-wide, so they
-identify a request even on datagram sockets, where the kernel rewrites the identifier;
-replies are still checked against the request's identifier and, for echo replies on raw
-sockets, its source address.
+result, for the CLI and tests). Every echo of an engine carries one identifier (on a
+datagram socket, the one the kernel gives the socket) and a sequence number unique
+among its probes in flight; replies are checked against both and, for echo replies,
+the probe's address. On a raw socket a BPF filter drops other processes' echo replies
+in the kernel.
 """
 
 from __future__ import annotations
