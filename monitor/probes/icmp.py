@@ -143,6 +143,8 @@ def detect_privileged() -> bool:
     Raises ``ProbeSetupError`` when neither works. The result is cached per process.
     """
     global _detected
+    if _detected is not None:  # every probe asks: no lock once known
+        return _detected
     with _mode_lock:
         if _detected is not None:
             return _detected
@@ -430,6 +432,9 @@ _engines_lock = threading.Lock()
 
 
 def _engine(family: int, privileged: bool) -> _Engine:
+    engine = _engines.get((family, privileged))  # every probe asks: no lock once made
+    if engine is not None:
+        return engine
     with _engines_lock:
         engine = _engines.get((family, privileged))
         if engine is None:
